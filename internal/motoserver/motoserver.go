@@ -1,0 +1,136 @@
+// Package motoserver starts moto_server, the local AWS emulator, on a free loopback port and
+// stops it again. The local runner uses it, and so do the adapter tests.
+package motoserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// InstallHint tells a user how to get moto_server.
+const InstallHint = `moto_server was not found on PATH. Install it with: pip install "moto[server]"`
+
+// ErrNotInstalled is returned by Start when moto_server is not on PATH.
+var ErrNotInstalled = errors.New(InstallHint)
+
+// Server is a running moto_server.
+type Server struct {
+	URL  string // http://127.0.0.1:PORT
+	cmd  *exec.Cmd
+	done chan error
+}
+
+// FreePort returns a TCP port on 127.0.0.1 that nothing listened on a moment ago.
+func FreePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// Start runs moto_server on 127.0.0.1 at port (a free one when 0) and waits until it answers.
+// Its output goes to logw when not nil.
+func Start(ctx context.Context, port int, logw *os.File) (*Server, error) {
+	bin, err := exec.LookPath("moto_server")
+	if err != nil {
+		return nil, ErrNotInstalled
+	}
+	if port == 0 {
+		if port, err = FreePort(); err != nil {
+			return nil, fmt.Errorf("moto_server: pick a port: %w", err)
+		}
+	}
+	cmd := exec.Command(bin, "-H", "127.0.0.1", "-p", strconv.Itoa(port))
+	cmd.Env = append(os.Environ(), "MOTO_ALLOW_NONEXISTENT_REGION=true")
+	if logw != nil {
+		cmd.Stdout, cmd.Stderr = logw, logw
+	}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("moto_server: start: %w", err)
+	}
+	s := &Server{URL: fmt.Sprintf("http://127.0.0.1:%d", port), cmd: cmd, done: make(chan error, 1)}
+	go func() { s.done <- cmd.Wait() }()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		resp, err := http.Get(s.URL + "/moto-api/")
+		if err == nil {
+			resp.Body.Close()
+			return s, nil
+		}
+		select {
+		case err := <-s.done:
+			return nil, fmt.Errorf("moto_server exited before it answered: %v", err)
+		case <-ctx.Done():
+			s.Stop()
+			return nil, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			s.Stop()
+			return nil, fmt.Errorf("moto_server did not answer on %s within 60s", s.URL)
+		}
+	}
+}
+
+// Reset drops every resource moto holds, so a test starts from nothing.
+func (s *Server) Reset() error {
+	resp, err := http.Post(s.URL+"/moto-api/reset", "application/json", nil)
+	if err != nil {
+		return err
+	}
+	return resp.Body.Close()
+}
+
+// Stop ends moto_server and its children.
+func (s *Server) Stop() {
+	if s == nil || s.cmd.Process == nil {
+		return
+	}
+	_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGTERM)
+	select {
+	case <-s.done:
+	case <-time.After(5 * time.Second):
+		_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
+		<-s.done
+	}
+}
+
+// ForTest starts a moto_server for the test and stops it when the test ends. It points the AWS
+// SDK at it through the environment (AWS_ENDPOINT_URL, test credentials, us-east-1), so code
+// that builds its clients with awsclient talks to moto. Without moto_server the test is skipped,
+// except under CI (CI=true), where it fails: CI installs moto and must not pass without it.
+func ForTest(t testing.TB) *Server {
+	t.Helper()
+	if _, err := exec.LookPath("moto_server"); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal(InstallHint)
+		}
+		t.Skip(InstallHint)
+	}
+	s, err := Start(context.Background(), 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Stop)
+	t.Setenv("AWS_ENDPOINT_URL", s.URL)
+	t.Setenv("AWS_ACCESS_KEY_ID", "test")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "test")
+	t.Setenv("AWS_SESSION_TOKEN", "")
+	t.Setenv("AWS_REGION", "us-east-1")
+	t.Setenv("AWS_PROFILE", "")
+	t.Setenv("AWS_CONFIG_FILE", os.DevNull)
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", os.DevNull)
+	return s
+}
