@@ -1,0 +1,85 @@
+// Package awsfake is an HTTP transport that answers AWS API calls with canned responses, so that
+// benchmarks and unit tests run a real SDK client (its serialisation, signing and
+// deserialisation) without a network. It records every request it sees.
+package awsfake
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+)
+
+// Request is a request the transport saw.
+type Request struct {
+	Target string // X-Amz-Target ("DynamoDB_20120810.BatchWriteItem"), or "METHOD /path" for REST
+	Body   []byte
+}
+
+// Transport answers each request with Respond's answer. Respond gets the target and the body
+// and returns a status code and a JSON body.
+type Transport struct {
+	Respond func(target string, body []byte) (status int, response string)
+	Record  bool // keep the requests (off in benchmarks, to measure the client and not the fake)
+
+	mu       sync.Mutex
+	requests []Request
+}
+
+// RoundTrip implements http.RoundTripper.
+func (t *Transport) RoundTrip(r *http.Request) (*http.Response, error) {
+	var body []byte
+	if r.Body != nil {
+		var err error
+		if body, err = io.ReadAll(r.Body); err != nil {
+			return nil, err
+		}
+		r.Body.Close()
+	}
+	target := r.Header.Get("X-Amz-Target")
+	if target == "" {
+		target = r.Method + " " + r.URL.Path
+	}
+	if t.Record {
+		t.mu.Lock()
+		t.requests = append(t.requests, Request{Target: target, Body: body})
+		t.mu.Unlock()
+	}
+	status, resp := t.Respond(target, body)
+	contentType := "application/x-amz-json-1.0"
+	if strings.HasPrefix(resp, "<") {
+		contentType = "text/xml"
+	}
+	return &http.Response{
+		StatusCode:    status,
+		Status:        http.StatusText(status),
+		Header:        http.Header{"Content-Type": []string{contentType}, "X-Amzn-Requestid": []string{"fake"}},
+		Body:          io.NopCloser(bytes.NewReader([]byte(resp))),
+		ContentLength: int64(len(resp)),
+		Request:       r,
+	}, nil
+}
+
+// Requests returns the requests seen so far.
+func (t *Transport) Requests() []Request {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return append([]Request(nil), t.requests...)
+}
+
+// Config returns an SDK configuration whose clients talk to t, with static credentials, in
+// us-east-1, with the SDK's retries off (the code under test does its own).
+func (t *Transport) Config(_ context.Context) aws.Config {
+	return aws.Config{
+		Region:       "us-east-1",
+		Credentials:  credentials.NewStaticCredentialsProvider("fake", "fake", ""),
+		HTTPClient:   &http.Client{Transport: t},
+		BaseEndpoint: aws.String("http://aws.fake"),
+		Retryer:      func() aws.Retryer { return aws.NopRetryer{} },
+	}
+}
