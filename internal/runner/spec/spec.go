@@ -78,3 +78,23 @@ type Stack interface {
 type TraceHeaders interface {
 	TraceHeaderOfEvent(eventID string) string
 }
+
+// RuleTarget is how the runner receives the events of one EventBridgeRule trigger: moto matches
+// the rule on the bus and delivers each match to an SQS queue the stack created as the rule's
+// target; the runner polls that queue and invokes the function with the event.
+type RuleTarget struct {
+	FunctionID string // logical ID of the function
+	EventName  string // the key of the trigger under the function's Events
+	RuleName   string
+	RuleARN    string
+	BusName    string
+	QueueURL   string // the runner-owned delivery queue
+	QueueARN   string
+}
+
+// RuleTargets is implemented by a Stack whose EventBridgeRule triggers deliver through SQS
+// queues. It is separate from Stack so that a Stack without rules need not implement it; the
+// event source mappings look for the rules' SQS targets on the bus when the Stack does not.
+type RuleTargets interface {
+	RuleTargets() []RuleTarget
+}
