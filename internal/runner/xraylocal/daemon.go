@@ -22,7 +22,7 @@ const maxDatagram = 64 * 1024
 // Limits of the store: the daemon runs for as long as `start` does, so it keeps the newest
 // traces only.
 const (
-	DefaultMaxTraces    = 1000
+	DefaultMaxTraces     = 1000
 	maxDocumentsPerTrace = 2000
 )
 
