@@ -106,28 +106,27 @@ func (s *Service) Store(ctx context.Context, msgs []Message) Result {
 			log.ErrorContext(ctx, "store batch", "failed", len(notStored), "error", err)
 		}
 	}
-	res.Failed = fifoFailures(msgs, failed)
-	for i := range msgs {
-		if !failed[i] {
+	// On a FIFO queue, a failed message and every later message of its group go back, so that
+	// the group is handed out again in order. A message without a group stands alone.
+	broken := map[string]bool{}
+	for i, m := range msgs {
+		switch {
+		case failed[i]:
+			res.Failed = append(res.Failed, m.MessageID)
+		case m.GroupID != "" && broken[m.GroupID]:
+			res.Failed = append(res.Failed, m.MessageID)
 			res.Stored++
-			log.DebugContext(ctx, "record stored", "messageId", msgs[i].MessageID, "recordId", ids[i])
+			log.InfoContext(ctx, "record stored, message returned behind an earlier failure of its group",
+				"messageId", m.MessageID, "recordId", ids[i], "groupId", m.GroupID)
+			continue
+		default:
+			res.Stored++
+			log.DebugContext(ctx, "record stored", "messageId", m.MessageID, "recordId", ids[i])
+			continue
+		}
+		if m.GroupID != "" {
+			broken[m.GroupID] = true
 		}
 	}
 	return res
-}
-
-// fifoFailures lists the messages to report as failed: each failed one and every later message
-// of a group that already had a failure. A message without a group stands alone.
-func fifoFailures(msgs []Message, failed []bool) []string {
-	broken := map[string]bool{}
-	var out []string
-	for i, m := range msgs {
-		if failed[i] || (m.GroupID != "" && broken[m.GroupID]) {
-			out = append(out, m.MessageID)
-			if m.GroupID != "" {
-				broken[m.GroupID] = true
-			}
-		}
-	}
-	return out
 }
