@@ -1,0 +1,269 @@
+package esm
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/stream-to-events/stream-to-events/internal/batch"
+	"github.com/stream-to-events/stream-to-events/internal/runner/spec"
+)
+
+// sqsAPI is what a queue poller calls.
+type sqsAPI interface {
+	ReceiveMessage(context.Context, *sqs.ReceiveMessageInput, ...func(*sqs.Options)) (*sqs.ReceiveMessageOutput, error)
+	DeleteMessageBatch(context.Context, *sqs.DeleteMessageBatchInput, ...func(*sqs.Options)) (*sqs.DeleteMessageBatchOutput, error)
+	ChangeMessageVisibilityBatch(context.Context, *sqs.ChangeMessageVisibilityBatchInput, ...func(*sqs.Options)) (*sqs.ChangeMessageVisibilityBatchOutput, error)
+}
+
+var _ sqsAPI = (*sqs.Client)(nil)
+
+// deletePolicy retries deletes of processed messages: a message not deleted is processed again.
+var deletePolicy = batch.Policy{Attempts: 8, Base: 50 * time.Millisecond, Max: time.Second}
+
+// sqsMapping is an SQS trigger: Events.<name> with Type SQS.
+type sqsMapping struct {
+	mappingBase
+	api          sqsAPI
+	queueARN     string
+	queueURL     string
+	batchSize    int
+	window       time.Duration
+	reportFailed bool
+	pollers      int
+}
+
+func newSQSMapping(ctx context.Context, b mappingBase) (mapping, error) {
+	if !enabled(b.props) {
+		return nil, nil
+	}
+	m := &sqsMapping{mappingBase: b, api: b.c.sqs, pollers: b.opts.SQSPollers}
+	m.queueARN, _ = b.props["Queue"].(string)
+	url, err := queueURL(ctx, b.c.sqs, m.queueARN)
+	if err != nil {
+		return nil, err
+	}
+	m.queueURL = url
+	m.batchSize = intProp(b.props["BatchSize"], 10)
+	m.window = time.Duration(intProp(b.props["MaximumBatchingWindowInSeconds"], 0)) * time.Second
+	m.reportFailed = reportsItemFailures(b.props)
+	if sc, ok := b.props["ScalingConfig"].(map[string]any); ok {
+		if n := intProp(sc["MaximumConcurrency"], 0); n > 0 {
+			m.pollers = min(m.pollers, n)
+		}
+	}
+	return m, nil
+}
+
+func (m *sqsMapping) run(ctx context.Context, stop <-chan struct{}) {
+	var wg sync.WaitGroup
+	for range m.pollers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			m.poll(ctx, stop)
+		}()
+	}
+	wg.Wait()
+}
+
+// poll receives a batch, invokes, deletes what succeeded; again until stop.
+func (m *sqsMapping) poll(ctx context.Context, stop <-chan struct{}) {
+	for !stopped(stop) && ctx.Err() == nil {
+		msgs, err := m.receive(ctx, stop)
+		if err != nil {
+			m.log.Warn("sqs receive failed", "queue", m.queueURL, "error", err)
+			sleep(ctx, stop, time.Second)
+			continue
+		}
+		if len(msgs) > 0 {
+			m.handle(ctx, msgs)
+		}
+	}
+}
+
+// receive gathers up to BatchSize messages: one long poll, then more while the batching window
+// is open and the batch is not full.
+func (m *sqsMapping) receive(ctx context.Context, stop <-chan struct{}) ([]types.Message, error) {
+	var msgs []types.Message
+	var deadline time.Time
+	for {
+		wait := m.opts.PollWait
+		if len(msgs) > 0 {
+			left := time.Until(deadline)
+			if left <= 0 || len(msgs) >= m.batchSize || stopped(stop) {
+				return msgs, nil
+			}
+			wait = min(wait, left)
+		}
+		out, err := m.api.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
+			QueueUrl:                    aws.String(m.queueURL),
+			MaxNumberOfMessages:         int32(min(10, m.batchSize-len(msgs))),
+			WaitTimeSeconds:             int32(max(1, wait.Round(time.Second)/time.Second)),
+			MessageSystemAttributeNames: []types.MessageSystemAttributeName{types.MessageSystemAttributeNameAll},
+			MessageAttributeNames:       []string{"All"},
+		})
+		if err != nil {
+			if len(msgs) > 0 {
+				return msgs, nil
+			}
+			return nil, err
+		}
+		if len(msgs) == 0 && len(out.Messages) > 0 {
+			deadline = time.Now().Add(m.window)
+		}
+		msgs = append(msgs, out.Messages...)
+		if len(msgs) == 0 || m.window == 0 {
+			return msgs, nil
+		}
+	}
+}
+
+// sqsEvent builds the event Lambda sends for msgs.
+func (m *sqsMapping) sqsEvent(msgs []types.Message) events.SQSEvent {
+	var ev events.SQSEvent
+	for _, msg := range msgs {
+		rec := events.SQSMessage{
+			MessageId:              aws.ToString(msg.MessageId),
+			ReceiptHandle:          aws.ToString(msg.ReceiptHandle),
+			Body:                   aws.ToString(msg.Body),
+			Md5OfBody:              aws.ToString(msg.MD5OfBody),
+			Md5OfMessageAttributes: aws.ToString(msg.MD5OfMessageAttributes),
+			Attributes:             map[string]string{},
+			MessageAttributes:      map[string]events.SQSMessageAttribute{},
+			EventSourceARN:         m.queueARN,
+			EventSource:            "aws:sqs",
+			AWSRegion:              spec.Region,
+		}
+		for k, v := range msg.Attributes {
+			rec.Attributes[k] = v
+		}
+		for k, v := range msg.MessageAttributes {
+			rec.MessageAttributes[k] = events.SQSMessageAttribute{
+				StringValue: v.StringValue, BinaryValue: v.BinaryValue,
+				StringListValues: nonNil(v.StringListValues), BinaryListValues: nonNil(v.BinaryListValues),
+				DataType: aws.ToString(v.DataType),
+			}
+		}
+		ev.Records = append(ev.Records, rec)
+	}
+	return ev
+}
+
+func nonNil[T any](l []T) []T {
+	if l == nil {
+		return []T{}
+	}
+	return l
+}
+
+// handle invokes the function with one batch and deletes the messages that succeeded: all of
+// them on success, none on a function error, all but the reported ones with
+// ReportBatchItemFailures. An invalid failure report fails the whole batch, as Lambda does.
+func (m *sqsMapping) handle(ctx context.Context, msgs []types.Message) {
+	ev := m.sqsEvent(msgs)
+	payload, err := json.Marshal(ev)
+	if err != nil {
+		m.log.Error("sqs event not encodable", "error", err)
+		return
+	}
+	m.batches.Add(1)
+	m.records.Add(int64(len(msgs)))
+	trace := msgs[0].Attributes[string(types.MessageSystemAttributeNameAWSTraceHeader)]
+	res, err := m.inv.Invoke(ctx, m.functionID, spec.Invocation{Payload: payload, TraceHeader: trace})
+	failed := map[string]bool{}
+	all := func() {
+		for _, msg := range msgs {
+			failed[aws.ToString(msg.MessageId)] = true
+		}
+	}
+	switch {
+	case err != nil:
+		m.log.Error("sqs batch invocation failed", "error", err)
+		all()
+	case res.Error != "":
+		m.log.Warn("sqs batch function error", "errorType", res.Error, "requestId", res.RequestID)
+		all()
+	case m.reportFailed:
+		var resp events.SQSEventResponse
+		if len(res.Payload) > 0 && string(res.Payload) != "null" {
+			if err := json.Unmarshal(res.Payload, &resp); err != nil {
+				m.log.Warn("sqs batch response is no SQSEventResponse: whole batch failed", "error", err)
+				all()
+				break
+			}
+		}
+		ids := map[string]bool{}
+		for _, msg := range msgs {
+			ids[aws.ToString(msg.MessageId)] = true
+		}
+		for _, f := range resp.BatchItemFailures {
+			if !ids[f.ItemIdentifier] {
+				m.log.Warn("sqs batch response reports an unknown itemIdentifier: whole batch failed", "itemIdentifier", f.ItemIdentifier)
+				all()
+				break
+			}
+			failed[f.ItemIdentifier] = true
+		}
+	}
+	var done, again []types.Message
+	for _, msg := range msgs {
+		if failed[aws.ToString(msg.MessageId)] {
+			again = append(again, msg)
+		} else {
+			done = append(done, msg)
+		}
+	}
+	m.failed.Add(int64(len(again)))
+	m.delete(ctx, done)
+	if len(again) > 0 && m.opts.FailedVisibility > 0 {
+		m.expose(ctx, again)
+	}
+}
+
+func (m *sqsMapping) delete(ctx context.Context, msgs []types.Message) {
+	for _, chunk := range batch.Chunks(msgs, 10, 0, nil) {
+		_, err := batch.Retry(ctx, deletePolicy, chunk, func(ctx context.Context, part []types.Message) ([]types.Message, error) {
+			in := &sqs.DeleteMessageBatchInput{QueueUrl: aws.String(m.queueURL)}
+			for i, msg := range part {
+				in.Entries = append(in.Entries, types.DeleteMessageBatchRequestEntry{Id: aws.String(strconv.Itoa(i)), ReceiptHandle: msg.ReceiptHandle})
+			}
+			out, err := m.api.DeleteMessageBatch(ctx, in)
+			if err != nil {
+				return nil, err
+			}
+			var again []types.Message
+			for _, f := range out.Failed {
+				if i, err := strconv.Atoi(aws.ToString(f.Id)); err == nil && i < len(part) && !f.SenderFault {
+					again = append(again, part[i])
+				}
+			}
+			return again, nil
+		})
+		if err != nil {
+			m.log.Error("sqs delete failed: messages will be processed again", "queue", m.queueURL, "error", err)
+		}
+	}
+}
+
+// expose makes failed messages visible again after FailedVisibility.
+func (m *sqsMapping) expose(ctx context.Context, msgs []types.Message) {
+	for _, chunk := range batch.Chunks(msgs, 10, 0, nil) {
+		in := &sqs.ChangeMessageVisibilityBatchInput{QueueUrl: aws.String(m.queueURL)}
+		for i, msg := range chunk {
+			in.Entries = append(in.Entries, types.ChangeMessageVisibilityBatchRequestEntry{Id: aws.String(strconv.Itoa(i)),
+				ReceiptHandle: msg.ReceiptHandle, VisibilityTimeout: int32(m.opts.FailedVisibility / time.Second)})
+		}
+		if _, err := m.api.ChangeMessageVisibilityBatch(ctx, in); err != nil {
+			m.log.Warn("sqs visibility change failed", "error", fmt.Errorf("queue %s: %w", m.queueURL, err))
+		}
+	}
+}
