@@ -109,12 +109,25 @@ func TestRecordRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	want, _ := json.Marshal(r)
-	detail, _ := json.Marshal(got)
-	if string(detail) != string(want) {
+	if detail := got.AppendJSON(nil); string(detail) != string(want) {
 		t.Errorf("canonical record changed through the store:\n got %s\nwant %s", detail, want)
 	}
 	if trace != "Root=1-abc;Sampled=1" {
 		t.Errorf("trace header %q", trace)
+	}
+}
+
+func TestDetailIsWhatEncodingJSONWrites(t *testing.T) {
+	r := rec("a")
+	r.Key = "<&>\u2028é"
+	r.Data = []byte(`{"a":"<b> & \u2028","n":-0.5e-3,"z":{"y":[{"x":"\"q\""}]}}`)
+	got, _, err := Record(image(t, r, ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := json.Marshal(got)
+	if detail := got.AppendJSON(nil); string(detail) != string(want) {
+		t.Errorf("detail:\n got %s\nwant %s", detail, want)
 	}
 }
 

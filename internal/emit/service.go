@@ -2,7 +2,6 @@ package emit
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -102,16 +101,15 @@ func (s *Service) Emit(ctx context.Context, recs []StreamRecord) Result {
 		}
 		r, trace, err := Record(sr.NewImage)
 		if err == nil {
-			var detail []byte
-			if detail, err = json.Marshal(r); err == nil {
-				if res.First.ID == "" {
-					res.First = r
-				}
-				events = append(events, Event{Detail: detail, TraceHeader: trace})
-				from = append(from, i)
-				ids = append(ids, r.ID)
-				continue
+			if res.First.ID == "" {
+				res.First = r
 			}
+			// Record's data is compact and HTML-escaped, so AppendJSON writes what
+			// json.Marshal would, without its reflection.
+			events = append(events, Event{Detail: r.AppendJSON(nil), TraceHeader: trace})
+			from = append(from, i)
+			ids = append(ids, r.ID)
+			continue
 		}
 		log.ErrorContext(ctx, "stream record not readable", "sequenceNumber", sr.SequenceNumber, "error", err)
 		stop = i
