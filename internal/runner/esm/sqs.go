@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -39,6 +40,7 @@ type sqsMapping struct {
 	window       time.Duration
 	reportFailed bool
 	pollers      int
+	fifo         bool
 }
 
 func newSQSMapping(ctx context.Context, b mappingBase) (mapping, error) {
@@ -55,6 +57,7 @@ func newSQSMapping(ctx context.Context, b mappingBase) (mapping, error) {
 	m.batchSize = intProp(b.props["BatchSize"], 10)
 	m.window = time.Duration(intProp(b.props["MaximumBatchingWindowInSeconds"], 0)) * time.Second
 	m.reportFailed = reportsItemFailures(b.props)
+	m.fifo = strings.HasSuffix(m.queueARN, ".fifo")
 	if sc, ok := b.props["ScalingConfig"].(map[string]any); ok {
 		if n := intProp(sc["MaximumConcurrency"], 0); n > 0 {
 			m.pollers = min(m.pollers, n)
@@ -64,6 +67,10 @@ func newSQSMapping(ctx context.Context, b mappingBase) (mapping, error) {
 }
 
 func (m *sqsMapping) run(ctx context.Context, stop <-chan struct{}) {
+	if m.fifo {
+		m.runFIFO(ctx, stop)
+		return
+	}
 	var wg sync.WaitGroup
 	for range m.pollers {
 		wg.Add(1)
@@ -87,6 +94,65 @@ func (m *sqsMapping) poll(ctx context.Context, stop <-chan struct{}) {
 		if len(msgs) > 0 {
 			m.handle(ctx, msgs)
 		}
+	}
+}
+
+// runFIFO keeps one batch in flight per message group. moto withholds the groups that have
+// messages in flight, but it takes that set once at the start of a ReceiveMessage call, so
+// concurrent long polls could still hand out one group twice: here one goroutine receives and
+// up to SQSPollers batches run at once, and a message of a group already in flight (which moto
+// should not return) is made visible again rather than run out of order.
+func (m *sqsMapping) runFIFO(ctx context.Context, stop <-chan struct{}) {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	sem := make(chan struct{}, m.pollers)
+	var mu sync.Mutex
+	inFlight := map[string]bool{}
+	for !stopped(stop) && ctx.Err() == nil {
+		msgs, err := m.receive(ctx, stop)
+		if err != nil {
+			m.log.Warn("sqs receive failed", "queue", m.queueURL, "error", err)
+			sleep(ctx, stop, time.Second)
+			continue
+		}
+		if len(msgs) == 0 {
+			continue
+		}
+		var run, back []types.Message
+		groups := map[string]bool{}
+		mu.Lock()
+		for _, msg := range msgs {
+			g := msg.Attributes[string(types.MessageSystemAttributeNameMessageGroupId)]
+			if inFlight[g] && !groups[g] {
+				back = append(back, msg)
+				continue
+			}
+			groups[g] = true
+			inFlight[g] = true
+			run = append(run, msg)
+		}
+		mu.Unlock()
+		if len(back) > 0 {
+			m.log.Warn("sqs returned messages of a group in flight: made visible again", "messages", len(back))
+			m.changeVisibility(ctx, back, 0)
+		}
+		if len(run) == 0 {
+			continue
+		}
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() {
+				mu.Lock()
+				for g := range groups {
+					delete(inFlight, g)
+				}
+				mu.Unlock()
+				<-sem
+				wg.Done()
+			}()
+			m.handle(ctx, run)
+		}()
 	}
 }
 
@@ -225,7 +291,7 @@ func (m *sqsMapping) handle(ctx context.Context, msgs []types.Message) {
 	m.failed.Add(int64(len(again)))
 	m.delete(ctx, done)
 	if len(again) > 0 && m.opts.FailedVisibility > 0 {
-		m.expose(ctx, again)
+		m.changeVisibility(ctx, again, m.opts.FailedVisibility)
 	}
 }
 
@@ -254,13 +320,13 @@ func (m *sqsMapping) delete(ctx context.Context, msgs []types.Message) {
 	}
 }
 
-// expose makes failed messages visible again after FailedVisibility.
-func (m *sqsMapping) expose(ctx context.Context, msgs []types.Message) {
+// changeVisibility makes messages visible again after d.
+func (m *sqsMapping) changeVisibility(ctx context.Context, msgs []types.Message, d time.Duration) {
 	for _, chunk := range batch.Chunks(msgs, 10, 0, nil) {
 		in := &sqs.ChangeMessageVisibilityBatchInput{QueueUrl: aws.String(m.queueURL)}
 		for i, msg := range chunk {
 			in.Entries = append(in.Entries, types.ChangeMessageVisibilityBatchRequestEntry{Id: aws.String(strconv.Itoa(i)),
-				ReceiptHandle: msg.ReceiptHandle, VisibilityTimeout: int32(m.opts.FailedVisibility / time.Second)})
+				ReceiptHandle: msg.ReceiptHandle, VisibilityTimeout: int32(d / time.Second)})
 		}
 		if _, err := m.api.ChangeMessageVisibilityBatch(ctx, in); err != nil {
 			m.log.Warn("sqs visibility change failed", "error", fmt.Errorf("queue %s: %w", m.queueURL, err))
