@@ -1,0 +1,62 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/stream-to-events/stream-to-events/internal/logging"
+	"github.com/stream-to-events/stream-to-events/internal/metrics"
+	"github.com/stream-to-events/stream-to-events/internal/store"
+	"github.com/stream-to-events/stream-to-events/internal/trace"
+)
+
+// handler translates the SQS trigger's event to the store's messages and its result to a
+// partial batch response.
+type handler struct {
+	table   *store.Table
+	logger  *slog.Logger
+	metrics io.Writer
+}
+
+// Handle stores a batch of ingest queue messages. It never fails the invocation for a message:
+// what was not stored is reported in BatchItemFailures, so the queue redelivers just that.
+func (h *handler) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
+	log := logging.For(ctx, h.logger)
+	msgs := make([]store.Message, len(ev.Records))
+	for i, m := range ev.Records {
+		msgs[i] = store.Message{
+			MessageID:   m.MessageId,
+			Body:        m.Body,
+			GroupID:     m.Attributes["MessageGroupId"],
+			TraceHeader: m.Attributes["AWSTraceHeader"],
+		}
+	}
+
+	ctx, span := trace.Start(ctx, "store")
+	res := (&store.Service{Table: h.table, Logger: log}).Store(ctx, msgs)
+	span.Annotate("record_id", res.First.ID)
+	span.Annotate("record_type", res.First.Type)
+	span.Annotate("count", len(msgs))
+	var spanErr error
+	if n := len(msgs) - res.Stored; n > 0 {
+		spanErr = fmt.Errorf("%d of %d messages not stored", n, len(msgs))
+	}
+	span.End(spanErr)
+
+	counts := metrics.Counts{In: len(msgs), Out: res.Stored, Failed: len(msgs) - res.Stored}
+	if err := metrics.Emit(h.metrics, "store", counts); err != nil {
+		log.WarnContext(ctx, "metrics not written", "error", err)
+	}
+	log.InfoContext(ctx, "batch stored", "recordId", res.First.ID, "messages", len(msgs),
+		"stored", res.Stored, "returned", len(res.Failed))
+
+	resp := events.SQSEventResponse{BatchItemFailures: make([]events.SQSBatchItemFailure, 0, len(res.Failed))}
+	for _, id := range res.Failed {
+		resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: id})
+	}
+	return resp, nil
+}
