@@ -55,7 +55,7 @@ type Stats struct {
 	ByType     map[string]int `json:"byType"`     // valid records accepted, by type (raw included)
 	Invalid    int            `json:"invalid"`    // invalid records accepted (duplicates included)
 	Duplicates int            `json:"duplicates"` // duplicates accepted
-	Elapsed    time.Duration  `json:"elapsedNs"`
+	Elapsed    time.Duration  `json:"-"`
 }
 
 func (s *Stats) accept(r Record) {
