@@ -162,3 +162,40 @@ func TestQueueAgainstMoto(t *testing.T) {
 		}
 	}
 }
+
+// TestTheTransformersParserAgrees holds the generator to what the transformer will do with each
+// record: a valid one becomes the canonical record it describes, an invalid one is refused for
+// the reason its flaw names.
+func TestTheTransformersParserAgrees(t *testing.T) {
+	p := parser(t)
+	wantErr := map[Flaw]error{
+		FlawNotJSON:     record.ErrNotJSON,
+		FlawInvalidUTF8: record.ErrInvalidUTF8,
+		FlawArray:       record.ErrNotObject,
+		FlawScalar:      record.ErrNotObject,
+		FlawSchema:      record.ErrSchema,
+		FlawEmpty:       record.ErrNotJSON,
+	}
+	meta := record.Meta{Source: "s", ArrivalMillis: 1_800_000_000_000}
+	for _, r := range mustGenerate(t, Options{Seed: 8, Raw: 0.2, Invalid: 0.3, Duplicates: 0.1}, 1500) {
+		c, err := p.Parse(r.Data, meta)
+		if !r.Valid() {
+			if !errors.Is(err, wantErr[r.Flaw]) {
+				t.Fatalf("%s record %d: Parse error %v, want %v", r.Flaw, r.Seq, err, wantErr[r.Flaw])
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("valid record %d refused: %v\n%s", r.Seq, err, r.Data)
+		}
+		if r.Raw() {
+			if c.Type != record.RawType {
+				t.Fatalf("raw record %d parsed as type %q", r.Seq, c.Type)
+			}
+			continue
+		}
+		if c.Type != r.Type || c.Key != r.Key || c.ID != r.ID || c.Time != r.Time {
+			t.Fatalf("record %d parsed as %s/%s/%s/%s, it says %s/%s/%s/%s", r.Seq, c.Type, c.Key, c.ID, c.Time, r.Type, r.Key, r.ID, r.Time)
+		}
+	}
+}
