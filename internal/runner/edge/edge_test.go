@@ -250,7 +250,9 @@ func (fakeStack) Outputs() ([]stack.Output, error) {
 	return []stack.Output{{Key: "IngestQueueUrl", Value: "http://127.0.0.1:4566/123456789012/q.fifo", Description: "the <queue>"}}, nil
 }
 func (fakeStack) ParameterValues() map[string]string { return map[string]string{"EventSource": "s2e"} }
-func (fakeStack) StackID() string                    { return "arn:aws:cloudformation:us-east-1:123456789012:stack/stream-to-events/x" }
+func (fakeStack) StackID() string {
+	return "arn:aws:cloudformation:us-east-1:123456789012:stack/stream-to-events/x"
+}
 
 func TestDescribeStacks(t *testing.T) {
 	_, url := newEdge(t, &upstream{}, Options{Stack: fakeStack{}})
