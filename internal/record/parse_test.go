@@ -26,7 +26,7 @@ func newParser(t testing.TB) *Parser {
 }
 
 const (
-	order = `{"type":"order","key":"SKU-1","id":"o-1","time":"2026-11-23T11:00:00.1234+01:00","data":{"customer":{"name":"Ada"},"sku":"SKU-1","price":12.5,"shipTo":{"name":"Ada","address":"1 Main St","city":"Springfield","state":"IL","zip":"62701"},"billTo":{"name":"Ada","address":"1 Main St","city":"Springfield","state":"IL","zip":"62701"}}}`
+	order  = `{"type":"order","key":"SKU-1","id":"o-1","time":"2026-11-23T11:00:00.1234+01:00","data":{"customer":{"name":"Ada"},"sku":"SKU-1","price":12.5,"shipTo":{"name":"Ada","address":"1 Main St","city":"Springfield","state":"IL","zip":"62701"},"billTo":{"name":"Ada","address":"1 Main St","city":"Springfield","state":"IL","zip":"62701"}}}`
 	device = `{"type":"device","key":"motor-7","data":{"motorId":"motor-7","sensorData":{"readingId":"r-1","pressure":101.3,"temperature":-4}}}`
 )
 

@@ -1,0 +1,221 @@
+package queue
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/stream-to-events/stream-to-events/internal/batch"
+	"github.com/stream-to-events/stream-to-events/internal/record"
+)
+
+const queueURL = "https://sqs.us-east-1.amazonaws.com/123456789012/IngestQueue.fifo"
+
+func init() {
+	batch.Sleep = func(context.Context, time.Duration) error { return nil }
+}
+
+// fakeSQS answers SendMessageBatch calls with answer and keeps every input it was given.
+type fakeSQS struct {
+	mu     sync.Mutex
+	calls  []*sqs.SendMessageBatchInput
+	answer func(call int, in *sqs.SendMessageBatchInput) (*sqs.SendMessageBatchOutput, error)
+}
+
+func (f *fakeSQS) SendMessageBatch(_ context.Context, in *sqs.SendMessageBatchInput, _ ...func(*sqs.Options)) (*sqs.SendMessageBatchOutput, error) {
+	f.mu.Lock()
+	f.calls = append(f.calls, in)
+	n := len(f.calls)
+	f.mu.Unlock()
+	if f.answer == nil {
+		return &sqs.SendMessageBatchOutput{}, nil
+	}
+	return f.answer(n, in)
+}
+
+func records(n, dataBytes int) []record.Record {
+	out := make([]record.Record, n)
+	for i := range out {
+		out[i] = record.Record{
+			ID: fmt.Sprintf("id-%02d", i), Type: "order", Key: fmt.Sprintf("sku-%d", i%3),
+			Time: "2026-11-23T10:00:00.000Z", ReceivedAt: "2026-11-23T10:00:00.456Z", Source: "ingest",
+			Data: json.RawMessage(`{"pad":"` + strings.Repeat("x", dataBytes) + `"}`),
+		}
+	}
+	return out
+}
+
+func failing(ids map[string]bool, senderFault bool) func(int, *sqs.SendMessageBatchInput) (*sqs.SendMessageBatchOutput, error) {
+	return func(_ int, in *sqs.SendMessageBatchInput) (*sqs.SendMessageBatchOutput, error) {
+		out := &sqs.SendMessageBatchOutput{}
+		for _, e := range in.Entries {
+			if ids[aws.ToString(e.MessageDeduplicationId)] {
+				out.Failed = append(out.Failed, types.BatchResultErrorEntry{Id: e.Id, Code: aws.String("InternalError"), Message: aws.String("try again"), SenderFault: senderFault})
+				continue
+			}
+			out.Successful = append(out.Successful, types.SendMessageBatchResultEntry{Id: e.Id})
+		}
+		return out, nil
+	}
+}
+
+func TestSendBuildsTheExactCalls(t *testing.T) {
+	recs := records(23, 10)
+	fake := &fakeSQS{}
+	const header = "Root=1-67891233-abcdef012345678912345678;Parent=53995c3f42cd8ad8;Sampled=1"
+	if err := NewSender(fake, queueURL).Send(t.Context(), recs, header); err != nil {
+		t.Fatal(err)
+	}
+	if len(fake.calls) != 3 {
+		t.Fatalf("%d calls for 23 records, want 3 (10 + 10 + 3)", len(fake.calls))
+	}
+	n := 0
+	for c, call := range fake.calls {
+		if aws.ToString(call.QueueUrl) != queueURL {
+			t.Errorf("call %d: queue %q", c, aws.ToString(call.QueueUrl))
+		}
+		for i, e := range call.Entries {
+			r := recs[n]
+			n++
+			want, _ := json.Marshal(r)
+			if got := aws.ToString(e.MessageBody); got != string(want) {
+				t.Errorf("body = %s, want %s", got, want)
+			}
+			if aws.ToString(e.Id) != fmt.Sprint(i) {
+				t.Errorf("entry id %q, want %d", aws.ToString(e.Id), i)
+			}
+			if g := aws.ToString(e.MessageGroupId); g != "order#"+r.Key {
+				t.Errorf("group %q, want order#%s", g, r.Key)
+			}
+			if d := aws.ToString(e.MessageDeduplicationId); d != r.ID {
+				t.Errorf("deduplication id %q, want %s", d, r.ID)
+			}
+			th := e.MessageSystemAttributes["AWSTraceHeader"]
+			if aws.ToString(th.StringValue) != header || aws.ToString(th.DataType) != "String" {
+				t.Errorf("trace attribute = %+v", th)
+			}
+		}
+	}
+	if n != 23 {
+		t.Errorf("%d entries sent, want 23", n)
+	}
+}
+
+func TestSendWithoutTraceHeaderHasNoAttribute(t *testing.T) {
+	fake := &fakeSQS{}
+	if err := NewSender(fake, queueURL).Send(t.Context(), records(1, 1), ""); err != nil {
+		t.Fatal(err)
+	}
+	if a := fake.calls[0].Entries[0].MessageSystemAttributes; a != nil {
+		t.Errorf("attributes %v without a trace header; SQS refuses an empty AWSTraceHeader", a)
+	}
+}
+
+func TestSendKeepsCallsWithin256KiB(t *testing.T) {
+	fake := &fakeSQS{}
+	if err := NewSender(fake, queueURL).Send(t.Context(), records(5, 100<<10), ""); err != nil {
+		t.Fatal(err)
+	}
+	var sizes []int
+	for _, c := range fake.calls {
+		size := 0
+		for _, e := range c.Entries {
+			size += len(aws.ToString(e.MessageBody))
+		}
+		if size > MaxBatchBytes {
+			t.Errorf("a call of %d bytes", size)
+		}
+		sizes = append(sizes, len(c.Entries))
+	}
+	if fmt.Sprint(sizes) != "[2 2 1]" {
+		t.Errorf("entries per call %v, want [2 2 1]", sizes)
+	}
+}
+
+func TestSendRetriesOnlyFailedEntries(t *testing.T) {
+	recs := records(4, 1)
+	flaky := failing(map[string]bool{"id-02": true}, false)
+	fake := &fakeSQS{answer: func(call int, in *sqs.SendMessageBatchInput) (*sqs.SendMessageBatchOutput, error) {
+		if call == 1 {
+			return flaky(call, in)
+		}
+		return failing(nil, false)(call, in)
+	}}
+	if err := NewSender(fake, queueURL).Send(t.Context(), recs, ""); err != nil {
+		t.Fatal(err)
+	}
+	if len(fake.calls) != 2 {
+		t.Fatalf("%d calls, want 2", len(fake.calls))
+	}
+	retry := fake.calls[1].Entries
+	if len(retry) != 1 || aws.ToString(retry[0].MessageDeduplicationId) != "id-02" || aws.ToString(retry[0].Id) != "0" {
+		t.Errorf("retry call sent %+v, want only id-02 as entry 0", retry)
+	}
+}
+
+func TestSendReportsWhatNeverGotThrough(t *testing.T) {
+	tests := []struct {
+		name      string
+		answer    func(int, *sqs.SendMessageBatchInput) (*sqs.SendMessageBatchOutput, error)
+		recs      int
+		wantCalls int
+		wantIDs   string
+		retryable bool
+	}{
+		{"entry refused on every try", failing(map[string]bool{"id-01": true}, false), 3, batch.DefaultPolicy.Attempts, "id-01", true},
+		{"sender fault is not retried", failing(map[string]bool{"id-01": true, "id-02": true}, true), 3, 1, "id-01 id-02", false},
+		{"queue down: later calls not made", func(int, *sqs.SendMessageBatchInput) (*sqs.SendMessageBatchOutput, error) {
+			return nil, errors.New("connection refused")
+		}, 12, batch.DefaultPolicy.Attempts, idList(12), true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fake := &fakeSQS{answer: tt.answer}
+			err := NewSender(fake, queueURL).Send(t.Context(), records(tt.recs, 1), "")
+			var se *SendError
+			if !errors.As(err, &se) {
+				t.Fatalf("err = %v, want *SendError", err)
+			}
+			var ids []string
+			for _, f := range se.Failures {
+				ids = append(ids, f.ID)
+				if !strings.Contains(err.Error(), f.ID) {
+					t.Errorf("error %q does not name %s", err, f.ID)
+				}
+			}
+			if got := strings.Join(ids, " "); got != tt.wantIDs {
+				t.Errorf("failed ids %q, want %q", got, tt.wantIDs)
+			}
+			if se.Retryable() != tt.retryable {
+				t.Errorf("Retryable() = %v", se.Retryable())
+			}
+			if len(fake.calls) != tt.wantCalls {
+				t.Errorf("%d calls, want %d", len(fake.calls), tt.wantCalls)
+			}
+		})
+	}
+}
+
+func idList(n int) string {
+	var ids []string
+	for i := range n {
+		ids = append(ids, fmt.Sprintf("id-%02d", i))
+	}
+	return strings.Join(ids, " ")
+}
+
+func TestSendNothing(t *testing.T) {
+	fake := &fakeSQS{}
+	if err := NewSender(fake, queueURL).Send(t.Context(), nil, "x"); err != nil || len(fake.calls) != 0 {
+		t.Errorf("empty send: err %v, %d calls", err, len(fake.calls))
+	}
+}
