@@ -184,6 +184,7 @@ func (m *ruleMapping) deliver(ctx context.Context, msg types.Message) {
 	if born.IsZero() {
 		born = time.Now()
 	}
+	payload := withAccount([]byte(body))
 	var trace string
 	if m.traces != nil && ev.ID != "" {
 		trace = m.traces.TraceHeaderOfEvent(ev.ID)
@@ -193,7 +194,7 @@ func (m *ruleMapping) deliver(ctx context.Context, msg types.Message) {
 	for ctx.Err() == nil {
 		m.batches.Add(1)
 		m.records.Add(1)
-		res, err := m.inv.Invoke(ctx, m.functionID, spec.Invocation{Payload: []byte(body), TraceHeader: trace})
+		res, err := m.inv.Invoke(ctx, m.functionID, spec.Invocation{Payload: payload, TraceHeader: trace})
 		if err == nil && res.Error == "" {
 			m.delete(ctx, msg)
 			return
@@ -314,6 +315,23 @@ func (m *ruleMapping) asyncFailure(ctx context.Context, body string, res spec.Re
 		return
 	}
 	m.log.Warn("asynchronous invocation given up: OnFailure record sent", "destination", m.onFailARN, "condition", condition)
+}
+
+// withAccount adds the "account" field that EventBridge events carry and moto's leave out.
+func withAccount(body []byte) []byte {
+	var ev map[string]json.RawMessage
+	if err := json.Unmarshal(body, &ev); err != nil {
+		return body
+	}
+	if _, ok := ev["account"]; ok {
+		return body
+	}
+	ev["account"], _ = json.Marshal(spec.Account)
+	b, err := json.Marshal(ev)
+	if err != nil {
+		return body
+	}
+	return b
 }
 
 func validJSON(s string) string {
