@@ -56,6 +56,10 @@ type item struct {
 	TraceHeader string `dynamodbav:"traceHeader,omitempty"`
 }
 
+// encoder is shared: attributevalue.MarshalMap would build one per item. An Encoder is safe
+// for concurrent use (it keeps no state between calls beyond its options and a field cache).
+var encoder = attributevalue.NewEncoder()
+
 // Item is the event store item of e. It depends on the record and its trace header only (no
 // clock), so storing the same record again writes the same bytes: DynamoDB keeps one item and
 // adds no stream record.
@@ -68,7 +72,7 @@ func Item(e Entry) (map[string]types.AttributeValue, error) {
 	if _, ok := data.(*types.AttributeValueMemberM); !ok {
 		return nil, fmt.Errorf("record %s data: not a JSON object", r.ID)
 	}
-	m, err := attributevalue.MarshalMap(item{
+	av, err := encoder.Encode(item{
 		PK: r.EntityKey(), SK: r.SortKey(),
 		ID: r.ID, Type: r.Type, Key: r.Key, Time: r.Time, ReceivedAt: r.ReceivedAt, Source: r.Source,
 		TraceHeader: e.TraceHeader,
@@ -76,6 +80,7 @@ func Item(e Entry) (map[string]types.AttributeValue, error) {
 	if err != nil {
 		return nil, fmt.Errorf("record %s: %w", r.ID, err)
 	}
+	m := av.(*types.AttributeValueMemberM).Value
 	m[AttrData] = data
 	if n := itemSize(m); n > MaxItemBytes {
 		return nil, fmt.Errorf("record %s: about %d bytes: %w", r.ID, n, ErrTooLarge)
