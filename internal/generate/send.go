@@ -113,7 +113,7 @@ func (s *sender) run(ctx context.Context, records iter.Seq[Record], start time.T
 	n := 0
 	for r := range records {
 		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("send stopped after %d of the records: %w", s.stats.Sent, err)
+			return s.stopped(err)
 		}
 		if interval > 0 {
 			// Record n is due n intervals after the start: pacing against the start, not the
@@ -126,7 +126,7 @@ func (s *sender) run(ctx context.Context, records iter.Seq[Record], start time.T
 					}
 				}
 				if err := sleep(ctx, time.Until(due)); err != nil {
-					return fmt.Errorf("send stopped after %d records: %w", s.stats.Sent, err)
+					return s.stopped(err)
 				}
 			}
 		}
@@ -144,6 +144,14 @@ func (s *sender) run(ctx context.Context, records iter.Seq[Record], start time.T
 		n++
 	}
 	return s.flush(ctx)
+}
+
+// stopped ends a run cut short by its context: the batch being gathered was never sent, and
+// counts as unsent so that the totals add up.
+func (s *sender) stopped(err error) error {
+	s.stats.Unsent += len(s.pending)
+	s.pending, s.pendingBytes = nil, 0
+	return fmt.Errorf("send stopped after %d records were sent: %w", s.stats.Sent, err)
 }
 
 // flush sends the pending batch, and the refused part of it again until it gets through.

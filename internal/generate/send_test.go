@@ -288,6 +288,9 @@ func TestSendStopsWithTheContext(t *testing.T) {
 	if stats.Sent > 20 {
 		t.Errorf("%d sent after cancel at 100/s for 50 ms", stats.Sent)
 	}
+	if stats.Sent+stats.Unsent != stats.Generated {
+		t.Errorf("Sent %d + Unsent %d != Generated %d: records unaccounted for", stats.Sent, stats.Unsent, stats.Generated)
+	}
 }
 
 // TestFirehoseOverTheWire runs the real SDK client, so the request the service sees and the
