@@ -28,8 +28,8 @@ func (r Record) AppendJSON(dst []byte) []byte {
 	return append(dst, '}')
 }
 
-// jsonLen is len(r.AppendJSON(nil)), without building it.
-func (r Record) jsonLen() int {
+// JSONLen is len(r.AppendJSON(nil)), without building it, to size buffers.
+func (r Record) JSONLen() int {
 	n := len(`{"id":,"type":,"key":,"time":,"receivedAt":,"source":,"data":}`) + len(r.Data)
 	if r.Data == nil {
 		n += len("null")

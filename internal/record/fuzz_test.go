@@ -43,8 +43,8 @@ func FuzzParse(f *testing.F) {
 		if bytes.IndexByte(line, '\n') >= 0 {
 			t.Fatalf("canonical record spans lines: %s", line)
 		}
-		if len(line) > MaxCanonicalSize || r.jsonLen() != len(line) {
-			t.Fatalf("canonical size %d, jsonLen %d", len(line), r.jsonLen())
+		if len(line) > MaxCanonicalSize || r.JSONLen() != len(line) {
+			t.Fatalf("canonical size %d, JSONLen %d", len(line), r.JSONLen())
 		}
 		var back Record
 		if err := json.Unmarshal(line, &back); err != nil {

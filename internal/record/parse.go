@@ -132,7 +132,7 @@ func (p *Parser) Parse(raw []byte, meta Meta) (Record, error) {
 			return Record{}, fmt.Errorf("%w: %w", ErrSchema, err)
 		}
 	}
-	if n := r.jsonLen(); n > MaxCanonicalSize {
+	if n := r.JSONLen(); n > MaxCanonicalSize {
 		return Record{}, fmt.Errorf("%w: the canonical record is %d bytes, the limit is %d (one SQS message, DynamoDB item and EventBridge entry)", ErrTooLarge, n, MaxCanonicalSize)
 	}
 	return r, nil

@@ -181,8 +181,8 @@ func TestAppendJSONMatchesMarshal(t *testing.T) {
 		if !bytes.Equal(got, want) {
 			t.Errorf("AppendJSON = %s\njson.Marshal = %s", got, want)
 		}
-		if r.jsonLen() != len(want) {
-			t.Errorf("jsonLen = %d, want %d", r.jsonLen(), len(want))
+		if r.JSONLen() != len(want) {
+			t.Errorf("JSONLen = %d, want %d", r.JSONLen(), len(want))
 		}
 		if _, err := jsonattr.FromJSON(r.Data); err != nil {
 			t.Errorf("the store could not hold accepted data %s: %v", r.Data, err)
