@@ -43,8 +43,11 @@ func (r *Runtime) env(fn spec.Function) []string {
 		"LANG":                            "en_US.UTF-8",
 		"PATH":                            os.Getenv("PATH"),
 	}
-	if fn.Env["AWS_LAMBDA_LOG_FORMAT"] != "" {
-		lambda["AWS_LAMBDA_LOG_FORMAT"] = fn.Env["AWS_LAMBDA_LOG_FORMAT"]
+	if fn.LogFormat != "" {
+		lambda["AWS_LAMBDA_LOG_FORMAT"] = fn.LogFormat
+	}
+	if fn.LogLevel != "" {
+		lambda["AWS_LAMBDA_LOG_LEVEL"] = fn.LogLevel
 	}
 	if r.opts.Endpoint != "" {
 		lambda["AWS_ENDPOINT_URL"] = r.opts.Endpoint

@@ -261,11 +261,12 @@ func TestEnvironment(t *testing.T) {
 	fn.Env["CONTRACTS_DIR"] = "/opt/contracts"
 	fn.Env["AWS_ACCESS_KEY_ID"] = "from-template"
 	fn.Layers = map[string]string{"ContractsLayer": layer}
+	fn.LogLevel = "DEBUG"
 	r := startRuntime(t, fn, Options{Endpoint: "http://127.0.0.1:4566", XRayDaemonAddr: "127.0.0.1:2000"})
 
 	keys := []string{"GREETING", "CONTRACTS_DIR", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_ENDPOINT_URL",
 		"AWS_REGION", "AWS_LAMBDA_FUNCTION_NAME", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "AWS_LAMBDA_FUNCTION_VERSION",
-		"AWS_LAMBDA_LOG_FORMAT", "AWS_LAMBDA_LOG_GROUP_NAME", "AWS_XRAY_DAEMON_ADDRESS", "AWS_XRAY_CONTEXT_MISSING",
+		"AWS_LAMBDA_LOG_FORMAT", "AWS_LAMBDA_LOG_LEVEL", "AWS_LAMBDA_LOG_GROUP_NAME", "AWS_XRAY_DAEMON_ADDRESS", "AWS_XRAY_CONTEXT_MISSING",
 		"LAMBDA_TASK_ROOT", "RUNNER_ONLY_SECRET", "_X_AMZN_TRACE_ID"}
 	payload, _ := json.Marshal(map[string]any{"action": "env", "env": keys})
 	res, err := r.Invoke(t.Context(), fnID, spec.Invocation{
@@ -290,6 +291,7 @@ func TestEnvironment(t *testing.T) {
 		"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "256",
 		"AWS_LAMBDA_FUNCTION_VERSION":     "$LATEST",
 		"AWS_LAMBDA_LOG_FORMAT":           "JSON",
+		"AWS_LAMBDA_LOG_LEVEL":            "DEBUG",
 		"AWS_LAMBDA_LOG_GROUP_NAME":       "/aws/lambda/stream-to-events-" + fnID,
 		"AWS_XRAY_DAEMON_ADDRESS":         "127.0.0.1:2000",
 		"AWS_XRAY_CONTEXT_MISSING":        "LOG_ERROR",

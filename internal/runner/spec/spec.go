@@ -33,6 +33,11 @@ type Function struct {
 	MemoryMB  int
 	// Layers maps each layer's logical ID to the directory that stands for /opt locally.
 	Layers map[string]string
+	// LogFormat and LogLevel are the template's LoggingConfig.LogFormat and
+	// ApplicationLogLevel (Lambda passes them as AWS_LAMBDA_LOG_FORMAT and AWS_LAMBDA_LOG_LEVEL);
+	// empty LogFormat means JSON, as every function of this app uses, empty LogLevel sets none.
+	LogFormat string
+	LogLevel  string
 }
 
 // Invocation is one call of a function.
