@@ -151,3 +151,11 @@ func eventually(t *testing.T, what string, cond func() bool) {
 }
 
 var functionError = spec.Result{Error: "Runtime.ExitError", Payload: []byte(`{"errorMessage":"boom","errorType":"Runtime.ExitError"}`)}
+
+// invokerFunc calls f and answers success.
+type invokerFunc func(id string, inv spec.Invocation)
+
+func (f invokerFunc) Invoke(_ context.Context, id string, inv spec.Invocation) (spec.Result, error) {
+	f(id, inv)
+	return spec.Result{RequestID: "1", Payload: []byte(`{"batchItemFailures":[]}`)}, nil
+}
