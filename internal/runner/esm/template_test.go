@@ -23,7 +23,6 @@ import (
 	"github.com/stream-to-events/stream-to-events/internal/samtemplate"
 )
 
-
 // The real template.yaml, provisioned by the real stack: each trigger reaches its function.
 func TestRealTemplateTriggers(t *testing.T) {
 	tmpl, err := samtemplate.Load(filepath.Join("..", "..", "..", "template.yaml"))
