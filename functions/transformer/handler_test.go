@@ -1,0 +1,195 @@
+package main
+
+import (
+	"bytes"
+	"crypto/md5"
+	"encoding/hex"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+
+	"github.com/stream-to-events/stream-to-events/internal/awsfake"
+	"github.com/stream-to-events/stream-to-events/internal/contracts"
+	"github.com/stream-to-events/stream-to-events/internal/queue"
+	"github.com/stream-to-events/stream-to-events/internal/record"
+	"github.com/stream-to-events/stream-to-events/internal/transform"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files")
+
+// sqsOK answers every SendMessageBatch entry as sent, with the body's MD5 the SDK checks.
+func sqsOK(target string, body []byte) (int, string) {
+	if target != "AmazonSQS.SendMessageBatch" {
+		return 400, `{"__type":"com.amazonaws.sqs#InvalidAction","message":"unexpected call"}`
+	}
+	var in struct{ Entries []struct{ Id, MessageBody string } }
+	if err := json.Unmarshal(body, &in); err != nil {
+		return 400, `{"__type":"com.amazonaws.sqs#InvalidParameterValue","message":"bad JSON"}`
+	}
+	var ok []string
+	for _, e := range in.Entries {
+		sum := md5.Sum([]byte(e.MessageBody))
+		ok = append(ok, fmt.Sprintf(`{"Id":%q,"MessageId":"m-%s","MD5OfMessageBody":%q}`, e.Id, e.Id, hex.EncodeToString(sum[:])))
+	}
+	return 200, `{"Successful":[` + strings.Join(ok, ",") + `],"Failed":[]}`
+}
+
+func newHandler(t *testing.T, tr *awsfake.Transport, logs *bytes.Buffer) *Handler {
+	t.Helper()
+	set, err := contracts.Load("../../layers/contracts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := sqs.NewFromConfig(tr.Config(t.Context()))
+	return &Handler{
+		Transformer: &transform.Transformer{Parser: record.NewParser(set), Sender: queue.NewSender(client, "https://sqs.us-east-1.amazonaws.com/123456789012/IngestQueue.fifo")},
+		Logger:      slog.New(slog.NewJSONHandler(logs, nil)),
+	}
+}
+
+// result is a response record as a reader checks it: the data decoded.
+type result struct {
+	RecordID string `json:"recordId"`
+	Result   string `json:"result"`
+	Data     string `json:"data"`
+}
+
+func TestHandleFixture(t *testing.T) {
+	payload, err := os.ReadFile("../../events/firehose-transform.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := &awsfake.Transport{Respond: sqsOK, Record: true}
+	var logs bytes.Buffer
+	out, err := lambda.NewHandler(newHandler(t, tr, &logs).Handle).Invoke(t.Context(), payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ev events.KinesisFirehoseEvent
+	var resp events.KinesisFirehoseResponse
+	if err := json.Unmarshal(payload, &ev); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(out, &resp); err != nil {
+		t.Fatal(err)
+	}
+	if len(resp.Records) != len(ev.Records) {
+		t.Fatalf("%d records answered, %d sent", len(resp.Records), len(ev.Records))
+	}
+	var got []result
+	var okBodies []string
+	for i, r := range resp.Records {
+		in := ev.Records[i]
+		if r.RecordID != in.RecordID {
+			t.Errorf("record %d answered as %q, want %q", i, r.RecordID, in.RecordID)
+		}
+		switch r.Result {
+		case events.KinesisFirehoseTransformedStateOk:
+			var rec record.Record
+			if err := json.Unmarshal(r.Data, &rec); err != nil {
+				t.Errorf("record %s: %v", r.RecordID, err)
+			}
+			if want, _ := json.Marshal(rec); string(want)+"\n" != string(r.Data) {
+				t.Errorf("record %s is not a canonical JSON line: %q", r.RecordID, r.Data)
+			}
+			if rec.Source != "stream-to-events-ingest" {
+				t.Errorf("record %s has source %q, want the delivery stream's name", r.RecordID, rec.Source)
+			}
+			okBodies = append(okBodies, strings.TrimSuffix(string(r.Data), "\n"))
+		case events.KinesisFirehoseTransformedStateProcessingFailed:
+			if !bytes.Equal(r.Data, in.Data) {
+				t.Errorf("failed record %s: data %q, want the original bytes", r.RecordID, r.Data)
+			}
+			if !strings.Contains(logs.String(), r.RecordID) {
+				t.Errorf("failed record %s not logged: %s", r.RecordID, logs.String())
+			}
+		default:
+			t.Errorf("record %s: result %q", r.RecordID, r.Result)
+		}
+		got = append(got, result{r.RecordID, r.Result, string(r.Data)})
+	}
+	var sent []string
+	for _, req := range tr.Requests() {
+		var in struct{ Entries []struct{ MessageBody string } }
+		if err := json.Unmarshal(req.Body, &in); err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range in.Entries {
+			sent = append(sent, e.MessageBody)
+		}
+	}
+	if strings.Join(sent, "\n") != strings.Join(okBodies, "\n") {
+		t.Errorf("queue got\n%s\nwant exactly the Ok records\n%s", strings.Join(sent, "\n"), strings.Join(okBodies, "\n"))
+	}
+	golden(t, "testdata/firehose-transform.golden.json", got)
+}
+
+func golden(t *testing.T, path string, v any) {
+	t.Helper()
+	got, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got = append(got, '\n')
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test -update to write it)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("response differs from %s:\n%s", path, got)
+	}
+}
+
+func TestHandleMalformedEvents(t *testing.T) {
+	const arn = `"deliveryStreamArn":"arn:aws:firehose:us-east-1:123456789012:deliverystream/ingest"`
+	tests := []struct {
+		name, payload string
+		wantErr       string // "" when the invocation succeeds
+		wantResponse  string
+	}{
+		{"empty batch", `{` + arn + `,"records":[]}`, "", `{"records":[]}`},
+		{"no records field", `{` + arn + `}`, "", `{"records":[]}`},
+		{"bad base64", `{` + arn + `,"records":[{"recordId":"r1","approximateArrivalTimestamp":1795428000456,"data":"not base64!"}]}`, "illegal base64", ""},
+		{"not JSON", `{"records":`, "unexpected", ""},
+		{"data of the wrong type", `{` + arn + `,"records":[{"recordId":"r1","approximateArrivalTimestamp":1795428000456,"data":5}]}`, "cannot unmarshal", ""},
+		{"no delivery stream", `{"records":[{"recordId":"r1","approximateArrivalTimestamp":1795428000456,"data":"e30="}]}`, "deliveryStreamArn", ""},
+		{"no record id", `{` + arn + `,"records":[{"approximateArrivalTimestamp":1795428000456,"data":"e30="}]}`, "no recordId", ""},
+		{"no arrival timestamp", `{` + arn + `,"records":[{"recordId":"r1","data":"e30="}]}`, "approximateArrivalTimestamp", ""},
+		{"record without data", `{` + arn + `,"records":[{"recordId":"r1","approximateArrivalTimestamp":1795428000456}]}`, "", `"result":"ProcessingFailed"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tr := &awsfake.Transport{Respond: sqsOK, Record: true}
+			var logs bytes.Buffer
+			out, err := lambda.NewHandler(newHandler(t, tr, &logs).Handle).Invoke(t.Context(), []byte(tt.payload))
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want one mentioning %q", err, tt.wantErr)
+				}
+				if len(tr.Requests()) != 0 {
+					t.Errorf("a malformed event sent %d calls to the queue", len(tr.Requests()))
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(string(out), tt.wantResponse) {
+				t.Errorf("response %s, want %s", out, tt.wantResponse)
+			}
+		})
+	}
+}
