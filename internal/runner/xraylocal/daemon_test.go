@@ -232,6 +232,21 @@ func TestDaemonForwardsToXRayAPI(t *testing.T) {
 	if len(got.Traces) != 1 || len(got.Traces[0].Segments) != 2 {
 		t.Fatalf("batch-get-traces = %+v, want the trace with both documents", got.Traces)
 	}
+
+	// Another process (`traces` while `start` runs) reads the same tree back from the API.
+	fetched, err := FetchTraces(t.Context(), endpoint, time.Now().Add(-time.Minute), 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(fetched) != 1 || fetched[0].ID != traceID {
+		t.Fatalf("FetchTraces = %v, want %s", ids(fetched), traceID)
+	}
+	fn := fetched[0].Find("EventStorerFunction")
+	if len(fetched[0].Roots) != 1 || fn == nil || len(fn.Children) != 1 || fn.Children[0].Name != "store" {
+		var b strings.Builder
+		_ = Print(&b, fetched[0])
+		t.Errorf("fetched tree:\n%s\nwant store under EventStorerFunction", b.String())
+	}
 }
 
 // cliEnv is the test's environment without the empty AWS_PROFILE and AWS_SESSION_TOKEN that
