@@ -135,7 +135,7 @@ func (s *Service) putRecord(body []byte) (any, *apiError) {
 		return nil, &apiError{http.StatusServiceUnavailable, "ServiceUnavailableException", "Slow down."}
 	}
 	ids := st.put([][]byte{in.Record.Data}, time.Now())
-	return map[string]any{"RecordId": ids[0], "Encrypted": false}, nil
+	return map[string]any{"RecordId": ids[0], "Encrypted": st.cfg.Encrypted}, nil
 }
 
 // putRecordBatch checks the call's limits as Firehose does (a call over them fails whole), then
@@ -178,7 +178,7 @@ func (s *Service) putRecordBatch(body []byte) (any, *apiError) {
 			entries[at[k]].RecordID = id
 		}
 	}
-	return map[string]any{"FailedPutCount": len(in.Records) - len(accepted), "Encrypted": false, "RequestResponses": entries}, nil
+	return map[string]any{"FailedPutCount": len(in.Records) - len(accepted), "Encrypted": st.cfg.Encrypted, "RequestResponses": entries}, nil
 }
 
 func (s *Service) describe(body []byte) (any, *apiError) {

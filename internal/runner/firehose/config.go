@@ -31,6 +31,7 @@ type streamConfig struct {
 	BufferInterval time.Duration
 	GZIP           bool
 	RoleARN        string
+	Encrypted      bool // server-side encryption configured: puts answer Encrypted true
 	Processor      *processorConfig
 }
 
@@ -80,6 +81,7 @@ func readStream(st spec.Stack, id string, raw map[string]any) (streamConfig, err
 	if c.Name == "" {
 		return streamConfig{}, fmt.Errorf("no name: neither DeliveryStreamName nor a Ref value")
 	}
+	_, c.Encrypted = props["DeliveryStreamEncryptionConfigurationInput"].(map[string]any)
 	c.ARN = fmt.Sprintf("arn:aws:firehose:%s:%s:deliverystream/%s", spec.Region, spec.Account, c.Name)
 
 	dest, ok := props["ExtendedS3DestinationConfiguration"].(map[string]any)

@@ -112,13 +112,18 @@ func (h *harness) putBatch(t *testing.T, data ...string) *fh.PutRecordBatchOutpu
 // objects reads every object of the lake, gunzipped, by key.
 func (h *harness) objects(t *testing.T) map[string]string {
 	t.Helper()
-	list, err := h.s3.ListObjectsV2(t.Context(), &s3.ListObjectsV2Input{Bucket: aws.String("s2e-lakebucket")})
+	return h.objectsIn(t, "s2e-lakebucket")
+}
+
+func (h *harness) objectsIn(t *testing.T, bucket string) map[string]string {
+	t.Helper()
+	list, err := h.s3.ListObjectsV2(t.Context(), &s3.ListObjectsV2Input{Bucket: aws.String(bucket)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	out := map[string]string{}
 	for _, o := range list.Contents {
-		got, err := h.s3.GetObject(t.Context(), &s3.GetObjectInput{Bucket: aws.String("s2e-lakebucket"), Key: o.Key})
+		got, err := h.s3.GetObject(t.Context(), &s3.GetObjectInput{Bucket: aws.String(bucket), Key: o.Key})
 		if err != nil {
 			t.Fatal(err)
 		}
