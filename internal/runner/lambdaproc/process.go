@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -124,6 +125,9 @@ func startProcess(fn spec.Function, env []string, sink *logSink, log *slog.Logge
 		p.srv.Close()
 		pw.Close()
 		<-p.readerDone
+		if errors.Is(err, syscall.ENOEXEC) {
+			return nil, fmt.Errorf("start %s: built for another machine? (build with GOARCH=%s): %w", fn.Bootstrap, runtime.GOARCH, err)
+		}
 		return nil, fmt.Errorf("start %s: %w", fn.Bootstrap, err)
 	}
 	go func() {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -441,5 +442,33 @@ func TestFunctionSegmentParentsSDKSubsegments(t *testing.T) {
 	}
 	if seg := ft.Find(testFunction().Name); !seg.Fault {
 		t.Errorf("segment of a failed invocation is not a fault")
+	}
+}
+
+func TestStopEndsInvocationsInFlight(t *testing.T) {
+	r := startRuntime(t, testFunction(), Options{})
+	done := make(chan error, 1)
+	go func() {
+		_, err := r.Invoke(t.Context(), fnID, spec.Invocation{Payload: []byte(`{"action":"sleep","sleepMs":1500}`)})
+		done <- err
+	}()
+	time.Sleep(300 * time.Millisecond) // the call is in the function by now
+	start := time.Now()
+	if err := r.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if !errors.Is(err, ErrStopped) {
+			t.Errorf("Invoke during Stop = %v, want ErrStopped", err)
+		}
+	case <-time.After(time.Second):
+		t.Fatal("Invoke still waiting after Stop")
+	}
+	if took := time.Since(start); took > time.Second {
+		t.Errorf("Stop took %s: it waited for the function instead of ending it", took)
+	}
+	if _, err := r.Invoke(t.Context(), fnID, spec.Invocation{Payload: []byte(`{"action":"echo"}`)}); !errors.Is(err, ErrStopped) {
+		t.Errorf("Invoke after Stop = %v, want ErrStopped", err)
 	}
 }
