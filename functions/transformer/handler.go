@@ -63,4 +63,3 @@ func streamName(arn string) (string, error) {
 	}
 	return name, nil
 }
-

@@ -30,7 +30,9 @@ func sqsOK(target string, body []byte) (int, string) {
 	if target != "AmazonSQS.SendMessageBatch" {
 		return 400, `{"__type":"com.amazonaws.sqs#InvalidAction","message":"unexpected call"}`
 	}
-	var in struct{ Entries []struct{ Id, MessageBody string } }
+	var in struct {
+		Entries []struct{ Id, MessageBody string }
+	}
 	if err := json.Unmarshal(body, &in); err != nil {
 		return 400, `{"__type":"com.amazonaws.sqs#InvalidParameterValue","message":"bad JSON"}`
 	}
@@ -118,7 +120,9 @@ func TestHandleFixture(t *testing.T) {
 	}
 	var sent []string
 	for _, req := range tr.Requests() {
-		var in struct{ Entries []struct{ MessageBody string } }
+		var in struct {
+			Entries []struct{ MessageBody string }
+		}
 		if err := json.Unmarshal(req.Body, &in); err != nil {
 			t.Fatal(err)
 		}
