@@ -453,3 +453,27 @@ func btoi(b bool) int {
 	}
 	return 0
 }
+
+// Records that piled up are sent in invocations of at most the processor's buffer size (1 MB by
+// default), so no event comes near Lambda's 6 MB.
+func TestInvocationsKeepToTheProcessorBuffer(t *testing.T) {
+	inv := &transformer{}
+	h := start(t, inv, Options{}, &flakyS3{})
+	big := strings.Repeat("x", 900<<10)
+	h.putBatch(t, big, big, big, "small")
+	if err := h.svc.Flush(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	inv.mu.Lock()
+	defer inv.mu.Unlock()
+	var sizes []int
+	for _, ev := range inv.events {
+		sizes = append(sizes, len(ev.Records))
+	}
+	if !slices.Equal(sizes, []int{1, 1, 2}) {
+		t.Errorf("records per invocation = %v, want [1 1 2]", sizes)
+	}
+	if got := h.svc.Counts()[streamName].Delivered; got != 4 {
+		t.Errorf("delivered %d, want 4", got)
+	}
+}

@@ -202,13 +202,18 @@ func (s *stream) step(ctx context.Context, now time.Time, force bool) {
 	}
 }
 
-// process runs the processor over records, in invocations of at most 6 MB.
+// process runs the processor over records, in invocations of at most the processor's buffer
+// size (records that piled up while an invocation ran are not sent all at once) and of at most
+// Lambda's 6 MB payload.
 func (s *stream) process(ctx context.Context, records []inRecord) (ok []outRecord, failed []errorRecord) {
-	size := func(r inRecord) int { return base64.StdEncoding.EncodedLen(len(r.data)) + recordOverhead }
-	for _, chunk := range batch.Chunks(records, len(records), maxInvocationPayload-eventOverhead, size) {
-		o, f := s.invoke(ctx, chunk)
-		ok = append(ok, o...)
-		failed = append(failed, f...)
+	raw := func(r inRecord) int { return len(r.data) }
+	encoded := func(r inRecord) int { return base64.StdEncoding.EncodedLen(len(r.data)) + recordOverhead }
+	for _, buffer := range batch.Chunks(records, len(records), s.processorSize(), raw) {
+		for _, chunk := range batch.Chunks(buffer, len(buffer), maxInvocationPayload-eventOverhead, encoded) {
+			o, f := s.invoke(ctx, chunk)
+			ok = append(ok, o...)
+			failed = append(failed, f...)
+		}
 	}
 	return ok, failed
 }
