@@ -64,6 +64,10 @@ var encoder = attributevalue.NewEncoder()
 // clock), so storing the same record again writes the same bytes: DynamoDB keeps one item and
 // adds no stream record.
 func Item(e Entry) (map[string]types.AttributeValue, error) {
+	return buildItem(e, e.Record.EntityKey(), e.Record.SortKey())
+}
+
+func buildItem(e Entry, pk, sk string) (map[string]types.AttributeValue, error) {
 	r := e.Record
 	data, err := jsonattr.FromJSON(r.Data)
 	if err != nil {
@@ -73,7 +77,7 @@ func Item(e Entry) (map[string]types.AttributeValue, error) {
 		return nil, fmt.Errorf("record %s data: not a JSON object", r.ID)
 	}
 	av, err := encoder.Encode(item{
-		PK: r.EntityKey(), SK: r.SortKey(),
+		PK: pk, SK: sk,
 		ID: r.ID, Type: r.Type, Key: r.Key, Time: r.Time, ReceivedAt: r.ReceivedAt, Source: r.Source,
 		TraceHeader: e.TraceHeader,
 	})
@@ -148,7 +152,7 @@ func (t *Table) WithPolicy(p batch.Policy) *Table {
 // write is one distinct item and the entries (by index) it stands for: entries with the same
 // key are the same record, and DynamoDB refuses a batch that names one key twice.
 type write struct {
-	key     string
+	key     itemKey
 	item    map[string]types.AttributeValue
 	entries []int
 }
@@ -159,17 +163,17 @@ type write struct {
 func (t *Table) Put(ctx context.Context, entries []Entry) ([]int, error) {
 	var (
 		writes   []*write
-		byKey    = make(map[string]*write, len(entries))
+		byKey    = make(map[itemKey]*write, len(entries))
 		failed   = make([]bool, len(entries))
 		problems []error
 	)
 	for i, e := range entries {
-		k := itemKey(e.Record.EntityKey(), e.Record.SortKey())
+		k := itemKey{pk: e.Record.EntityKey(), sk: e.Record.SortKey()}
 		if w, ok := byKey[k]; ok {
 			w.entries = append(w.entries, i)
 			continue
 		}
-		it, err := Item(e)
+		it, err := buildItem(e, k.pk, k.sk)
 		if err != nil {
 			failed[i] = true
 			problems = append(problems, err)
@@ -215,7 +219,7 @@ func (t *Table) send(ctx context.Context, ws []*write) ([]*write, error) {
 	if len(left) == 0 {
 		return nil, nil
 	}
-	pending := make(map[string]*write, len(ws))
+	pending := make(map[itemKey]*write, len(ws))
 	for _, w := range ws {
 		pending[w.key] = w
 	}
@@ -224,7 +228,7 @@ func (t *Table) send(ctx context.Context, ws []*write) ([]*write, error) {
 		if r.PutRequest == nil {
 			continue
 		}
-		k := itemKey(stringAttr(r.PutRequest.Item, AttrPK), stringAttr(r.PutRequest.Item, AttrSK))
+		k := itemKey{pk: stringAttr(r.PutRequest.Item, AttrPK), sk: stringAttr(r.PutRequest.Item, AttrSK)}
 		if w, ok := pending[k]; ok {
 			failed = append(failed, w)
 			delete(pending, k)
@@ -238,7 +242,8 @@ func (t *Table) send(ctx context.Context, ws []*write) ([]*write, error) {
 	return failed, nil
 }
 
-func itemKey(pk, sk string) string { return pk + "\x00" + sk }
+// itemKey is an item's primary key.
+type itemKey struct{ pk, sk string }
 
 func stringAttr(m map[string]types.AttributeValue, name string) string {
 	if s, ok := m[name].(*types.AttributeValueMemberS); ok {
