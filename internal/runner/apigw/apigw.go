@@ -2,7 +2,8 @@
 // event of a function is a route; a request that matches one becomes an API Gateway proxy event
 // (events.APIGatewayProxyRequest) for that function, and the function's proxy response becomes
 // the HTTP response. Paths are served without the stage prefix, as SAM serves them; a path that
-// carries it (the stack's API URL ends in /<stage>) is accepted too.
+// carries it (the stack's API URL ends in /<stage>) is accepted too. With SetXRayDaemon, each
+// request gets an AWS::ApiGateway::Stage segment that the function's segment continues.
 //
 // What API Gateway does and this does not: IAM authorisation (and any other authoriser) is not
 // checked locally, so every request is let through as if signed by an allowed caller; throttling
@@ -26,6 +27,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -61,6 +63,9 @@ type Server struct {
 
 	srv *http.Server
 	ln  net.Listener
+
+	xrayMu sync.Mutex
+	xray   net.Conn // the X-Ray daemon, when requests are traced
 }
 
 // New reads the Api events of stack's functions. addr is host:port; "" means DefaultAddr.
@@ -199,6 +204,21 @@ func (r Route) match(path []string) (map[string]string, bool) {
 	return params, len(path) == len(r.segments)
 }
 
+// SetXRayDaemon makes the server trace each request as API Gateway does with TracingEnabled: a
+// segment for the stage (continuing the caller's X-Amzn-Trace-Id, else starting a trace), which
+// the function's segment continues. addr is the daemon's UDP host:port. Call before Start.
+func (s *Server) SetXRayDaemon(ctx context.Context, addr string) error {
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "udp", addr)
+	if err != nil {
+		return fmt.Errorf("x-ray daemon %s: %w", addr, err)
+	}
+	s.xrayMu.Lock()
+	s.xray = conn
+	s.xrayMu.Unlock()
+	return nil
+}
+
 // Start listens on the server's address and serves until Stop.
 func (s *Server) Start(ctx context.Context) error {
 	var lc net.ListenConfig
@@ -226,6 +246,14 @@ func (s *Server) URL() string {
 
 // Stop waits for requests in flight until ctx ends, then closes.
 func (s *Server) Stop(ctx context.Context) error {
+	defer func() {
+		s.xrayMu.Lock()
+		if s.xray != nil {
+			_ = s.xray.Close()
+			s.xray = nil
+		}
+		s.xrayMu.Unlock()
+	}()
 	if s.srv == nil {
 		return nil
 	}
@@ -261,9 +289,16 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		writeMessage(w, http.StatusInternalServerError, "Internal server error")
 		return
 	}
+	traceHeader := req.Header.Get("X-Amzn-Trace-Id")
+	if seg := s.beginSegment(req, route, traceHeader); seg != nil {
+		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		w = rec
+		traceHeader = seg.childHeader()
+		defer func() { s.endSegment(seg, rec.status) }()
+	}
 	res, err := s.inv.Invoke(req.Context(), route.Function, spec.Invocation{
 		Payload:     payload,
-		TraceHeader: req.Header.Get("X-Amzn-Trace-Id"),
+		TraceHeader: traceHeader,
 	})
 	w.Header().Set("X-Amzn-RequestId", ev.RequestContext.RequestID)
 	if err != nil {

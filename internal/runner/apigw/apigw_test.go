@@ -9,10 +9,12 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/stream-to-events/stream-to-events/internal/runner/spec"
+	"github.com/stream-to-events/stream-to-events/internal/runner/xraylocal"
 	"github.com/stream-to-events/stream-to-events/internal/samtemplate"
 )
 
@@ -96,6 +98,7 @@ type fakeInvoker struct {
 	res    spec.Result
 	calls  []string
 	events []events.APIGatewayProxyRequest
+	traces []string
 }
 
 func (f *fakeInvoker) Invoke(_ context.Context, logicalID string, inv spec.Invocation) (spec.Result, error) {
@@ -107,8 +110,10 @@ func (f *fakeInvoker) Invoke(_ context.Context, logicalID string, inv spec.Invoc
 	}
 	f.calls = append(f.calls, logicalID)
 	f.events = append(f.events, ev)
+	f.traces = append(f.traces, inv.TraceHeader)
 	res := f.res
-	res.RequestID, res.TraceID = "req-1", "1-6741a2b3-0123456789abcdef01234567"
+	res.RequestID = "req-1"
+	res.TraceID, _ = traceIDs(inv.TraceHeader)
 	return res, nil
 }
 
@@ -322,5 +327,63 @@ func TestStartServesOnItsAddress(t *testing.T) {
 	}
 	if n := len(s.Routes()); n != 4 {
 		t.Errorf("%d routes, want the template's 4 Api events (not its SQS event)", n)
+	}
+}
+
+func TestTracedRequests(t *testing.T) {
+	tests := []struct {
+		name      string
+		res       spec.Result
+		wantFault bool
+	}{
+		{"ok", ok(`{}`), false},
+		{"function error", spec.Result{Error: "errorString", Payload: []byte(`{}`)}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			daemon := xraylocal.NewDaemon("", "")
+			if err := daemon.Start(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = daemon.Stop() })
+			tpl, err := samtemplate.Parse([]byte(templateYAML))
+			if err != nil {
+				t.Fatal(err)
+			}
+			inv := &fakeInvoker{res: tt.res}
+			s, err := New(fakeStack{tpl}, inv, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := s.SetXRayDaemon(t.Context(), daemon.Addr()); err != nil {
+				t.Fatal(err)
+			}
+			ts := httptest.NewServer(s)
+			t.Cleanup(ts.Close)
+
+			const root = "1-6741a2b3-0123456789abcdef01234567"
+			req, _ := http.NewRequestWithContext(t.Context(), "GET", ts.URL+"/records/order/o-1", nil)
+			req.Header.Set("X-Amzn-Trace-Id", "Root="+root+";Parent=53995c3f42cd8ad8;Sampled=1")
+			res, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res.Body.Close()
+
+			ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+			defer cancel()
+			tr, err := daemon.WaitFor(ctx, root, "local-RecordsApi/v1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			seg := tr.Find("local-RecordsApi/v1")
+			if seg.Origin != "AWS::ApiGateway::Stage" || seg.Fault != tt.wantFault {
+				t.Errorf("stage segment origin %q fault %v, want AWS::ApiGateway::Stage, fault %v", seg.Origin, seg.Fault, tt.wantFault)
+			}
+			// The function continues the trace under the stage segment.
+			if want := "Root=" + root + ";Parent=" + seg.ID + ";Sampled=1"; inv.traces[0] != want {
+				t.Errorf("function got trace header %q, want %q", inv.traces[0], want)
+			}
+		})
 	}
 }
