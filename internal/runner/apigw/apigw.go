@@ -39,6 +39,9 @@ import (
 // DefaultAddr is where `sam local start-api` listens.
 const DefaultAddr = "127.0.0.1:3000"
 
+// IntegrationTimeout is API Gateway's limit on waiting for the function.
+const IntegrationTimeout = 29 * time.Second
+
 // maxBody is API Gateway's payload limit.
 const maxBody = 10 << 20
 
@@ -296,11 +299,19 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		traceHeader = seg.childHeader()
 		defer func() { s.endSegment(seg, rec.status) }()
 	}
-	res, err := s.inv.Invoke(req.Context(), route.Function, spec.Invocation{
+	// A caller that hangs up does not stop the function on AWS either; API Gateway's own
+	// integration timeout does end the request.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(req.Context()), IntegrationTimeout)
+	defer cancel()
+	res, err := s.inv.Invoke(ctx, route.Function, spec.Invocation{
 		Payload:     payload,
 		TraceHeader: traceHeader,
 	})
 	w.Header().Set("X-Amzn-RequestId", ev.RequestContext.RequestID)
+	if errors.Is(err, context.DeadlineExceeded) {
+		writeMessage(w, http.StatusGatewayTimeout, "Endpoint request timed out")
+		return
+	}
 	if err != nil {
 		s.log.Error("api invoke", "function", route.Function, "path", req.URL.Path, "error", err)
 		writeMessage(w, http.StatusInternalServerError, "Internal server error")
@@ -457,6 +468,8 @@ func errorTypeOf(status int) string {
 		return "MissingAuthenticationTokenException"
 	case http.StatusRequestEntityTooLarge:
 		return "RequestTooLongException"
+	case http.StatusGatewayTimeout:
+		return "IntegrationTimeoutException"
 	default:
 		return "InternalServerErrorException"
 	}

@@ -12,6 +12,10 @@
 // AWS_ACCESS_KEY_ID so that the edge can count calls per function. Nothing is inherited from the
 // runner's own environment except PATH.
 //
+// Memory: the template's MemorySize is passed to the function and reported, with the process's
+// peak resident set as Max Memory Used; it is not enforced (Go reserves more address space than it
+// uses, so an address-space limit would kill healthy functions).
+//
 // Layers: Lambda extracts a function's layers into /opt. Locally a layer is a directory
 // (spec.Function.Layers), so a variable whose value is /opt or a path under it is rewritten to
 // the layer directory that holds that path (CONTRACTS_DIR=/opt/contracts becomes
