@@ -63,6 +63,8 @@ type Server struct {
 	addr   string
 	routes []Route
 	log    *slog.Logger
+	// timeout is IntegrationTimeout; tests shorten it.
+	timeout time.Duration
 
 	srv *http.Server
 	ln  net.Listener
@@ -80,7 +82,7 @@ func New(stack spec.Stack, inv spec.Invoker, addr string) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Server{inv: inv, addr: addr, routes: routes, log: slog.Default()}, nil
+	return &Server{inv: inv, addr: addr, routes: routes, log: slog.Default(), timeout: IntegrationTimeout}, nil
 }
 
 // SetLogger replaces the logger for the server's own problems. Call before Start.
@@ -301,7 +303,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	}
 	// A caller that hangs up does not stop the function on AWS either; API Gateway's own
 	// integration timeout does end the request.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(req.Context()), IntegrationTimeout)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(req.Context()), s.timeout)
 	defer cancel()
 	res, err := s.inv.Invoke(ctx, route.Function, spec.Invocation{
 		Payload:     payload,

@@ -387,3 +387,29 @@ func TestTracedRequests(t *testing.T) {
 		})
 	}
 }
+
+// slowInvoker takes longer than API Gateway waits.
+type slowInvoker struct{}
+
+func (slowInvoker) Invoke(ctx context.Context, _ string, _ spec.Invocation) (spec.Result, error) {
+	<-ctx.Done()
+	return spec.Result{}, ctx.Err()
+}
+
+func TestIntegrationTimeout(t *testing.T) {
+	tpl, err := samtemplate.Parse([]byte(templateYAML))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(fakeStack{tpl}, slowInvoker{}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.timeout = 100 * time.Millisecond
+	ts := httptest.NewServer(s)
+	t.Cleanup(ts.Close)
+	res, body := get(t, "GET", ts.URL+"/records/order")
+	if res.StatusCode != http.StatusGatewayTimeout || body != `{"message":"Endpoint request timed out"}` {
+		t.Errorf("got %d %s, want 504 with API Gateway's message", res.StatusCode, body)
+	}
+}
