@@ -109,30 +109,37 @@ type pending struct {
 
 func (m *streamMapping) readShard(ctx context.Context, stop <-chan struct{}, shardID string) {
 	var iter *string
-	for iter == nil {
-		out, err := m.api.GetShardIterator(ctx, &dynamodbstreams.GetShardIteratorInput{
-			StreamArn: aws.String(m.streamARN), ShardId: aws.String(shardID), ShardIteratorType: m.startAt})
-		if err == nil {
-			iter = out.ShardIterator
-			break
-		}
-		m.log.Warn("get shard iterator failed", "shard", shardID, "error", err)
-		if !sleep(ctx, stop, time.Second) {
-			return
-		}
-	}
+	var lastSeq string // of the last record read, to read on after it with a new iterator
 	var buf []pending
 	var firstSeen time.Time
 	for !stopped(stop) && ctx.Err() == nil {
-		if len(buf) < m.batchSize && iter != nil {
+		if iter == nil {
+			in := &dynamodbstreams.GetShardIteratorInput{StreamArn: aws.String(m.streamARN), ShardId: aws.String(shardID), ShardIteratorType: m.startAt}
+			if lastSeq != "" {
+				in.ShardIteratorType, in.SequenceNumber = types.ShardIteratorTypeAfterSequenceNumber, aws.String(lastSeq)
+			}
+			out, err := m.api.GetShardIterator(ctx, in)
+			if err != nil {
+				m.log.Warn("get shard iterator failed", "shard", shardID, "error", err)
+				sleep(ctx, stop, time.Second)
+				continue
+			}
+			iter = out.ShardIterator
+		}
+		if len(buf) < m.batchSize {
 			out, err := m.api.GetRecords(ctx, &dynamodbstreams.GetRecordsInput{ShardIterator: iter, Limit: aws.Int32(1000)})
 			if err != nil {
+				// An expired or refused iterator is replaced by one after the last record read.
 				m.log.Warn("get records failed", "shard", shardID, "error", err)
+				iter = nil
 				sleep(ctx, stop, time.Second)
 				continue
 			}
 			iter = out.NextShardIterator
 			for _, r := range out.Records {
+				if r.Dynamodb != nil {
+					lastSeq = aws.ToString(r.Dynamodb.SequenceNumber)
+				}
 				p, pass, err := m.convert(r)
 				if err != nil {
 					m.log.Error("stream record not convertible: skipped", "eventID", aws.ToString(r.EventID), "error", err)
@@ -147,6 +154,13 @@ func (m *streamMapping) readShard(ctx context.Context, stop <-chan struct{}, sha
 				}
 				buf = append(buf, p)
 			}
+			if iter == nil {
+				m.log.Info("shard closed", "shard", shardID)
+				if len(buf) > 0 {
+					m.process(ctx, shardID, buf)
+				}
+				return
+			}
 		}
 		if len(buf) == 0 || (len(buf) < m.batchSize && time.Since(firstSeen) < m.window) {
 			sleep(ctx, stop, m.opts.StreamPollInterval)
@@ -158,6 +172,12 @@ func (m *streamMapping) readShard(ctx context.Context, stop <-chan struct{}, sha
 		if len(buf) > 0 {
 			firstSeen = time.Now()
 		}
+	}
+	// On stop, what was read is still delivered: there is no checkpoint to resume from.
+	for len(buf) > 0 && ctx.Err() == nil {
+		n := min(len(buf), m.batchSize)
+		m.process(ctx, shardID, buf[:n])
+		buf = buf[n:]
 	}
 }
 

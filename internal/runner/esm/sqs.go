@@ -41,6 +41,7 @@ type sqsMapping struct {
 	reportFailed bool
 	pollers      int
 	fifo         bool
+	filter       *filter
 }
 
 func newSQSMapping(ctx context.Context, b mappingBase) (mapping, error) {
@@ -58,6 +59,9 @@ func newSQSMapping(ctx context.Context, b mappingBase) (mapping, error) {
 	m.window = time.Duration(intProp(b.props["MaximumBatchingWindowInSeconds"], 0)) * time.Second
 	m.reportFailed = reportsItemFailures(b.props)
 	m.fifo = strings.HasSuffix(m.queueARN, ".fifo")
+	if m.filter, err = newFilter(b.props["FilterCriteria"]); err != nil {
+		return nil, err
+	}
 	if sc, ok := b.props["ScalingConfig"].(map[string]any); ok {
 		if n := intProp(sc["MaximumConcurrency"], 0); n > 0 {
 			m.pollers = min(m.pollers, n)
@@ -235,6 +239,10 @@ func nonNil[T any](l []T) []T {
 // them on success, none on a function error, all but the reported ones with
 // ReportBatchItemFailures. An invalid failure report fails the whole batch, as Lambda does.
 func (m *sqsMapping) handle(ctx context.Context, msgs []types.Message) {
+	msgs = m.applyFilter(ctx, msgs)
+	if len(msgs) == 0 {
+		return
+	}
 	ev := m.sqsEvent(msgs)
 	payload, err := json.Marshal(ev)
 	if err != nil {
@@ -293,6 +301,36 @@ func (m *sqsMapping) handle(ctx context.Context, msgs []types.Message) {
 	if len(again) > 0 && m.opts.FailedVisibility > 0 {
 		m.changeVisibility(ctx, again, m.opts.FailedVisibility)
 	}
+}
+
+// applyFilter deletes the messages FilterCriteria leave out, as Lambda does, and returns the
+// others. A JSON body is matched as the object it holds.
+func (m *sqsMapping) applyFilter(ctx context.Context, msgs []types.Message) []types.Message {
+	if len(m.filter.patterns) == 0 {
+		return msgs
+	}
+	var pass, out []types.Message
+	for i, rec := range m.sqsEvent(msgs).Records {
+		obj, err := asJSONObject(rec)
+		if err != nil {
+			pass = append(pass, msgs[i])
+			continue
+		}
+		var body map[string]any
+		if json.Unmarshal([]byte(rec.Body), &body) == nil {
+			obj["body"] = body
+		}
+		if m.filter.match(obj) {
+			pass = append(pass, msgs[i])
+		} else {
+			out = append(out, msgs[i])
+		}
+	}
+	if len(out) > 0 {
+		m.filtered.Add(int64(len(out)))
+		m.delete(ctx, out)
+	}
+	return pass
 }
 
 func (m *sqsMapping) delete(ctx context.Context, msgs []types.Message) {

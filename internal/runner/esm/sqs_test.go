@@ -233,3 +233,34 @@ func TestSQSFIFOOneBatchPerGroup(t *testing.T) {
 		t.Errorf("the batch led by a-0 did not carry its AWSTraceHeader %q", header)
 	}
 }
+
+// Messages a filter leaves out are deleted without an invocation, as Lambda does; a JSON body is
+// matched as an object.
+func TestSQSFilterDeletesWhatItLeavesOut(t *testing.T) {
+	moto := motoserver.ForTest(t)
+	c := sqs.NewFromConfig(clientConfig(moto.URL))
+	url, arn, _ := createQueue(t, c, "ingest", 0)
+	tmpl := strings.Replace(fmt.Sprintf(sqsTemplate, 10), "            FunctionResponseTypes:",
+		"            FilterCriteria:\n              Filters:\n                - Pattern: '{\"body\": {\"kind\": [\"keep\"]}}'\n            FunctionResponseTypes:", 1)
+	st := newFakeStack(t, tmpl, moto.URL, map[string]any{"IngestQueue.Arn": arn})
+	for _, body := range []string{`{"kind":"keep"}`, `{"kind":"drop"}`, "not json"} {
+		if _, err := c.SendMessage(t.Context(), &sqs.SendMessageInput{QueueUrl: aws.String(url), MessageBody: aws.String(body)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fn := &fakeFunction{}
+	r := startRunner(t, st, fn, nil, Options{})
+	eventually(t, "queue drained", func() bool { return depth(t, c, url) == 0 })
+	var got []string
+	for _, cl := range fn.snapshot() {
+		for _, m := range sqsBodies(t, cl.payload) {
+			got = append(got, m.Body)
+		}
+	}
+	if !slices.Equal(got, []string{`{"kind":"keep"}`}) {
+		t.Errorf("delivered %q, want only the kept message", got)
+	}
+	if c := r.Counts()["EventStorerFunction.IngestQueue"]; c.Filtered != 2 {
+		t.Errorf("counts = %+v", c)
+	}
+}
