@@ -4,6 +4,8 @@
 package contracts
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -39,6 +41,7 @@ func Dir() string {
 type Set struct {
 	dir     string
 	schemas map[string]*jsonschema.Schema
+	fast    map[string]*node // nil entry: the schema uses keywords only the library knows
 }
 
 // Load compiles every <type>.schema.json in dir. A directory that is missing or holds no schema
@@ -57,7 +60,7 @@ func Load(dir string) (*Set, error) {
 	c := jsonschema.NewCompiler()
 	c.DefaultDraft(jsonschema.Draft2020)
 	c.AssertFormat() // a "date-time" that is not one is a producer's error worth reporting
-	s := &Set{dir: dir, schemas: make(map[string]*jsonschema.Schema, len(paths))}
+	s := &Set{dir: dir, schemas: make(map[string]*jsonschema.Schema, len(paths)), fast: make(map[string]*node, len(paths))}
 	for _, p := range paths {
 		f, err := os.Open(p)
 		if err != nil {
@@ -78,7 +81,9 @@ func Load(dir string) (*Set, error) {
 		if err != nil {
 			return nil, fmt.Errorf("contracts: compile %s: %w", p, err)
 		}
-		s.schemas[strings.TrimSuffix(filepath.Base(p), Suffix)] = sch
+		typ := strings.TrimSuffix(filepath.Base(p), Suffix)
+		s.schemas[typ] = sch
+		s.fast[typ] = compileFast(sch)
 	}
 	return s, nil
 }
@@ -120,6 +125,29 @@ func (s *Set) Validate(typ string, doc any) error {
 	}
 	leaf := firstLeaf(ve)
 	return fmt.Errorf("%s record %w: at %s: %s", typ, ErrInvalid, pointer(leaf.InstanceLocation), leaf.ErrorKind.LocalizedString(printer))
+}
+
+// Check validates the JSON document doc against the schema of typ, like Validate, without
+// decoding it when it is valid and its schema allows the fast path (see fast.go).
+func (s *Set) Check(typ string, doc []byte) error {
+	if _, ok := s.schemas[typ]; !ok {
+		return nil
+	}
+	if !json.Valid(doc) {
+		return fmt.Errorf("%s record %w: not JSON", typ, ErrInvalid)
+	}
+	if f := s.fast[typ]; f != nil {
+		if end, ok := f.accepts(doc, 0); ok && skipSpace(doc, end) == len(doc) {
+			return nil
+		}
+	}
+	d := json.NewDecoder(bytes.NewReader(doc))
+	d.UseNumber()
+	var v any
+	if err := d.Decode(&v); err != nil {
+		return fmt.Errorf("%s record %w: %w", typ, ErrInvalid, err)
+	}
+	return s.Validate(typ, v)
 }
 
 // firstLeaf walks down to the most specific cause: "at /data/price: got string, want number"
