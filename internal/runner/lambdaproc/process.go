@@ -63,7 +63,6 @@ type process struct {
 	sink *logSink
 	log  *slog.Logger
 
-	cmd     *exec.Cmd
 	srv     *http.Server
 	logW    *os.File // our end of the process's stdout/stderr pipe, for Lambda's own lines
 	started time.Time
@@ -77,7 +76,9 @@ type process struct {
 	readerDone chan struct{}
 	flushed    chan struct{} // the reader has passed a flush marker
 
+	spawned   chan struct{} // closed once pid is known (or the start failed)
 	mu        sync.Mutex
+	pid       int
 	current   *call
 	initError []byte // what the runtime posted to /runtime/init/error
 	served    int
@@ -106,6 +107,7 @@ func startProcess(fn spec.Function, env []string, sink *logSink, log *slog.Logge
 		exited:     make(chan struct{}),
 		readerDone: make(chan struct{}),
 		flushed:    make(chan struct{}, 1),
+		spawned:    make(chan struct{}),
 	}
 	p.srv = &http.Server{Handler: p.routes(), ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = p.srv.Serve(ln) }()
@@ -118,10 +120,10 @@ func startProcess(fn spec.Function, env []string, sink *logSink, log *slog.Logge
 	cmd.Env = append(env, "AWS_LAMBDA_RUNTIME_API="+ln.Addr().String())
 	cmd.Stdout, cmd.Stderr = pw, pw
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	p.cmd = cmd
 	p.started = time.Now()
 	go p.readLogs(pr)
 	if err := cmd.Start(); err != nil {
+		close(p.spawned)
 		p.srv.Close()
 		pw.Close()
 		<-p.readerDone
@@ -130,6 +132,12 @@ func startProcess(fn spec.Function, env []string, sink *logSink, log *slog.Logge
 		}
 		return nil, fmt.Errorf("start %s: %w", fn.Bootstrap, err)
 	}
+	// The Runtime API's handlers may run (the bootstrap calls them) before this goroutine's
+	// writes would be visible to them without the lock.
+	p.mu.Lock()
+	p.pid = cmd.Process.Pid
+	p.mu.Unlock()
+	close(p.spawned)
 	go func() {
 		p.exitErr = cmd.Wait()
 		close(p.exited)
@@ -188,10 +196,14 @@ func (p *process) warm() bool {
 
 // kill ends the process and anything it started.
 func (p *process) kill() {
-	if p.cmd.Process == nil {
+	<-p.spawned
+	p.mu.Lock()
+	pid := p.pid
+	p.mu.Unlock()
+	if pid == 0 {
 		return
 	}
-	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+	_ = syscall.Kill(-pid, syscall.SIGKILL)
 	<-p.exited
 }
 
@@ -209,10 +221,10 @@ func (p *process) retire() {
 func (p *process) maxMemoryMB() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.cmd.Process == nil {
+	if p.pid == 0 {
 		return p.memMB
 	}
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(p.cmd.Process.Pid) + "/status")
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(p.pid) + "/status")
 	if err != nil {
 		return p.memMB // gone, or not Linux: the last reading stands
 	}
@@ -461,6 +473,8 @@ func (p *process) handleInitError(w http.ResponseWriter, r *http.Request) {
 	p.mu.Unlock()
 	w.WriteHeader(http.StatusAccepted)
 	_, _ = io.WriteString(w, `{"status":"OK"}`)
+	// Lambda ends a sandbox whose init failed, whether or not the runtime exits by itself.
+	go p.kill()
 }
 
 func writeAPIError(w http.ResponseWriter, status int, errType, msg string) {

@@ -472,3 +472,29 @@ func TestStopEndsInvocationsInFlight(t *testing.T) {
 		t.Errorf("Invoke after Stop = %v, want ErrStopped", err)
 	}
 }
+
+// TestInitErrorPosted uses a shell script as the bootstrap: a custom runtime that reports its
+// init failure to the Runtime API, as non-Go runtimes do, and then waits.
+func TestInitErrorPosted(t *testing.T) {
+	curl, err := exec.LookPath("curl")
+	if err != nil {
+		t.Skip("curl not installed")
+	}
+	script := filepath.Join(t.TempDir(), "bootstrap")
+	body := `{"errorMessage":"config missing","errorType":"Runtime.ConfigError"}`
+	src := "#!/bin/sh\n" + curl + ` -s -X POST -d '` + body + `' "http://$AWS_LAMBDA_RUNTIME_API/2018-06-01/runtime/init/error"` + "\nsleep 30\n"
+	if err := os.WriteFile(script, []byte(src), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	fn := testFunction()
+	fn.Bootstrap = script
+	r := startRuntime(t, fn, Options{})
+	start := time.Now()
+	res, _ := invoke(t, r, `{}`)
+	if res.Error != "Runtime.ConfigError" || string(res.Payload) != body {
+		t.Errorf("got %s %s, want the posted init error", res.Error, res.Payload)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("took %s: the sandbox was not ended after its init error", took)
+	}
+}
