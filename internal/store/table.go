@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/smithy-go"
 
 	"github.com/stream-to-events/stream-to-events/internal/batch"
 	"github.com/stream-to-events/stream-to-events/internal/jsonattr"
@@ -184,7 +185,7 @@ func (t *Table) Put(ctx context.Context, entries []Entry) ([]int, error) {
 		writes = append(writes, w)
 	}
 	for _, chunk := range batch.Chunks(writes, MaxBatch, 0, nil) {
-		left, err := batch.Retry(ctx, t.policy, chunk, t.send)
+		left, err := t.write(ctx, chunk)
 		for _, w := range left {
 			for _, i := range w.entries {
 				failed[i] = true
@@ -201,6 +202,34 @@ func (t *Table) Put(ctx context.Context, entries []Entry) ([]int, error) {
 		}
 	}
 	return out, errors.Join(problems...)
+}
+
+// write sends ws, retrying what DynamoDB leaves unprocessed, and returns what never got
+// through. DynamoDB refuses a whole call for one item it will not take (ValidationException);
+// sending it again cannot help, so the refused call is split in halves until the item is alone,
+// and the other items of the batch are still written.
+func (t *Table) write(ctx context.Context, ws []*write) ([]*write, error) {
+	var refused []*write
+	var invalid error
+	left, err := batch.Retry(ctx, t.policy, ws, func(ctx context.Context, ws []*write) ([]*write, error) {
+		failed, err := t.send(ctx, ws)
+		var api smithy.APIError
+		if errors.As(err, &api) && api.ErrorCode() == "ValidationException" {
+			refused, invalid = ws, err
+			return nil, nil // stop retrying; the refused writes are dealt with below
+		}
+		return failed, err
+	})
+	if invalid == nil {
+		return left, err
+	}
+	if len(refused) == 1 {
+		return append(left, refused...), errors.Join(err, fmt.Errorf("record %s: %w", stringAttr(refused[0].item, "id"), invalid))
+	}
+	half := len(refused) / 2
+	l1, err1 := t.write(ctx, refused[:half])
+	l2, err2 := t.write(ctx, refused[half:])
+	return append(append(left, l1...), l2...), errors.Join(err, err1, err2)
 }
 
 // send makes one BatchWriteItem call and returns the writes DynamoDB left unprocessed.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/smithy-go"
 
 	"github.com/stream-to-events/stream-to-events/internal/batch"
 	"github.com/stream-to-events/stream-to-events/internal/jsonattr"
@@ -20,18 +21,28 @@ import (
 
 const table = "EventStore"
 
+// errValidation stands for DynamoDB's ValidationException in the test table.
+var errValidation = errors.New("ValidationException")
+
 // fakeDB records every BatchWriteItem input and answers with the items refuse leaves
-// unprocessed (by sort key), or with err.
+// unprocessed (by sort key), or with err, or with a ValidationException for a call that holds
+// the item invalid names.
 type fakeDB struct {
-	calls  []*dynamodb.BatchWriteItemInput
-	refuse func(call int, sk string) bool
-	err    error
+	calls   []*dynamodb.BatchWriteItemInput
+	refuse  func(call int, sk string) bool
+	err     error
+	invalid string // sort key of an item DynamoDB refuses the whole call for
 }
 
 func (f *fakeDB) BatchWriteItem(_ context.Context, in *dynamodb.BatchWriteItemInput, _ ...func(*dynamodb.Options)) (*dynamodb.BatchWriteItemOutput, error) {
 	f.calls = append(f.calls, in)
 	if f.err != nil {
 		return nil, f.err
+	}
+	for _, r := range in.RequestItems[table] {
+		if f.invalid != "" && stringAttr(r.PutRequest.Item, AttrSK) == f.invalid {
+			return nil, &smithy.GenericAPIError{Code: "ValidationException", Message: "One or more parameter values were invalid"}
+		}
 	}
 	if len(in.RequestItems[table]) > MaxBatch {
 		return nil, fmt.Errorf("ValidationException: too many items")
@@ -157,6 +168,7 @@ func TestTablePut(t *testing.T) {
 		entries    []Entry
 		refuse     func(call int, sk string) bool
 		callErr    error
+		invalid    string
 		wantCalls  [][]string
 		wantFailed []int
 		wantErr    error
@@ -218,6 +230,14 @@ func TestTablePut(t *testing.T) {
 			wantErr:    jsonattr.ErrUnsupported,
 		},
 		{
+			name:       "item DynamoDB refuses the call for: isolated by halving, the rest written",
+			entries:    []Entry{{Record: rec("a")}, {Record: rec("b")}, {Record: rec("c")}, {Record: rec("d")}, {Record: rec("e")}},
+			invalid:    sk("b"),
+			wantCalls:  [][]string{{sk("a"), sk("b"), sk("c"), sk("d"), sk("e")}, {sk("a"), sk("b")}, {sk("a")}, {sk("b")}, {sk("c"), sk("d"), sk("e")}},
+			wantFailed: []int{1},
+			wantErr:    errValidation,
+		},
+		{
 			name:    "nothing to write: no call",
 			entries: nil,
 		},
@@ -225,7 +245,7 @@ func TestTablePut(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			noSleep(t)
-			db := &fakeDB{refuse: tt.refuse, err: tt.callErr}
+			db := &fakeDB{refuse: tt.refuse, err: tt.callErr, invalid: tt.invalid}
 			failed, err := NewTable(db, table).Put(t.Context(), tt.entries)
 			if got := db.sortKeys(); !reflect.DeepEqual(got, tt.wantCalls) {
 				t.Errorf("calls:\n got %v\nwant %v", got, tt.wantCalls)
@@ -233,7 +253,12 @@ func TestTablePut(t *testing.T) {
 			if !slices.Equal(failed, tt.wantFailed) {
 				t.Errorf("failed %v, want %v", failed, tt.wantFailed)
 			}
-			if tt.wantErr == nil && err != nil || tt.wantErr != nil && !errors.Is(err, tt.wantErr) {
+			if tt.wantErr == errValidation {
+				var api smithy.APIError
+				if !errors.As(err, &api) || api.ErrorCode() != "ValidationException" {
+					t.Errorf("error %v, want the ValidationException", err)
+				}
+			} else if tt.wantErr == nil && err != nil || tt.wantErr != nil && !errors.Is(err, tt.wantErr) {
 				t.Errorf("error %v, want %v", err, tt.wantErr)
 			}
 		})
