@@ -43,7 +43,7 @@ func (h *handler) Handle(ctx context.Context, ev events.DynamoDBEvent) (events.D
 	ctx, span := trace.Start(ctx, "emit")
 	res := (&emit.Service{Publisher: h.publisher, Logger: log}).Emit(ctx, recs)
 	span.Annotate("record_id", res.First.ID)
-	span.Annotate("record_type", res.First.Type)
+	span.Annotate("type", res.First.Type)
 	span.Annotate("count", len(recs))
 	var spanErr error
 	if res.FailedSequenceNumber != "" {

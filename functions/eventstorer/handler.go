@@ -39,7 +39,7 @@ func (h *handler) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEve
 	ctx, span := trace.Start(ctx, "store")
 	res := (&store.Service{Table: h.table, Logger: log}).Store(ctx, msgs)
 	span.Annotate("record_id", res.First.ID)
-	span.Annotate("record_type", res.First.Type)
+	span.Annotate("type", res.First.Type)
 	span.Annotate("count", len(msgs))
 	var spanErr error
 	if n := len(msgs) - res.Stored; n > 0 {
