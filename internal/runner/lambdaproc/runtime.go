@@ -32,6 +32,7 @@ import (
 	"net"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -200,8 +201,16 @@ func (r *Runtime) LogicalID(nameOrARN string) (string, bool) {
 	if _, ok := r.pools[nameOrARN]; ok {
 		return nameOrARN, true
 	}
-	id, ok := r.names[nameOrARN]
-	return id, ok
+	if id, ok := r.names[nameOrARN]; ok {
+		return id, true
+	}
+	// A qualified ARN (…:function:name:$LATEST, or an alias) names the same function: locally
+	// there is only $LATEST.
+	if i := strings.LastIndexByte(nameOrARN, ':'); i > 0 && strings.Count(nameOrARN, ":") == 7 {
+		id, ok := r.names[nameOrARN[:i]]
+		return id, ok
+	}
+	return "", false
 }
 
 // Invoke runs one invocation of a function (by logical ID, name or ARN) and waits for its

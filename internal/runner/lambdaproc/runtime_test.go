@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -384,8 +385,10 @@ func TestUnknownFunction(t *testing.T) {
 	if _, err := r.Invoke(t.Context(), "NoSuchFunction", spec.Invocation{}); err == nil {
 		t.Error("invoking an unknown function did not fail")
 	}
-	if _, err := r.Invoke(t.Context(), testFunction().ARN, spec.Invocation{Payload: []byte(`{"action":"echo"}`)}); err != nil {
-		t.Errorf("invoke by ARN: %v", err)
+	for _, name := range []string{testFunction().ARN, testFunction().ARN + ":$LATEST", testFunction().Name} {
+		if _, err := r.Invoke(t.Context(), name, spec.Invocation{Payload: []byte(`{"action":"echo"}`)}); err != nil {
+			t.Errorf("invoke by %s: %v", name, err)
+		}
 	}
 }
 
@@ -496,5 +499,25 @@ func TestInitErrorPosted(t *testing.T) {
 	}
 	if took := time.Since(start); took > 5*time.Second {
 		t.Errorf("took %s: the sandbox was not ended after its init error", took)
+	}
+}
+
+// BenchmarkInvokeWarm measures what the runtime adds to a warm invocation of a function that does
+// nothing: the Runtime API round trip, the log flush and the REPORT line.
+func BenchmarkInvokeWarm(b *testing.B) {
+	r := New(map[string]spec.Function{fnID: testFunction()}, Options{Logs: io.Discard})
+	if err := r.Start(b.Context()); err != nil {
+		b.Fatal(err)
+	}
+	defer r.Stop()
+	inv := spec.Invocation{Payload: []byte(`{"action":"echo","message":"x"}`)}
+	if _, err := r.Invoke(b.Context(), fnID, inv); err != nil { // the cold start is not measured
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		res, err := r.Invoke(b.Context(), fnID, inv)
+		if err != nil || res.Error != "" {
+			b.Fatalf("invoke: %v %s", err, res.Payload)
+		}
 	}
 }
