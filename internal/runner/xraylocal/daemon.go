@@ -213,6 +213,18 @@ func (d *Daemon) Traces(n int) []Trace {
 	return out
 }
 
+// TracesWithAnnotation returns the traces (newest first) in which some node carries the
+// annotation key=value, e.g. ("record_id", id) to follow one record through the flow.
+func (d *Daemon) TracesWithAnnotation(key string, value any) []Trace {
+	var out []Trace
+	for _, t := range d.Traces(0) {
+		if t.findAnnotated(key, value) != nil {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
 // WaitFor waits until a trace has a document named name, or ctx ends: segments arrive over UDP
 // after the invocation that made them has returned.
 func (d *Daemon) WaitFor(ctx context.Context, traceID, name string) (Trace, error) {

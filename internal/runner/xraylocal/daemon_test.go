@@ -89,6 +89,12 @@ func TestDaemonAssemblesTree(t *testing.T) {
 	if b.String() != want {
 		t.Errorf("printed tree:\n%s\nwant:\n%s", b.String(), want)
 	}
+	if got := d.TracesWithAnnotation("record_id", "r-1"); len(got) != 1 || got[0].ID != traceID {
+		t.Errorf("TracesWithAnnotation(record_id, r-1) = %v, want %s", ids(got), traceID)
+	}
+	if got := d.TracesWithAnnotation("record_id", "r-2"); len(got) != 0 {
+		t.Errorf("TracesWithAnnotation(record_id, r-2) = %v, want none", ids(got))
+	}
 }
 
 func TestDaemonKeepsFinishedOverInProgress(t *testing.T) {

@@ -110,6 +110,22 @@ func (t Trace) Find(name string) *Node {
 	return find(t.Roots)
 }
 
+func (t Trace) findAnnotated(key string, value any) *Node {
+	var find func(ns []*Node) *Node
+	find = func(ns []*Node) *Node {
+		for _, n := range ns {
+			if v, ok := n.Annotations[key]; ok && fmt.Sprint(v) == fmt.Sprint(value) {
+				return n
+			}
+			if f := find(n.Children); f != nil {
+				return f
+			}
+		}
+		return nil
+	}
+	return find(t.Roots)
+}
+
 // assemble builds the tree of one trace from its documents: embedded subsegments stay under
 // their document, documents sent on their own hang under the node their parent_id names.
 func assemble(traceID string, docs map[string]Document) Trace {
