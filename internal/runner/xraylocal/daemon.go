@@ -78,6 +78,9 @@ func (d *Daemon) Start(ctx context.Context) error {
 		return fmt.Errorf("xray daemon listen %s: %w", d.addr, err)
 	}
 	d.conn = pc.(*net.UDPConn)
+	// A burst of invocations sends many datagrams at once; UDP drops what the socket cannot
+	// buffer, so ask for more than the default (the kernel may grant less).
+	_ = d.conn.SetReadBuffer(4 << 20)
 	if d.forwardTo != "" {
 		d.fwd = newForwarder(newXRayClient(d.forwardTo), d.log)
 		go d.fwd.run()
