@@ -119,3 +119,33 @@ func TestDir(t *testing.T) {
 		t.Errorf("Dir() = %q with CONTRACTS_DIR=/x", Dir())
 	}
 }
+
+// TestExamplesMatchTheirSchema keeps the examples in the schemas, which the generator and
+// readers start from, honest.
+func TestExamplesMatchTheirSchema(t *testing.T) {
+	s, err := Load(repoDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, typ := range s.Types() {
+		raw, err := os.ReadFile(filepath.Join(repoDir, typ+Suffix))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var doc struct{ Examples []json.RawMessage }
+		if err := json.Unmarshal(raw, &doc); err != nil {
+			t.Fatal(err)
+		}
+		if len(doc.Examples) == 0 {
+			t.Errorf("%s: no example", typ)
+		}
+		for _, ex := range doc.Examples {
+			if err := s.Check(typ, ex); err != nil {
+				t.Errorf("%s example: %v", typ, err)
+			}
+			if _, ok := s.fast[typ].accepts(ex, 0); !ok {
+				t.Errorf("%s example: not accepted by the fast path", typ)
+			}
+		}
+	}
+}
