@@ -202,15 +202,21 @@ func TestParseWithoutContracts(t *testing.T) {
 
 func BenchmarkParse(b *testing.B) {
 	p := newParser(b)
-	for _, bc := range []struct{ name, in string }{
-		{"order", order}, {"device", device}, {"raw", `{"hello":"world","n":[1,2,{"x":null}],"when":"2026-11-23"}`},
+	for _, bc := range []struct {
+		name, in string
+		bad      bool
+	}{
+		{"order", order, false}, {"device", device, false}, {"raw", `{"hello":"world","n":[1,2,{"x":null}],"when":"2026-11-23"}`, false},
+		{"refused/10000-deep", strings.Repeat(`{"a":`, 10000) + `1` + strings.Repeat(`}`, 10000), true},
+		{"refused/schema", strings.Replace(order, `12.5`, `"12.5"`, 1), true},
+		{"refused/not-json", order[:len(order)-1], true},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			raw := []byte(bc.in)
 			b.ReportAllocs()
 			b.SetBytes(int64(len(raw)))
 			for b.Loop() {
-				if _, err := p.Parse(raw, meta); err != nil {
+				if _, err := p.Parse(raw, meta); (err != nil) != bc.bad {
 					b.Fatal(err)
 				}
 			}
