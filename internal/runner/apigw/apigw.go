@@ -273,7 +273,7 @@ func (s *Server) Routes() []Route { return slices.Clone(s.routes) }
 
 // ServeHTTP answers one request as API Gateway's Lambda proxy integration does.
 func (s *Server) ServeHTTP(w http.ResponseWriter, req *http.Request) {
-	route, params, ok := s.find(req.Method, req.URL.Path)
+	route, params, path, ok := s.find(req.Method, req.URL.Path)
 	if !ok {
 		// API Gateway's answer for a REST route (or method) it does not have.
 		writeMessage(w, http.StatusForbidden, "Missing Authentication Token")
@@ -288,7 +288,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		writeMessage(w, http.StatusRequestEntityTooLarge, "Request Too Long")
 		return
 	}
-	ev := proxyEvent(req, route, params, body)
+	ev := proxyEvent(req, route, path, params, body)
 	payload, err := json.Marshal(ev)
 	if err != nil {
 		writeMessage(w, http.StatusInternalServerError, "Internal server error")
@@ -334,16 +334,18 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	}
 }
 
-// find matches a request to a route. A path that starts with a stage name is tried without it
-// as well, so that the stack's API URL (…/v1) works against the local server.
-func (s *Server) find(method, path string) (Route, map[string]string, bool) {
+// find matches a request to a route and returns the path as API Gateway gives it to the
+// function. A path that starts with a stage name is tried without it as well, so that the stack's
+// API URL (…/v1) works against the local server; the function sees the path without the stage,
+// as it does behind API Gateway's own domain.
+func (s *Server) find(method, path string) (Route, map[string]string, string, bool) {
 	segs := splitPath(path)
 	for _, r := range s.routes {
 		if r.Method != method && r.Method != "ANY" {
 			continue
 		}
 		if params, ok := r.match(segs); ok {
-			return r, params, true
+			return r, params, path, true
 		}
 	}
 	if len(segs) > 0 {
@@ -352,15 +354,15 @@ func (s *Server) find(method, path string) (Route, map[string]string, bool) {
 				continue
 			}
 			if params, ok := r.match(segs[1:]); ok {
-				return r, params, true
+				return r, params, strings.TrimPrefix(path, "/"+r.Stage), true
 			}
 		}
 	}
-	return Route{}, nil, false
+	return Route{}, nil, "", false
 }
 
 // proxyEvent is the request as API Gateway's proxy integration hands it to the function.
-func proxyEvent(req *http.Request, route Route, params map[string]string, body []byte) events.APIGatewayProxyRequest {
+func proxyEvent(req *http.Request, route Route, path string, params map[string]string, body []byte) events.APIGatewayProxyRequest {
 	now := time.Now().UTC()
 	headers, multiHeaders := map[string]string{}, map[string][]string{}
 	for k, vs := range req.Header {
@@ -389,7 +391,7 @@ func proxyEvent(req *http.Request, route Route, params map[string]string, body [
 	}
 	ev := events.APIGatewayProxyRequest{
 		Resource:                        route.Path,
-		Path:                            req.URL.Path,
+		Path:                            path,
 		HTTPMethod:                      req.Method,
 		Headers:                         headers,
 		MultiValueHeaders:               multiHeaders,
@@ -403,7 +405,7 @@ func proxyEvent(req *http.Request, route Route, params map[string]string, body [
 			RequestID:        newRequestID(),
 			Identity:         events.APIGatewayRequestIdentity{SourceIP: sourceIP, UserAgent: req.UserAgent()},
 			ResourcePath:     route.Path,
-			Path:             "/" + route.Stage + req.URL.Path,
+			Path:             "/" + route.Stage + path,
 			HTTPMethod:       req.Method,
 			RequestTime:      now.Format("02/Jan/2006:15:04:05 -0700"),
 			RequestTimeEpoch: now.UnixMilli(),

@@ -160,16 +160,17 @@ func TestRouting(t *testing.T) {
 		wantFunction string
 		wantResource string
 		wantParams   map[string]string
+		wantPath     string // the path the function sees; "" means the request's
 	}{
-		{"GET", "/records/order", 200, "RecordsApiFunction", "/records/{type}", map[string]string{"type": "order"}},
-		{"GET", "/records/order/order-1", 200, "RecordsApiFunction", "/records/{type}/{key}", map[string]string{"type": "order", "key": "order-1"}},
-		{"GET", "/records/special", 200, "RecordsApiFunction", "/records/special", nil},
-		{"GET", "/v1/records/order/order-1", 200, "RecordsApiFunction", "/records/{type}/{key}", map[string]string{"type": "order", "key": "order-1"}},
-		{"DELETE", "/files/a/b/c.txt", 200, "FilesFunction", "/files/{proxy+}", map[string]string{"proxy": "a/b/c.txt"}},
-		{"POST", "/records/order", 403, "", "", nil},
-		{"GET", "/records", 403, "", "", nil},
-		{"GET", "/records/order/order-1/extra", 403, "", "", nil},
-		{"GET", "/nothing", 403, "", "", nil},
+		{"GET", "/records/order", 200, "RecordsApiFunction", "/records/{type}", map[string]string{"type": "order"}, ""},
+		{"GET", "/records/order/order-1", 200, "RecordsApiFunction", "/records/{type}/{key}", map[string]string{"type": "order", "key": "order-1"}, ""},
+		{"GET", "/records/special", 200, "RecordsApiFunction", "/records/special", nil, ""},
+		{"GET", "/v1/records/order/order-1", 200, "RecordsApiFunction", "/records/{type}/{key}", map[string]string{"type": "order", "key": "order-1"}, "/records/order/order-1"},
+		{"DELETE", "/files/a/b/c.txt", 200, "FilesFunction", "/files/{proxy+}", map[string]string{"proxy": "a/b/c.txt"}, ""},
+		{"POST", "/records/order", 403, "", "", nil, ""},
+		{"GET", "/records", 403, "", "", nil, ""},
+		{"GET", "/records/order/order-1/extra", 403, "", "", nil, ""},
+		{"GET", "/nothing", 403, "", "", nil, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.method+" "+tt.path, func(t *testing.T) {
@@ -190,6 +191,13 @@ func TestRouting(t *testing.T) {
 			ev := inv.events[0]
 			if ev.Resource != tt.wantResource || ev.RequestContext.ResourcePath != tt.wantResource {
 				t.Errorf("resource %q / %q, want %q", ev.Resource, ev.RequestContext.ResourcePath, tt.wantResource)
+			}
+			wantPath := tt.wantPath
+			if wantPath == "" {
+				wantPath = tt.path
+			}
+			if ev.Path != wantPath || (tt.wantFunction == "RecordsApiFunction" && ev.RequestContext.Path != "/v1"+wantPath) {
+				t.Errorf("path %q, context path %q; want %q and /v1%s", ev.Path, ev.RequestContext.Path, wantPath, wantPath)
 			}
 			if len(ev.PathParameters) != len(tt.wantParams) {
 				t.Errorf("path parameters %v, want %v", ev.PathParameters, tt.wantParams)
