@@ -112,6 +112,7 @@ func (s *Sender) Send(ctx context.Context, recs []record.Record, traceHeader str
 type entry struct {
 	msg          *Message
 	req          types.SendMessageBatchRequestEntry
+	group        string // req points at these, so all entries cost one allocation
 	code, reason string
 }
 
@@ -135,14 +136,15 @@ func (s *Sender) SendMessages(ctx context.Context, msgs []Message, traceHeader s
 	entries := make([]entry, len(msgs))
 	ptrs := make([]*entry, len(msgs))
 	for i := range msgs {
-		m := &msgs[i]
-		entries[i] = entry{msg: m, req: types.SendMessageBatchRequestEntry{
-			MessageBody:             aws.String(m.Body),
-			MessageGroupId:          aws.String(m.Record.GroupID()),
-			MessageDeduplicationId:  aws.String(m.Record.ID),
+		e := &entries[i]
+		e.msg, e.group = &msgs[i], msgs[i].Record.GroupID()
+		e.req = types.SendMessageBatchRequestEntry{
+			MessageBody:             &e.msg.Body,
+			MessageGroupId:          &e.group,
+			MessageDeduplicationId:  &e.msg.Record.ID,
 			MessageSystemAttributes: attrs,
-		}}
-		ptrs[i] = &entries[i]
+		}
+		ptrs[i] = e
 	}
 	// SQS counts the bodies and attributes of all entries against the 256 KiB of a call.
 	size := func(e *entry) int { return len(e.msg.Body) + attrSize }
@@ -181,7 +183,7 @@ func (s *Sender) call(ctx context.Context, pending []*entry) (retry []*entry, pe
 	reqs := make([]types.SendMessageBatchRequestEntry, len(pending))
 	for i, e := range pending {
 		reqs[i] = e.req
-		reqs[i].Id = aws.String(ids[i]) // unique within the call, which is all SQS asks
+		reqs[i].Id = &ids[i] // unique within the call, which is all SQS asks
 	}
 	out, err := s.client.SendMessageBatch(ctx, &sqs.SendMessageBatchInput{QueueUrl: aws.String(s.queueURL), Entries: reqs})
 	if err != nil {
