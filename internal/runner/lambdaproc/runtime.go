@@ -269,6 +269,7 @@ func (r *Runtime) Invoke(ctx context.Context, logicalID string, inv spec.Invocat
 			Duration:  out.duration,
 			TraceID:   tc.root,
 		}
+		pl.count(res)
 		r.sendSegment(pl.fn, tc, c, out)
 		if out.keep {
 			pl.put(proc)
@@ -285,9 +286,47 @@ type pool struct {
 	fn    spec.Function
 	slots chan struct{}
 
-	mu   sync.Mutex
-	idle []*process
-	all  map[*process]struct{}
+	mu    sync.Mutex
+	idle  []*process
+	all   map[*process]struct{}
+	stats Stats
+}
+
+// Stats count what happened to one function's invocations, for the demo's summary.
+type Stats struct {
+	Invocations int           // invocations that reached the function
+	ColdStarts  int           // processes started
+	Errors      int           // invocations whose Result has Error set (timeouts and crashes included)
+	Timeouts    int           // invocations killed at the function's timeout
+	Crashes     int           // invocations whose process exited (Runtime.ExitError)
+	Duration    time.Duration // summed duration of the invocations
+}
+
+// Stats returns the counts per function (logical ID) since New.
+func (r *Runtime) Stats() map[string]Stats {
+	out := map[string]Stats{}
+	for id, pl := range r.pools {
+		pl.mu.Lock()
+		out[id] = pl.stats
+		pl.mu.Unlock()
+	}
+	return out
+}
+
+func (pl *pool) count(res spec.Result) {
+	pl.mu.Lock()
+	defer pl.mu.Unlock()
+	pl.stats.Invocations++
+	pl.stats.Duration += res.Duration
+	if res.Error != "" {
+		pl.stats.Errors++
+	}
+	switch res.Error {
+	case ErrorTimeout:
+		pl.stats.Timeouts++
+	case ErrorExit:
+		pl.stats.Crashes++
+	}
 }
 
 // take returns the most recently used idle process, or starts one.
@@ -309,6 +348,7 @@ func (pl *pool) take(r *Runtime) (*process, error) {
 		pl.all = map[*process]struct{}{}
 	}
 	pl.all[p] = struct{}{}
+	pl.stats.ColdStarts++
 	pl.mu.Unlock()
 	return p, nil
 }

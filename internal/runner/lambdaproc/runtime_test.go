@@ -150,6 +150,13 @@ func TestInvokeAnswersAndErrors(t *testing.T) {
 			}
 		})
 	}
+	// 3 calls per case; errors in 4 cases; the panic and the crash each cost a cold start.
+	want := Stats{Invocations: 3 * len(tests), ColdStarts: 3, Errors: 4, Crashes: 1}
+	got := r.Stats()[fnID]
+	got.Duration = 0
+	if got != want {
+		t.Errorf("Stats = %+v, want %+v", got, want)
+	}
 }
 
 func TestTimeoutKillsTheProcess(t *testing.T) {
