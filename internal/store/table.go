@@ -87,7 +87,10 @@ func buildItem(e Entry, pk, sk string) (map[string]types.AttributeValue, error) 
 	}
 	m := av.(*types.AttributeValueMemberM).Value
 	m[AttrData] = data
-	if n := itemSize(m); n > MaxItemBytes {
+	switch n := itemSize(m); {
+	case n < 0:
+		return nil, fmt.Errorf("record %s data: a map key is empty or over 64 KB, which DynamoDB refuses as an attribute name: %w", r.ID, jsonattr.ErrUnsupported)
+	case n > MaxItemBytes:
 		return nil, fmt.Errorf("record %s: about %d bytes: %w", r.ID, n, ErrTooLarge)
 	}
 	return m, nil
@@ -95,13 +98,22 @@ func buildItem(e Entry, pk, sk string) (map[string]types.AttributeValue, error) 
 
 // itemSize is an upper bound of an item's size as DynamoDB counts it (attribute names plus
 // values; a number counted as its decimal string, which is never less than DynamoDB's count).
+// It is -1 when a map in the item has a key DynamoDB refuses as an attribute name (empty, or
+// over 64 KB), which would make it refuse the whole batch call.
 func itemSize(m map[string]types.AttributeValue) int {
 	n := 0
 	for k, v := range m {
-		n += len(k) + valueSize(v)
+		vs := valueSize(v)
+		if k == "" || len(k) > maxNameBytes || vs < 0 {
+			return -1
+		}
+		n += len(k) + vs
 	}
 	return n
 }
+
+// maxNameBytes is DynamoDB's limit on an attribute name, nested map keys included.
+const maxNameBytes = 64 * 1024
 
 func valueSize(av types.AttributeValue) int {
 	switch v := av.(type) {
@@ -110,11 +122,19 @@ func valueSize(av types.AttributeValue) int {
 	case *types.AttributeValueMemberN:
 		return len(v.Value)
 	case *types.AttributeValueMemberM:
-		return 3 + itemSize(v.Value) + len(v.Value)
+		n := itemSize(v.Value)
+		if n < 0 {
+			return -1
+		}
+		return 3 + n + len(v.Value)
 	case *types.AttributeValueMemberL:
 		n := 3 + len(v.Value)
 		for _, e := range v.Value {
-			n += valueSize(e)
+			vs := valueSize(e)
+			if vs < 0 {
+				return -1
+			}
+			n += vs
 		}
 		return n
 	case *types.AttributeValueMemberB:

@@ -137,6 +137,8 @@ func TestItemRefusesWhatDynamoDBCannotHold(t *testing.T) {
 		{"number out of range", `{"n":1e200}`, nil},
 		{"not an object", `[1,2]`, nil},
 		{"too large", `{"s":"` + strings.Repeat("x", MaxItemBytes) + `"}`, ErrTooLarge},
+		{"empty map key", `{"a":[{"":1}]}`, jsonattr.ErrUnsupported},
+		{"map key over 64 KB", `{"` + strings.Repeat("k", 64*1024+1) + `":1}`, jsonattr.ErrUnsupported},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
