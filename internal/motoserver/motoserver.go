@@ -129,7 +129,9 @@ func ForTest(t testing.TB) *Server {
 	t.Setenv("AWS_SECRET_ACCESS_KEY", "test")
 	t.Setenv("AWS_SESSION_TOKEN", "")
 	t.Setenv("AWS_REGION", "us-east-1")
+	// Unset rather than empty: the AWS CLI reads an empty AWS_PROFILE as a profile named "".
 	t.Setenv("AWS_PROFILE", "")
+	os.Unsetenv("AWS_PROFILE")
 	t.Setenv("AWS_CONFIG_FILE", os.DevNull)
 	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", os.DevNull)
 	return s
