@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 
@@ -14,6 +15,9 @@ import (
 	"github.com/stream-to-events/stream-to-events/internal/metrics"
 	"github.com/stream-to-events/stream-to-events/internal/trace"
 )
+
+// deadlineReserve is the time kept, at the end of an invocation, to answer with what was done.
+const deadlineReserve = 500 * time.Millisecond
 
 // handler translates the DynamoDB stream trigger's event to the emitter's stream records and
 // its result to a partial batch response.
@@ -40,6 +44,13 @@ func (h *handler) Handle(ctx context.Context, ev events.DynamoDBEvent) (events.D
 		recs[i].NewImage = img
 	}
 
+	// Stop retrying a little before Lambda's deadline, so that the partial batch response is
+	// still returned: an invocation that times out fails its whole batch.
+	if d, ok := ctx.Deadline(); ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, d.Add(-deadlineReserve))
+		defer cancel()
+	}
 	ctx, span := trace.Start(ctx, "emit")
 	res := (&emit.Service{Publisher: h.publisher, Logger: log}).Emit(ctx, recs)
 	span.Annotate("record_id", res.First.ID)

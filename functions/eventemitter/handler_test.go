@@ -32,9 +32,14 @@ const (
 type fakeBus struct {
 	entries []types.PutEventsRequestEntry
 	refuse  map[string]bool
+	hang    bool
 }
 
-func (f *fakeBus) PutEvents(_ context.Context, in *eventbridge.PutEventsInput, _ ...func(*eventbridge.Options)) (*eventbridge.PutEventsOutput, error) {
+func (f *fakeBus) PutEvents(ctx context.Context, in *eventbridge.PutEventsInput, _ ...func(*eventbridge.Options)) (*eventbridge.PutEventsOutput, error) {
+	if f.hang {
+		<-ctx.Done() // EventBridge does not answer before the context ends
+		return nil, ctx.Err()
+	}
 	out := &eventbridge.PutEventsOutput{}
 	for _, e := range in.Entries {
 		f.entries = append(f.entries, e)
@@ -253,4 +258,23 @@ func sameJSON(t *testing.T, a, b []byte) bool {
 		t.Fatal(err)
 	}
 	return reflect.DeepEqual(va, vb)
+}
+
+// TestAnswersBeforeTheDeadline: when EventBridge does not answer, the handler still reports the
+// first unemitted record before Lambda's deadline, instead of timing out.
+func TestAnswersBeforeTheDeadline(t *testing.T) {
+	b, _ := os.ReadFile("../../events/dynamodb-insert.json")
+	h := &handler{publisher: emit.NewPublisher(&fakeBus{hang: true}, bus, source, tableARN), logger: slog.New(slog.NewJSONHandler(io.Discard, nil)), metrics: io.Discard}
+	ctx, cancel := context.WithTimeout(t.Context(), deadlineReserve+300*time.Millisecond)
+	defer cancel()
+	out, err := lambda.NewHandler(h.Handle).Invoke(ctx, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ctx.Err() != nil {
+		t.Fatal("answered after the deadline")
+	}
+	if string(out) != `{"batchItemFailures":[{"itemIdentifier":"4900000000000000000001000001"}]}` {
+		t.Errorf("response %s", out)
+	}
 }

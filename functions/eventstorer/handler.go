@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 
@@ -13,6 +14,9 @@ import (
 	"github.com/stream-to-events/stream-to-events/internal/store"
 	"github.com/stream-to-events/stream-to-events/internal/trace"
 )
+
+// deadlineReserve is the time kept, at the end of an invocation, to answer with what was done.
+const deadlineReserve = 500 * time.Millisecond
 
 // handler translates the SQS trigger's event to the store's messages and its result to a
 // partial batch response.
@@ -36,6 +40,13 @@ func (h *handler) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEve
 		}
 	}
 
+	// Stop retrying a little before Lambda's deadline, so that the partial batch response is
+	// still returned: an invocation that times out fails its whole batch.
+	if d, ok := ctx.Deadline(); ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, d.Add(-deadlineReserve))
+		defer cancel()
+	}
 	ctx, span := trace.Start(ctx, "store")
 	res := (&store.Service{Table: h.table, Logger: log}).Store(ctx, msgs)
 	span.Annotate("record_id", res.First.ID)

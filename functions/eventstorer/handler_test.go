@@ -29,9 +29,14 @@ const tableName = "EventStore"
 type fakeDB struct {
 	calls  [][]map[string]types.AttributeValue
 	refuse map[string]bool
+	hang   bool
 }
 
-func (f *fakeDB) BatchWriteItem(_ context.Context, in *dynamodb.BatchWriteItemInput, _ ...func(*dynamodb.Options)) (*dynamodb.BatchWriteItemOutput, error) {
+func (f *fakeDB) BatchWriteItem(ctx context.Context, in *dynamodb.BatchWriteItemInput, _ ...func(*dynamodb.Options)) (*dynamodb.BatchWriteItemOutput, error) {
+	if f.hang {
+		<-ctx.Done() // DynamoDB does not answer before the context ends
+		return nil, ctx.Err()
+	}
 	var items []map[string]types.AttributeValue
 	var left []types.WriteRequest
 	for _, r := range in.RequestItems[tableName] {
@@ -254,4 +259,27 @@ func sameJSON(t *testing.T, a, b []byte) bool {
 		t.Fatal(err)
 	}
 	return reflect.DeepEqual(va, vb)
+}
+
+// TestAnswersBeforeTheDeadline: when DynamoDB does not answer, the handler still returns its
+// partial batch response before Lambda's deadline, instead of timing out (which would fail the
+// batch with no word on which messages were stored).
+func TestAnswersBeforeTheDeadline(t *testing.T) {
+	payload, _ := json.Marshal(fixture(t))
+	h := &handler{table: store.NewTable(&fakeDB{hang: true}, tableName), logger: slog.New(slog.NewJSONHandler(io.Discard, nil)), metrics: io.Discard}
+	ctx, cancel := context.WithTimeout(t.Context(), deadlineReserve+300*time.Millisecond)
+	defer cancel()
+	out, err := lambda.NewHandler(h.Handle).Invoke(ctx, payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ctx.Err() != nil {
+		t.Fatal("answered after the deadline")
+	}
+	var resp struct {
+		BatchItemFailures []struct{ ItemIdentifier string }
+	}
+	if err := json.Unmarshal(out, &resp); err != nil || len(resp.BatchItemFailures) != 3 {
+		t.Errorf("response %s, want all 3 messages reported", out)
+	}
 }
