@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"crypto/md5"
 	"encoding/hex"
 	"encoding/json"
@@ -11,12 +12,14 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/stream-to-events/stream-to-events/internal/awsfake"
+	"github.com/stream-to-events/stream-to-events/internal/batch"
 	"github.com/stream-to-events/stream-to-events/internal/contracts"
 	"github.com/stream-to-events/stream-to-events/internal/queue"
 	"github.com/stream-to-events/stream-to-events/internal/record"
@@ -196,4 +199,61 @@ func TestHandleMalformedEvents(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestHandleQueueRefusals: a queue that keeps failing fails the invocation (Firehose retries the
+// batch, and no record is Ok without being on the queue); an entry SQS refuses as malformed is
+// ProcessingFailed and the rest of the batch goes on.
+func TestHandleQueueRefusals(t *testing.T) {
+	batch.Sleep = func(context.Context, time.Duration) error { return nil }
+	payload, err := os.ReadFile("../../events/firehose-transform.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	down := func(string, []byte) (int, string) {
+		return 500, `{"__type":"com.amazonaws.sqs#InternalError","message":"we are down"}`
+	}
+	refuseFirst := func(target string, body []byte) (int, string) {
+		status, resp := sqsOK(target, body)
+		if status != 200 {
+			return status, resp
+		}
+		var out map[string]any
+		_ = json.Unmarshal([]byte(resp), &out)
+		ok := out["Successful"].([]any)
+		first := ok[0].(map[string]any)
+		out["Successful"] = ok[1:]
+		out["Failed"] = []any{map[string]any{"Id": first["Id"], "Code": "InvalidMessageContents", "Message": "bad body", "SenderFault": true}}
+		b, _ := json.Marshal(out)
+		return 200, string(b)
+	}
+	t.Run("queue down", func(t *testing.T) {
+		var logs bytes.Buffer
+		out, err := lambda.NewHandler(newHandler(t, &awsfake.Transport{Respond: down}, &logs).Handle).Invoke(t.Context(), payload)
+		if err == nil || !strings.Contains(err.Error(), "not on the queue") {
+			t.Fatalf("Invoke = %s, %v; want an error so Firehose retries the batch", out, err)
+		}
+	})
+	t.Run("one entry refused for good", func(t *testing.T) {
+		var logs bytes.Buffer
+		out, err := lambda.NewHandler(newHandler(t, &awsfake.Transport{Respond: refuseFirst}, &logs).Handle).Invoke(t.Context(), payload)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var resp events.KinesisFirehoseResponse
+		if err := json.Unmarshal(out, &resp); err != nil {
+			t.Fatal(err)
+		}
+		var results []string
+		for _, r := range resp.Records {
+			results = append(results, r.Result)
+		}
+		want := "ProcessingFailed Ok Ok Ok Ok ProcessingFailed"
+		if got := strings.Join(results, " "); got != want {
+			t.Errorf("results %s, want %s", got, want)
+		}
+		if !strings.Contains(logs.String(), "InvalidMessageContents") {
+			t.Errorf("the queue's reason is not logged: %s", logs.String())
+		}
+	})
 }
