@@ -70,6 +70,10 @@ func Item(e Entry) (map[string]types.AttributeValue, error) {
 
 func buildItem(e Entry, pk, sk string) (map[string]types.AttributeValue, error) {
 	r := e.Record
+	if len(pk) > maxPartitionKeyBytes || len(sk) > maxSortKeyBytes {
+		return nil, fmt.Errorf("record %s: key %d bytes and sort key %d bytes, DynamoDB's limits are %d and %d: %w",
+			r.ID, len(pk), len(sk), maxPartitionKeyBytes, maxSortKeyBytes, jsonattr.ErrUnsupported)
+	}
 	data, err := jsonattr.FromJSON(r.Data)
 	if err != nil {
 		return nil, fmt.Errorf("record %s data: %w", r.ID, err)
@@ -111,6 +115,13 @@ func itemSize(m map[string]types.AttributeValue) int {
 	}
 	return n
 }
+
+// DynamoDB's limits on key attribute values: a long entity key (type#key) or id would make it
+// refuse the whole batch call.
+const (
+	maxPartitionKeyBytes = 2048
+	maxSortKeyBytes      = 1024
+)
 
 // maxNameBytes is DynamoDB's limit on an attribute name, nested map keys included.
 const maxNameBytes = 64 * 1024

@@ -155,6 +155,29 @@ func TestItemRefusesWhatDynamoDBCannotHold(t *testing.T) {
 	}
 }
 
+func TestItemRefusesKeysOverDynamoDBLimits(t *testing.T) {
+	tests := []struct {
+		name   string
+		change func(*record.Record)
+		ok     bool
+	}{
+		{"key at the limit", func(r *record.Record) { r.Key = strings.Repeat("k", 2048-len("order#")) }, true},
+		{"key over the limit", func(r *record.Record) { r.Key = strings.Repeat("k", 2048-len("order#")+1) }, false},
+		{"multi-byte key over the limit in bytes", func(r *record.Record) { r.Key = strings.Repeat("é", 1024) }, false},
+		{"id over the sort key limit", func(r *record.Record) { r.ID = strings.Repeat("i", 1024) }, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := rec("a")
+			tt.change(&r)
+			_, err := Item(Entry{Record: r})
+			if tt.ok != (err == nil) {
+				t.Errorf("Item: %v, want ok=%v", err, tt.ok)
+			}
+		})
+	}
+}
+
 func TestTablePut(t *testing.T) {
 	many := func(n int) []Entry {
 		var es []Entry
