@@ -1,6 +1,8 @@
 package record
 
 import (
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
 	"bytes"
 	"encoding/json"
 	"errors"
@@ -53,11 +55,34 @@ func FuzzParse(f *testing.F) {
 		if again := back.AppendJSON(nil); !bytes.Equal(again, line) {
 			t.Fatalf("round trip changed the record:\n%s\n%s", line, again)
 		}
-		if _, err := jsonattr.FromJSON(r.Data); err != nil {
+		av, err := jsonattr.FromJSON(r.Data)
+		if err != nil {
 			t.Fatalf("accepted data the store cannot hold: %v", err)
+		}
+		if !namesStorable(av) {
+			t.Fatalf("accepted data with a name DynamoDB refuses: %s", r.Data)
 		}
 		if r.ID == "" || r.Key == "" || r.Type == "" || len(r.Time) != len(TimeLayout) {
 			t.Fatalf("incomplete record %+v", r)
 		}
 	})
+}
+
+// namesStorable reports whether every map key in av is a name DynamoDB accepts.
+func namesStorable(av types.AttributeValue) bool {
+	switch v := av.(type) {
+	case *types.AttributeValueMemberM:
+		for k, item := range v.Value {
+			if k == "" || len(k) > maxNameBytes || !namesStorable(item) {
+				return false
+			}
+		}
+	case *types.AttributeValueMemberL:
+		for _, item := range v.Value {
+			if !namesStorable(item) {
+				return false
+			}
+		}
+	}
+	return true
 }

@@ -117,6 +117,9 @@ func (s *scanner) object(top func(member) error) error {
 			return err
 		}
 		m := member{key: span{keyStart, s.i - 1}, escaped: escaped}
+		if err := checkName(s.b, m); err != nil {
+			return err
+		}
 		s.skipSpace()
 		if s.i >= len(s.b) || s.b[s.i] != ':' {
 			return s.fail("expected ':' after a member name")
@@ -151,6 +154,22 @@ func (s *scanner) object(top func(member) error) error {
 			return s.fail("expected ',' or '}' in an object")
 		}
 	}
+}
+
+// maxNameBytes is DynamoDB's limit on an attribute name, nested map keys included.
+const maxNameBytes = 64 << 10
+
+// checkName refuses a member name DynamoDB would refuse as an attribute name (empty, or over
+// 64 KiB): the store's batch write would fail for the whole batch.
+func checkName(b []byte, m member) error {
+	n := m.key.end - m.key.start
+	if n > maxNameBytes && m.escaped {
+		n = len(unquote(b, m.key))
+	}
+	if n == 0 || n > maxNameBytes {
+		return fmt.Errorf("%w: a member name at byte %d is empty or over 64 KiB, which DynamoDB refuses as an attribute name", ErrUnstorable, m.key.start-1)
+	}
+	return nil
 }
 
 func (s *scanner) array() error {
