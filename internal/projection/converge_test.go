@@ -67,8 +67,10 @@ func permutations(n int) [][]int {
 
 // testConvergence applies the events of one entity in every order, each order twice over (the
 // second pass is all duplicates), and checks that every entity ends at the newest event and
-// that exactly the events newer than everything before them were written.
-func testConvergence(t *testing.T, tbl table) {
+// that exactly the events newer than everything before them were written. n (4 or 5) is how many
+// of the events take part: 5 gives 120 orders, 4 gives 24, enough for moto's share of the check
+// (tie-break, time over id, duplicates) without 1,200 calls in every CI run.
+func testConvergence(t *testing.T, tbl table, n int) {
 	// Two events share the newest time, so the id decides; one older event has the greatest id,
 	// so time must win over id.
 	events := []struct{ id, time string }{
@@ -78,6 +80,7 @@ func testConvergence(t *testing.T, tbl table) {
 		{"zz", "2026-11-23T10:00:00.000Z"},
 		{"b", "2026-11-23T09:59:59.999Z"},
 	}
+	events = events[:n]
 	const newest = 2
 	w, rd := NewWriter(tbl, "Projection"), NewReader(tbl, "Projection")
 	for n, perm := range permutations(len(events)) {
@@ -117,11 +120,11 @@ func testConvergence(t *testing.T, tbl table) {
 }
 
 func TestConvergenceInMemory(t *testing.T) {
-	testConvergence(t, newMemTable())
+	testConvergence(t, newMemTable(), 5)
 }
 
 func TestConvergenceOnMoto(t *testing.T) {
-	testConvergence(t, motoTable(t))
+	testConvergence(t, motoTable(t), 4)
 }
 
 func TestPaginationOnMoto(t *testing.T) {
