@@ -58,7 +58,7 @@ func (s *Stack) Provision(ctx context.Context, cfg aws.Config, log *slog.Logger)
 				return fmt.Errorf("create %s (%s): %w", id, step.typ, err)
 			}
 			ref, _ := s.PhysicalID(id)
-			log.Info("created", "logicalId", id, "type", step.typ, "physicalId", ref)
+			log.Debug("created", "logicalId", id, "type", step.typ, "physicalId", ref)
 		}
 	}
 	// Redrive policies name other queues, which exist now.
@@ -71,8 +71,9 @@ func (s *Stack) Provision(ctx context.Context, cfg aws.Config, log *slog.Logger)
 		if err := s.putRule(ctx, cfg, r); err != nil {
 			return fmt.Errorf("rule %s: %w", r.RuleName, err)
 		}
-		log.Info("created", "type", "AWS::Events::Rule", "physicalId", r.RuleName, "target", r.FunctionID)
+		log.Debug("created", "type", "AWS::Events::Rule", "physicalId", r.RuleName, "target", r.FunctionID)
 	}
+	log.Info("stack provisioned", "resources", len(s.types), "rules", len(s.rules))
 	return nil
 }
 
