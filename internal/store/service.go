@@ -111,22 +111,22 @@ func (s *Service) Store(ctx context.Context, msgs []Message) Result {
 	// the group is handed out again in order. A message without a group stands alone.
 	broken := map[string]bool{}
 	for i, m := range msgs {
+		behind := m.GroupID != "" && broken[m.GroupID]
 		switch {
 		case failed[i]:
-			res.Failed = append(res.Failed, m.MessageID)
-		case m.GroupID != "" && broken[m.GroupID]:
-			res.Failed = append(res.Failed, m.MessageID)
+		case behind:
 			res.Stored++
 			log.InfoContext(ctx, "record stored, message returned behind an earlier failure of its group",
 				"messageId", m.MessageID, "recordId", ids[i], "groupId", m.GroupID)
-			continue
 		default:
 			res.Stored++
 			log.DebugContext(ctx, "record stored", "messageId", m.MessageID, "recordId", ids[i])
-			continue
 		}
-		if m.GroupID != "" {
-			broken[m.GroupID] = true
+		if failed[i] || behind {
+			res.Failed = append(res.Failed, m.MessageID)
+			if m.GroupID != "" {
+				broken[m.GroupID] = true
+			}
 		}
 	}
 	return res
