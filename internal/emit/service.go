@@ -105,8 +105,8 @@ func (s *Service) Emit(ctx context.Context, recs []StreamRecord) Result {
 				res.First = r
 			}
 			// Record's data is compact and HTML-escaped, so AppendJSON writes what
-			// json.Marshal would, without its reflection.
-			detail := r.AppendJSON(make([]byte, 0, len(r.Data)+len(r.ID)+len(r.Type)+len(r.Key)+len(r.Source)+128))
+			// json.Marshal would, without its reflection, into a buffer of the exact size.
+			detail := r.AppendJSON(make([]byte, 0, r.JSONLen()))
 			events = append(events, Event{Detail: detail, TraceHeader: trace})
 			from = append(from, i)
 			ids = append(ids, r.ID)
