@@ -5,12 +5,16 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/stream-to-events/stream-to-events/internal/logging"
 	"github.com/stream-to-events/stream-to-events/internal/transform"
 )
+
+// deadlineReserve is the time kept, at the end of an invocation, to answer and log.
+const deadlineReserve = 500 * time.Millisecond
 
 // Handler translates Firehose's transformation event to the transformer's inputs and its outputs
 // back to Firehose's response.
@@ -23,6 +27,13 @@ type Handler struct {
 // transformation event is refused as a whole, with an error saying what is missing.
 func (h *Handler) Handle(ctx context.Context, ev events.KinesisFirehoseEvent) (events.KinesisFirehoseResponse, error) {
 	log := logging.For(ctx, h.Logger)
+	// Stop retrying the queue a little before Lambda's deadline, so the invocation ends with an
+	// error that says why rather than a timeout that says nothing; Firehose retries either way.
+	if d, ok := ctx.Deadline(); ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, d.Add(-deadlineReserve))
+		defer cancel()
+	}
 	source, err := streamName(ev.DeliveryStreamArn)
 	if err != nil {
 		return events.KinesisFirehoseResponse{}, err

@@ -257,3 +257,32 @@ func TestHandleQueueRefusals(t *testing.T) {
 		}
 	})
 }
+
+// stuckQueue never answers until the context ends.
+type stuckQueue struct{}
+
+func (stuckQueue) SendMessages(ctx context.Context, _ []queue.Message, _ string) error {
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+// TestAnswersBeforeTheDeadline: when SQS does not answer, the invocation fails with a reason
+// before Lambda's deadline instead of timing out.
+func TestAnswersBeforeTheDeadline(t *testing.T) {
+	payload, err := os.ReadFile("../../events/firehose-transform.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	h := newHandler(t, &awsfake.Transport{Respond: sqsOK}, &logs)
+	h.Transformer.Sender = stuckQueue{}
+	ctx, cancel := context.WithTimeout(t.Context(), deadlineReserve+300*time.Millisecond)
+	defer cancel()
+	_, err = lambda.NewHandler(h.Handle).Invoke(ctx, payload)
+	if ctx.Err() != nil {
+		t.Fatal("answered after the deadline")
+	}
+	if err == nil || !strings.Contains(err.Error(), "deadline") {
+		t.Errorf("err = %v, want the deadline named", err)
+	}
+}
