@@ -2,11 +2,16 @@
 // lists and security findings in envelope form, with chosen shares of raw, invalid and duplicate
 // records, to the ingest delivery stream (PutRecordBatch) or straight to the ingest queue.
 //
-//	generator --stack stream-to-events --endpoint http://127.0.0.1:4566 --count 200 --invalid 0.05 --duplicates 0.1
+//	generator --endpoint http://127.0.0.1:4566 --count 200 --invalid 0.05 --duplicates 0.1
 //	generator --stream my-ingest-stream --count 100000 --rate 2000
 //
-// Names come from --stream / --queue-url, or from the stack's Outputs (IngestDeliveryStreamName,
-// IngestQueueUrl) through CloudFormation DescribeStacks, deployed or local.
+// Names come from --stream / --queue-url, or else from the Outputs (IngestDeliveryStreamName,
+// IngestQueueUrl) of the stack --stack names (default stream-to-events) through CloudFormation
+// DescribeStacks, deployed or local; so against the local runner
+//
+//	generator --endpoint http://127.0.0.1:4566 --count 100
+//
+// is enough.
 package main
 
 import (
@@ -66,6 +71,9 @@ type options struct {
 	progress   string // auto, on, off
 }
 
+// defaultStack is the stack name of samconfig.toml and of the local runner.
+const defaultStack = "stream-to-events"
+
 const (
 	targetFirehose = "firehose"
 	targetQueue    = "queue"
@@ -83,7 +91,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.Float64Var(&o.rate, "rate", 0, "records per second; 0 sends as fast as the destination takes them")
 	fs.StringVar(&o.stream, "stream", "", "delivery stream name (instead of --stack)")
 	fs.StringVar(&o.queueURL, "queue-url", "", "ingest queue URL for --target queue (instead of --stack)")
-	fs.StringVar(&o.stack, "stack", "", "CloudFormation stack whose Outputs name the stream and the queue (e.g. stream-to-events)")
+	fs.StringVar(&o.stack, "stack", defaultStack, "CloudFormation stack whose Outputs name the stream and the queue, when --stream / --queue-url are not given")
 	fs.StringVar(&o.endpoint, "endpoint", "", "AWS endpoint URL, e.g. the local runner's http://127.0.0.1:4566 (default: AWS_ENDPOINT_URL, else AWS)")
 	fs.StringVar(&o.target, "target", targetFirehose, "where records go: firehose (PutRecordBatch) or queue (SendMessageBatch of the messages the transformer would send)")
 	fs.Float64Var(&o.raw, "raw", 0, "share of records sent without the envelope, 0..1")

@@ -47,8 +47,8 @@ func TestFlagsAreChecked(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"--count", "5"}, "no destination: give --stream NAME or --stack NAME"},
-		{[]string{"--target", "queue", "--stream", "s"}, "give --queue-url URL or --stack NAME"},
+		{[]string{"--count", "5", "--stack", ""}, "no destination: give --stream NAME or --stack NAME"},
+		{[]string{"--target", "queue", "--stack", ""}, "give --queue-url URL or --stack NAME"},
 		{[]string{"--stream", "s", "--target", "kinesis"}, `--target "kinesis"`},
 		{[]string{"--stream", "s", "--raw", "0.6", "--invalid", "0.6"}, "add up to 1.2"},
 		{[]string{"--stream", "s", "--duplicates", "2"}, "duplicates share 2 is outside 0..1"},
@@ -251,5 +251,10 @@ func TestStackNamesTheQueue(t *testing.T) {
 	code, _, stderr = runCLI(t, "--endpoint", moto.URL, "--stack", "nope")
 	if code != 1 || !strings.Contains(stderr, `stack "nope" not found at `+moto.URL) {
 		t.Fatalf("unknown stack: exit %d, %q", code, stderr)
+	}
+	// Without names, the default stack is asked: moto has none of that name here.
+	code, _, stderr = runCLI(t, "--endpoint", moto.URL, "--count", "1")
+	if code != 1 || !strings.Contains(stderr, `stack "stream-to-events" not found`) {
+		t.Fatalf("default stack: exit %d, %q", code, stderr)
 	}
 }

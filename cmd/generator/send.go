@@ -113,7 +113,8 @@ func loadConfig(ctx context.Context, endpoint string) (aws.Config, string, error
 // destination resolves the names and checks that the destination exists, so that a typo fails
 // with a clear message before any record is generated.
 func destination(ctx context.Context, cfg aws.Config, where string, o *options) (generate.Destination, string, error) {
-	if o.stack != "" {
+	// The stack is asked only for what the flags leave open.
+	if (o.target == targetFirehose && o.stream == "") || (o.target == targetQueue && o.queueURL == "") {
 		outputs, err := stackOutputs(ctx, cloudformation.NewFromConfig(cfg), o.stack, where)
 		if err != nil {
 			return nil, "", err
