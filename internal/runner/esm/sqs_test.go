@@ -264,3 +264,37 @@ func TestSQSFilterDeletesWhatItLeavesOut(t *testing.T) {
 		t.Errorf("counts = %+v", c)
 	}
 }
+
+// Stop lets the batch in flight finish and deletes its messages, so nothing is processed twice.
+func TestStopFinishesTheBatchInFlight(t *testing.T) {
+	moto := motoserver.ForTest(t)
+	c := sqs.NewFromConfig(clientConfig(moto.URL))
+	url, arn, _ := createQueue(t, c, "ingest", 0)
+	if _, err := c.SendMessage(t.Context(), &sqs.SendMessageInput{QueueUrl: aws.String(url), MessageBody: aws.String("slow")}); err != nil {
+		t.Fatal(err)
+	}
+	started := make(chan struct{})
+	var once sync.Once
+	fn := &fakeFunction{answer: func(int, spec.Invocation) (spec.Result, error) {
+		once.Do(func() { close(started) })
+		time.Sleep(time.Second)
+		return spec.Result{}, nil
+	}}
+	r := startRunner(t, newFakeStack(t, fmt.Sprintf(sqsTemplate, 10), moto.URL, map[string]any{"IngestQueue.Arn": arn}), fn, nil, Options{})
+	select {
+	case <-started:
+	case <-time.After(30 * time.Second):
+		t.Fatal("not invoked within 30s")
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	if err := r.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := depth(t, c, url); n != 0 {
+		t.Errorf("%d messages left after Stop, want the one in flight deleted", n)
+	}
+	if got := r.Counts()["EventStorerFunction.IngestQueue"]; got.Batches != 1 || got.Failed != 0 {
+		t.Errorf("counts = %+v", got)
+	}
+}

@@ -1,0 +1,101 @@
+package esm
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"slices"
+	"testing"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/stream-to-events/stream-to-events/internal/runner/spec"
+)
+
+// recordingSQS keeps the receipt handles of every delete and visibility change asked of it.
+type recordingSQS struct {
+	deleted []string
+	exposed []string
+}
+
+func (r *recordingSQS) ReceiveMessage(context.Context, *sqs.ReceiveMessageInput, ...func(*sqs.Options)) (*sqs.ReceiveMessageOutput, error) {
+	return &sqs.ReceiveMessageOutput{}, nil
+}
+
+func (r *recordingSQS) DeleteMessageBatch(_ context.Context, in *sqs.DeleteMessageBatchInput, _ ...func(*sqs.Options)) (*sqs.DeleteMessageBatchOutput, error) {
+	if aws.ToString(in.QueueUrl) != "http://q/123456789012/ingest" {
+		return nil, errors.New("wrong queue " + aws.ToString(in.QueueUrl))
+	}
+	out := &sqs.DeleteMessageBatchOutput{}
+	for _, e := range in.Entries {
+		r.deleted = append(r.deleted, aws.ToString(e.ReceiptHandle))
+		out.Successful = append(out.Successful, types.DeleteMessageBatchResultEntry{Id: e.Id})
+	}
+	return out, nil
+}
+
+func (r *recordingSQS) ChangeMessageVisibilityBatch(_ context.Context, in *sqs.ChangeMessageVisibilityBatchInput, _ ...func(*sqs.Options)) (*sqs.ChangeMessageVisibilityBatchOutput, error) {
+	for _, e := range in.Entries {
+		r.exposed = append(r.exposed, aws.ToString(e.ReceiptHandle))
+	}
+	return &sqs.ChangeMessageVisibilityBatchOutput{}, nil
+}
+
+// Which messages of a batch are deleted, for each kind of answer the function can give.
+func TestSQSHandleDeletes(t *testing.T) {
+	report := func(ids ...string) spec.Result {
+		var resp events.SQSEventResponse
+		for _, id := range ids {
+			resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: id})
+		}
+		b, _ := json.Marshal(resp)
+		return spec.Result{Payload: b}
+	}
+	tests := []struct {
+		name         string
+		reportFailed bool
+		res          spec.Result
+		err          error
+		wantDeleted  []string
+		wantExposed  []string
+	}{
+		{"success deletes all", true, report(), nil, []string{"r1", "r2", "r3"}, nil},
+		{"null response deletes all", true, spec.Result{Payload: []byte("null")}, nil, []string{"r1", "r2", "r3"}, nil},
+		{"reported failures stay", true, report("m2", "m3"), nil, []string{"r1"}, []string{"r2", "r3"}},
+		{"function error deletes none", true, functionError, nil, nil, []string{"r1", "r2", "r3"}},
+		{"invoke failure deletes none", true, spec.Result{}, errors.New("no bootstrap"), nil, []string{"r1", "r2", "r3"}},
+		{"unknown itemIdentifier fails the batch", true, report("m2", "nope"), nil, nil, []string{"r1", "r2", "r3"}},
+		{"not a response fails the batch", true, spec.Result{Payload: []byte(`"ok"`)}, nil, nil, []string{"r1", "r2", "r3"}},
+		{"without ReportBatchItemFailures a report is ignored", false, report("m2"), nil, []string{"r1", "r2", "r3"}, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			api := &recordingSQS{}
+			fn := &fakeFunction{answer: func(int, spec.Invocation) (spec.Result, error) { return tc.res, tc.err }}
+			m := &sqsMapping{
+				mappingBase: mappingBase{functionID: "EventStorerFunction", inv: fn, counters: &counters{},
+					opts: Options{FailedVisibility: 2e9}, log: slog.New(slog.DiscardHandler)},
+				api: api, queueURL: "http://q/123456789012/ingest", queueARN: "arn:aws:sqs:us-east-1:123456789012:ingest",
+				reportFailed: tc.reportFailed, filter: &filter{},
+			}
+			var msgs []types.Message
+			for _, id := range []string{"1", "2", "3"} {
+				msgs = append(msgs, types.Message{MessageId: aws.String("m" + id), ReceiptHandle: aws.String("r" + id), Body: aws.String("b" + id)})
+			}
+			m.handle(t.Context(), msgs)
+			if !slices.Equal(api.deleted, tc.wantDeleted) {
+				t.Errorf("deleted %v, want %v", api.deleted, tc.wantDeleted)
+			}
+			if !slices.Equal(api.exposed, tc.wantExposed) {
+				t.Errorf("made visible again %v, want %v", api.exposed, tc.wantExposed)
+			}
+			if got := m.counts().Failed; got != int64(len(tc.wantExposed)) {
+				t.Errorf("failed count %d, want %d", got, len(tc.wantExposed))
+			}
+		})
+	}
+}
