@@ -1,0 +1,45 @@
+package transform
+
+import (
+	"testing"
+
+	"github.com/stream-to-events/stream-to-events/internal/generate"
+)
+
+// TestGeneratedRecords keeps the generator and the transformer in step: every record the
+// generator calls valid comes out Ok with the type, key, id and time it meant, and every record
+// it made flawed is ProcessingFailed.
+func TestGeneratedRecords(t *testing.T) {
+	rs, err := generate.Generate(generate.Options{Seed: 7, Invalid: 0.3, Raw: 0.1, Duplicates: 0.1}, 2000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := make([]Input, len(rs))
+	for i, g := range rs {
+		in[i] = Input{RecordID: string(rune(i)), Data: g.Data, ArrivalMillis: 1795428000456, Source: "ingest"}
+	}
+	fake := &fakeSender{}
+	out, err := newTransformer(t, fake).Transform(t.Context(), in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sent := 0
+	for i, g := range rs {
+		o := out[i]
+		if (o.Result == Ok) != g.Valid() {
+			t.Errorf("record %d (flaw %q): %v %v", g.Seq, g.Flaw, o.Result, o.Err)
+			continue
+		}
+		if o.Result != Ok {
+			continue
+		}
+		r := fake.sent[sent].Record
+		sent++
+		if r.Type != g.Type || (g.Key != "" && r.Key != g.Key) || (g.ID != "" && r.ID != g.ID) || (g.Time != "" && r.Time != g.Time) {
+			t.Errorf("record %d: got %s %s %s %s, generator meant %s %s %s %s", g.Seq, r.Type, r.Key, r.ID, r.Time, g.Type, g.Key, g.ID, g.Time)
+		}
+	}
+	if sent != len(fake.sent) {
+		t.Errorf("%d Ok records, %d sent to the queue", sent, len(fake.sent))
+	}
+}
