@@ -1,6 +1,7 @@
 package transform
 
 import (
+	"strconv"
 	"testing"
 
 	"github.com/stream-to-events/stream-to-events/internal/generate"
@@ -16,7 +17,7 @@ func TestGeneratedRecords(t *testing.T) {
 	}
 	in := make([]Input, len(rs))
 	for i, g := range rs {
-		in[i] = Input{RecordID: string(rune(i)), Data: g.Data, ArrivalMillis: 1795428000456, Source: "ingest"}
+		in[i] = Input{RecordID: strconv.Itoa(i), Data: g.Data, ArrivalMillis: 1795428000456, Source: "ingest"}
 	}
 	fake := &fakeSender{}
 	out, err := newTransformer(t, fake).Transform(t.Context(), in)
