@@ -9,10 +9,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"sort"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
@@ -27,71 +27,147 @@ var ErrUnsupported = errors.New("not storable in DynamoDB")
 
 // FromJSON converts one JSON value to an attribute value.
 func FromJSON(data []byte) (types.AttributeValue, error) {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	av, err := decode(dec, 1)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, fmt.Errorf("jsonattr: trailing data after JSON value")
-	}
-	return av, nil
-}
-
-func decode(dec *json.Decoder, depth int) (types.AttributeValue, error) {
-	tok, err := dec.Token()
-	if err != nil {
+	// Validate first (json.Valid does not allocate), so the conversion below can read the bytes
+	// without error paths of its own; trailing data and malformed input are refused here.
+	if !json.Valid(data) {
+		var v any
+		err := json.Unmarshal(data, &v) // for the error's detail
+		if err == nil {
+			err = errors.New("invalid JSON")
+		}
 		return nil, fmt.Errorf("jsonattr: %w", err)
 	}
-	switch v := tok.(type) {
-	case json.Delim:
+	c := converter{data: data}
+	return c.value(1)
+}
+
+// converter reads a JSON text that json.Valid accepted.
+type converter struct {
+	data []byte
+	pos  int
+}
+
+func (c *converter) space() {
+	for c.pos < len(c.data) {
+		switch c.data[c.pos] {
+		case ' ', '\t', '\n', '\r':
+			c.pos++
+		default:
+			return
+		}
+	}
+}
+
+func (c *converter) value(depth int) (types.AttributeValue, error) {
+	c.space()
+	switch b := c.data[c.pos]; {
+	case b == '{':
 		if depth >= MaxDepth {
 			return nil, fmt.Errorf("jsonattr: nested deeper than %d levels: %w", MaxDepth-1, ErrUnsupported)
 		}
-		if v == '{' {
-			m := map[string]types.AttributeValue{}
-			for dec.More() {
-				kt, err := dec.Token()
-				if err != nil {
-					return nil, fmt.Errorf("jsonattr: %w", err)
-				}
-				item, err := decode(dec, depth+1)
-				if err != nil {
-					return nil, err
-				}
-				m[kt.(string)] = item
-			}
-			if _, err := dec.Token(); err != nil {
-				return nil, fmt.Errorf("jsonattr: %w", err)
-			}
+		c.pos++
+		m := map[string]types.AttributeValue{}
+		c.space()
+		if c.data[c.pos] == '}' {
+			c.pos++
 			return &types.AttributeValueMemberM{Value: m}, nil
 		}
-		l := []types.AttributeValue{}
-		for dec.More() {
-			item, err := decode(dec, depth+1)
+		for {
+			c.space()
+			k := c.str()
+			if k == "" {
+				return nil, fmt.Errorf("jsonattr: empty object key: %w", ErrUnsupported)
+			}
+			c.space()
+			c.pos++ // ':'
+			v, err := c.value(depth + 1)
 			if err != nil {
 				return nil, err
 			}
-			l = append(l, item)
+			m[k] = v
+			c.space()
+			if c.data[c.pos] == '}' {
+				c.pos++
+				return &types.AttributeValueMemberM{Value: m}, nil
+			}
+			c.pos++ // ','
 		}
-		if _, err := dec.Token(); err != nil {
-			return nil, fmt.Errorf("jsonattr: %w", err)
+	case b == '[':
+		if depth >= MaxDepth {
+			return nil, fmt.Errorf("jsonattr: nested deeper than %d levels: %w", MaxDepth-1, ErrUnsupported)
 		}
-		return &types.AttributeValueMemberL{Value: l}, nil
-	case string:
-		return &types.AttributeValueMemberS{Value: v}, nil
-	case json.Number:
-		if err := CheckNumber(string(v)); err != nil {
+		c.pos++
+		l := []types.AttributeValue{}
+		c.space()
+		if c.data[c.pos] == ']' {
+			c.pos++
+			return &types.AttributeValueMemberL{Value: l}, nil
+		}
+		for {
+			v, err := c.value(depth + 1)
+			if err != nil {
+				return nil, err
+			}
+			l = append(l, v)
+			c.space()
+			if c.data[c.pos] == ']' {
+				c.pos++
+				return &types.AttributeValueMemberL{Value: l}, nil
+			}
+			c.pos++ // ','
+		}
+	case b == '"':
+		return &types.AttributeValueMemberS{Value: c.str()}, nil
+	case b == 't':
+		c.pos += len("true")
+		return &types.AttributeValueMemberBOOL{Value: true}, nil
+	case b == 'f':
+		c.pos += len("false")
+		return &types.AttributeValueMemberBOOL{Value: false}, nil
+	case b == 'n':
+		c.pos += len("null")
+		return &types.AttributeValueMemberNULL{Value: true}, nil
+	default: // a number
+		start := c.pos
+		for c.pos < len(c.data) && strings.IndexByte("+-.0123456789eE", c.data[c.pos]) >= 0 {
+			c.pos++
+		}
+		n := string(c.data[start:c.pos])
+		if err := CheckNumber(n); err != nil {
 			return nil, err
 		}
-		return &types.AttributeValueMemberN{Value: string(v)}, nil
-	case bool:
-		return &types.AttributeValueMemberBOOL{Value: v}, nil
-	case nil:
-		return &types.AttributeValueMemberNULL{Value: true}, nil
+		return &types.AttributeValueMemberN{Value: n}, nil
 	}
-	return nil, fmt.Errorf("jsonattr: unexpected token %v", tok)
+}
+
+// str reads a string at c.pos. Strings without escapes and in valid UTF-8 (nearly all) are
+// copied as they are; the others are decoded by encoding/json, whose rules (escapes, invalid
+// UTF-8 replaced by U+FFFD) the result must follow.
+func (c *converter) str() string {
+	start := c.pos
+	c.pos++
+	plain := true
+	for {
+		b := c.data[c.pos]
+		if b == '"' {
+			break
+		}
+		if b == '\\' {
+			plain = false
+			c.pos++ // the escaped character never ends the string
+		} else if b >= utf8.RuneSelf {
+			plain = false
+		}
+		c.pos++
+	}
+	c.pos++
+	raw := c.data[start+1 : c.pos-1]
+	if plain || (!bytes.ContainsRune(raw, '\\') && utf8.Valid(raw)) {
+		return string(raw)
+	}
+	var s string
+	_ = json.Unmarshal(c.data[start:c.pos], &s) // valid: json.Valid accepted the whole text
+	return s
 }
 
 // CheckNumber reports whether the JSON number n fits a DynamoDB number: at most 38 significant
@@ -198,9 +274,18 @@ func binaryValue(av types.AttributeValue) any {
 	return av.(*types.AttributeValueMemberBS).Value
 }
 
+// appendString appends s as encoding/json writes it. Printable ASCII without the characters it
+// escapes is copied as is; anything else goes through encoding/json.
 func appendString(dst []byte, s string) []byte {
-	b, _ := json.Marshal(s) // a string always marshals
-	return append(dst, b...)
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			b, _ := json.Marshal(s) // a string always marshals
+			return append(dst, b...)
+		}
+	}
+	dst = append(dst, '"')
+	dst = append(dst, s...)
+	return append(dst, '"')
 }
 
 // FromLambda converts an attribute value as aws-lambda-go decodes it from a DynamoDB stream or a

@@ -46,6 +46,7 @@ func TestFromJSONRefusesWhatDynamoDBCannotHold(t *testing.T) {
 	tests := map[string]string{
 		"39 digits":   `{"n":123456789012345678901234567890123456789}`,
 		"too large":   `{"n":1e126}`,
+		"empty key":   `{"a":{"":1}}`,
 		"too small":   `{"n":1e-131}`,
 		"huge exp":    `{"n":1e99999999999999999999}`,
 		"deep":        strings.Repeat(`{"a":`, MaxDepth) + "1" + strings.Repeat("}", MaxDepth),
