@@ -258,9 +258,6 @@ func cmdStartAPI(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	defer c.close()
 	opts.APIPort, opts.Parts = *apiPort, runner.Parts{API: true}
 	opts.NoEdge = opts.Endpoint != ""
-	if runner.NewAPI == nil {
-		return errors.New("start-api: the REST API part is not in this build yet")
-	}
 	r, err := runner.Start(ctx, opts)
 	if err != nil {
 		return err

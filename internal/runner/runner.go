@@ -27,6 +27,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 
 	"github.com/stream-to-events/stream-to-events/internal/motoserver"
+	"github.com/stream-to-events/stream-to-events/internal/runner/apigw"
 	"github.com/stream-to-events/stream-to-events/internal/runner/edge"
 	"github.com/stream-to-events/stream-to-events/internal/runner/esm"
 	"github.com/stream-to-events/stream-to-events/internal/runner/firehose"
@@ -94,7 +95,7 @@ type Runner struct {
 	Lambda   *lambdaproc.Runtime
 	Firehose *firehose.Service // nil unless Parts.Firehose
 	ESM      *esm.Runner       // nil unless Parts.Triggers
-	API      API               // nil unless Parts.API and an API implementation is registered
+	API      *apigw.Server     // nil unless Parts.API
 
 	endpoint string // what SDK clients use (the edge, or Endpoint with NoEdge)
 	apiURL   string
@@ -103,15 +104,6 @@ type Runner struct {
 	mu    sync.Mutex
 	parts []component
 }
-
-// API is the REST API part (start-api): it serves the template's Api events.
-type API interface {
-	Stop(ctx context.Context) error
-}
-
-// NewAPI makes and starts the REST API on addr, invoking functions through inv. It is nil until
-// the API package registers itself (see api.go).
-var NewAPI func(ctx context.Context, st spec.Stack, inv spec.Invoker, addr string, log *slog.Logger) (API, error)
 
 // Start brings the local stack up; cancel with Stop. On error, what was started is stopped.
 func Start(ctx context.Context, opts Options) (r *Runner, err error) {
@@ -264,15 +256,18 @@ func Start(ctx context.Context, opts Options) (r *Runner, err error) {
 		r.add("event source mappings", r.ESM.Stop)
 	}
 	if opts.Parts.API {
-		if NewAPI == nil {
-			opts.Logger.Warn("the REST API is not available in this build yet")
-		} else {
-			addr := strings.TrimPrefix(r.apiURL, "http://")
-			if r.API, err = NewAPI(ctx, r.Stack, r.Lambda, addr, opts.Logger); err != nil {
-				return r, fmt.Errorf("REST API: %w", err)
-			}
-			r.add("REST API", r.API.Stop)
+		r.API, err = apigw.New(r.Stack, r.Lambda, strings.TrimPrefix(r.apiURL, "http://"))
+		if err != nil {
+			return r, fmt.Errorf("REST API: %w", err)
 		}
+		r.API.SetLogger(opts.Logger)
+		if err := r.API.SetXRayDaemon(ctx, r.XRay.Addr()); err != nil {
+			return r, fmt.Errorf("REST API tracing: %w", err)
+		}
+		if err := r.API.Start(ctx); err != nil {
+			return r, fmt.Errorf("REST API: %w", err)
+		}
+		r.add("REST API", r.API.Stop)
 	}
 	return r, nil
 }

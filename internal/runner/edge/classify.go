@@ -42,8 +42,10 @@ func classify(r *http.Request, form url.Values) (call, protocol) {
 	if target := r.Header.Get("X-Amz-Target"); target != "" {
 		prefix, op, _ := strings.Cut(target, ".")
 		c.Operation = op
-		if c.Service == "" {
-			c.Service = targetServices[prefix]
+		// The target names the service better than the signing name, which DynamoDB Streams
+		// shares with DynamoDB.
+		if svc := targetServices[prefix]; svc != "" {
+			c.Service = svc
 		}
 		if c.Service == "" {
 			c.Service = strings.ToLower(prefix)

@@ -239,6 +239,10 @@ func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		e.putEvents(w, r, upstream)
 		return
 	}
+	if c.Service == "xray" && c.Operation == "GetTraceSummaries" {
+		e.traceSummaries(w, r, upstream)
+		return
+	}
 	upstream.ServeHTTP(w, r)
 }
 
@@ -345,6 +349,35 @@ func (e *Edge) putEvents(w http.ResponseWriter, r *http.Request, upstream http.H
 		e.traces.record(body, res.body.Bytes())
 	}
 	res.writeTo(w, res.body.Bytes())
+}
+
+// traceSummaries mends moto's GetTraceSummaries answer, whose summaries hold "Users": {} where
+// the API has a list: the Go SDK refuses the whole answer otherwise.
+func (e *Edge) traceSummaries(w http.ResponseWriter, r *http.Request, upstream http.Handler) {
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		http.Error(w, "read body: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	res := e.roundTrip(r, body, upstream)
+	answer := res.body.Bytes()
+	var resp map[string]any
+	if res.status == http.StatusOK && json.Unmarshal(answer, &resp) == nil {
+		sums, _ := resp["TraceSummaries"].([]any)
+		for _, s := range sums {
+			if m, ok := s.(map[string]any); ok {
+				for _, k := range []string{"Users", "ServiceIds", "ResourceARNs", "InstanceIds", "AvailabilityZones"} {
+					if v, isMap := m[k].(map[string]any); isMap && len(v) == 0 {
+						m[k] = []any{}
+					}
+				}
+			}
+		}
+		if fixed, err := json.Marshal(resp); err == nil {
+			answer = fixed
+		}
+	}
+	res.writeTo(w, answer)
 }
 
 // roundTrip sends r with body to upstream and keeps the whole answer.

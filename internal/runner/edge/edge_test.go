@@ -108,6 +108,8 @@ func TestClassify(t *testing.T) {
 			call{"TransformerFunction", "sqs", "SendMessageBatch"}},
 		{"SQS query", "POST", "/", "", sig("runner", "sqs"), "Action=ReceiveMessage&QueueUrl=x",
 			call{"runner", "sqs", "ReceiveMessage"}},
+		{"DynamoDB Streams, signed as dynamodb", "POST", "/", "DynamoDBStreams_20120810.GetRecords", sig("runner", "dynamodb"), "",
+			call{"runner", "dynamodbstreams", "GetRecords"}},
 		{"unsigned target", "POST", "/", "AWSEvents.PutEvents", "", "", call{"anonymous", "events", "PutEvents"}},
 		{"S3 put", "PUT", "/lake/records/2026/a.gz", "", sig("runner", "s3"), "", call{"runner", "s3", "PutObject"}},
 		{"S3 list v2", "GET", "/lake?list-type=2&prefix=records/", "", sig("runner", "s3"), "", call{"runner", "s3", "ListObjectsV2"}},
