@@ -3,16 +3,227 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	fhsdk "github.com/aws/aws-sdk-go-v2/service/firehose"
+
+	"github.com/stream-to-events/stream-to-events/internal/generate"
+	"github.com/stream-to-events/stream-to-events/internal/runner"
+	"github.com/stream-to-events/stream-to-events/internal/runner/edge"
+	"github.com/stream-to-events/stream-to-events/internal/runner/spec"
+	"github.com/stream-to-events/stream-to-events/internal/runner/xraylocal"
 )
 
 func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs, _ := newFlags("demo", "s2e-local demo: start, send generated records, wait until they have crossed every hop, print a summary, stop.", stderr)
+	fs, c := newFlags("demo", `s2e-local demo: start the whole flow, send generated records (with raw, invalid and duplicate
+ones among them) to the delivery stream, wait until they have crossed every hop, print a
+summary (lake, store, events, projection, an API sample, DLQ depths, AWS calls, one trace), stop.
+It runs on free ports, so it does not disturb a running "s2e-local start".`, stderr)
+	count := fs.Int("count", 200, "records to send")
+	raw := fs.Float64("raw", 0.05, "share of raw records (no envelope)")
+	invalid := fs.Float64("invalid", 0.05, "share of records the transformer must refuse")
+	dups := fs.Float64("duplicates", 0.05, "share of records sent twice")
+	seed := fs.Uint64("seed", 1, "seed of the generated records")
+	timeout := fs.Duration("timeout", 3*time.Minute, "give up when the records have not crossed every hop by then")
+	buffer := fs.Duration("buffer-interval", 2*time.Second, "shorten Firehose's buffering interval to at most this")
+	faults := fs.String("faults", "", "inject faults, as start --faults")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	// TODO(demo): start runner.All, send with internal/generate to the IngestDeliveryStream
-	// output, wait for Expect() to hold hop by hop, print the summary (edge.Calls, firehose
-	// and esm Counts, DLQ depths, one trace tree), stop.
-	return errors.New("demo: not built yet; run `s2e-local start` and `go run ./cmd/generator` meanwhile")
+	// The demo's output is its summary; the functions' logs would drown it.
+	opts, err := c.options(io.Discard)
+	if err != nil {
+		return err
+	}
+	defer c.close()
+	if opts.Faults, err = edge.ParseFaults(*faults); err != nil {
+		return fmt.Errorf("--faults: %w", err)
+	}
+	opts.Parts, opts.BufferInterval = runner.All, *buffer
+	records, err := generate.Generate(generate.Options{Seed: *seed, Raw: *raw, Invalid: *invalid, Duplicates: *dups}, *count)
+	if err != nil {
+		return err
+	}
+	want := generate.Expect(records)
+
+	started := time.Now()
+	fmt.Fprintln(stderr, "starting the local stack (moto, build, provision, functions)…")
+	r, err := runner.Start(ctx, opts)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = stopRunner(r, io.Discard) }()
+	streams := r.Firehose.Streams()
+	if len(streams) == 0 {
+		return errors.New("demo: the template has no delivery stream")
+	}
+	fmt.Fprintf(stderr, "started in %s; sending %d records to %s\n", time.Since(started).Round(time.Millisecond), len(records), streams[0])
+
+	client := fhsdk.NewFromConfig(aws.Config{
+		Region:       spec.Region,
+		Credentials:  credentials.NewStaticCredentialsProvider("generator", "local", ""),
+		BaseEndpoint: aws.String(r.Endpoint()),
+	})
+	sent := time.Now()
+	if _, err := generate.Send(ctx, generate.NewFirehose(client, streams[0]), slices.Values(records), generate.SendOptions{}); err != nil {
+		return fmt.Errorf("send: %w", err)
+	}
+
+	waitCtx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+	sum, missing, err := waitForHops(waitCtx, r, want)
+	if err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	crossed := time.Since(sent)
+
+	fmt.Fprintf(stdout, "stream-to-events demo: %d records sent (%d valid, %d invalid, %d duplicates, %d raw)\n\n",
+		want.Sent, want.Valid, want.Invalid, countDuplicates(records), len(want.Raw))
+	fmt.Fprintln(stdout, "Expected → found, hop by hop:")
+	for _, h := range hopChecks(sum, want) {
+		mark := "ok"
+		if h.got < h.want {
+			mark = "MISSING"
+		}
+		fmt.Fprintf(stdout, "  %-44s %6d → %-6d %s\n", h.name, h.want, h.got, mark)
+	}
+	fmt.Fprintln(stdout)
+	sum.Print(stdout)
+	printAPISample(ctx, stdout, r)
+	printTrace(stdout, r)
+	if len(missing) > 0 {
+		return fmt.Errorf("demo: after %s, not every record crossed every hop: %s", crossed.Round(time.Second), strings.Join(missing, "; "))
+	}
+	fmt.Fprintf(stdout, "\nEvery record crossed every hop in %s (start-up %s).\n", crossed.Round(time.Millisecond), sent.Sub(started).Round(time.Millisecond))
+	return nil
+}
+
+func countDuplicates(records []generate.Record) int {
+	n := 0
+	for _, r := range records {
+		if r.Duplicate() {
+			n++
+		}
+	}
+	return n
+}
+
+type hop struct {
+	name      string
+	want, got int
+}
+
+// hopChecks compares what each hop holds with what the sent records must become.
+func hopChecks(s runner.Summary, want generate.Expected) []hop {
+	responder := 0
+	for name, c := range s.Mappings {
+		if strings.HasSuffix(name, ".DataInserted") {
+			responder += int(c.Records - c.Failed)
+		}
+	}
+	dlq := 0
+	for id, n := range s.QueueDepths {
+		if strings.HasSuffix(id, "DLQ") {
+			dlq += n
+		}
+	}
+	return []hop{
+		{"lake records/ lines (every valid record sent)", want.Valid, s.LakeLines["records/"]},
+		{"lake errors/ records (every invalid record)", want.Invalid, s.LakeLines["errors/"]},
+		{"event store items (one per record)", want.Unique, s.Items["EventStoreTable"]},
+		{"events delivered to the responder", want.Unique, responder},
+		{"projection entries (newest per entity)", len(want.Newest), s.Items["ProjectionTable"]},
+		{"messages left in DLQs", 0, dlq},
+	}
+}
+
+// stallAfter ends the wait when no hop has moved for this long: what is missing then is not
+// coming.
+const stallAfter = 30 * time.Second
+
+// waitForHops polls until every hop holds what it must, nothing moves any more, or ctx ends. It
+// returns the last summary and what is still missing.
+func waitForHops(ctx context.Context, r *runner.Runner, want generate.Expected) (runner.Summary, []string, error) {
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	var last []hop
+	moved := time.Now()
+	for {
+		// Firehose would wait for its buffering interval; the demo has sent everything.
+		if err := r.Firehose.Flush(ctx); err != nil && ctx.Err() == nil {
+			return runner.Summary{}, nil, fmt.Errorf("flush firehose: %w", err)
+		}
+		sum, err := r.Summary(context.WithoutCancel(ctx))
+		if err != nil {
+			return sum, nil, err
+		}
+		var missing []string
+		hops := hopChecks(sum, want)
+		for _, h := range hops {
+			if h.got < h.want {
+				missing = append(missing, fmt.Sprintf("%s %d of %d", h.name, h.got, h.want))
+			}
+		}
+		if len(missing) == 0 {
+			return sum, nil, nil
+		}
+		if !slices.Equal(hops, last) {
+			last, moved = hops, time.Now()
+		} else if time.Since(moved) > stallAfter {
+			return sum, missing, nil
+		}
+		select {
+		case <-ctx.Done():
+			return sum, missing, ctx.Err()
+		case <-tick.C:
+		}
+	}
+}
+
+func printAPISample(ctx context.Context, w io.Writer, r *runner.Runner) {
+	if r.APIURL() == "" {
+		return
+	}
+	url := r.APIURL() + "/records/" + generate.TypeOrder + "?limit=1"
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		fmt.Fprintf(w, "\nAPI sample: GET %s: %v\n", url, err)
+		return
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 2000))
+	fmt.Fprintf(w, "\nAPI sample: GET %s → %d\n  %s\n", url, resp.StatusCode, strings.TrimSpace(string(body)))
+}
+
+// printTrace prints the trace that crossed the most hops.
+func printTrace(w io.Writer, r *runner.Runner) {
+	traces := r.XRay.Traces(0)
+	if len(traces) == 0 {
+		return
+	}
+	best, bestHops := traces[0], -1
+	for _, t := range traces {
+		hops := 0
+		for _, fn := range []string{"TransformerFunction", "EventStorerFunction", "EventEmitterFunction", "EventResponderFunction"} {
+			if f, ok := r.Stack.Functions()[fn]; ok && t.Find(f.Name) != nil {
+				hops++
+			}
+		}
+		if hops > bestHops {
+			best, bestHops = t, hops
+		}
+	}
+	fmt.Fprintf(w, "\nOne trace (%d of 4 function hops):\n", bestHops)
+	_ = xraylocal.Print(w, best)
 }

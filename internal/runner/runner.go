@@ -98,6 +98,7 @@ type Runner struct {
 	API      *apigw.Server     // nil unless Parts.API
 
 	endpoint string // what SDK clients use (the edge, or Endpoint with NoEdge)
+	upstream string // moto (or the given endpoint)
 	apiURL   string
 	log      *slog.Logger
 
@@ -157,7 +158,7 @@ func Start(ctx context.Context, opts Options) (r *Runner, err error) {
 		opts.Logger.Info("moto_server started", "url", moto.URL)
 	}
 
-	r.endpoint = upstream
+	r.endpoint, r.upstream = upstream, upstream
 	edgeAddr := ""
 	if !opts.NoEdge {
 		port := opts.Port
