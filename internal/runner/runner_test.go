@@ -1,6 +1,8 @@
 package runner
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"log/slog"
@@ -9,6 +11,12 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/stream-to-events/stream-to-events/internal/runner/edge"
 	"github.com/stream-to-events/stream-to-events/internal/runner/spec"
@@ -58,6 +66,8 @@ func TestStartInvokeStop(t *testing.T) {
 		t.Errorf("edge counted %+v for the function's ListQueues, want 1 sqs call", counted)
 	}
 
+	checkSummary(t, r)
+
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
 	if err := r.Stop(ctx); err != nil {
@@ -76,5 +86,55 @@ func needMoto(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Skip("moto_server is not installed")
+	}
+}
+
+// checkSummary writes to the bucket, table and queue as the pipeline would and expects the
+// summary to count it: lines of gzip objects per prefix, items, queue depth.
+func checkSummary(t *testing.T, r *Runner) {
+	t.Helper()
+	ctx := t.Context()
+	cfg := RunnerConfig(r.Endpoint())
+	bucket, _ := r.Stack.PhysicalID("LakeBucket")
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	_, _ = zw.Write([]byte("{\"n\":1}\n{\"n\":2}\n{\"n\":3}\n"))
+	_ = zw.Close()
+	s3c := s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = true })
+	for key, body := range map[string][]byte{"records/2026/a.gz": gz.Bytes(), "errors/x/b": []byte("{}\n{}\n")} {
+		if _, err := s3c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(key), Body: bytes.NewReader(body)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	table, _ := r.Stack.PhysicalID("ItemTable")
+	if _, err := dynamodb.NewFromConfig(cfg).PutItem(ctx, &dynamodb.PutItemInput{
+		TableName: aws.String(table), Item: map[string]ddbtypes.AttributeValue{"pk": &ddbtypes.AttributeValueMemberS{Value: "a"}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	queue, _ := r.Stack.PhysicalID("WorkQueue")
+	if _, err := sqs.NewFromConfig(cfg).SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: aws.String(queue), MessageBody: aws.String("x")}); err != nil {
+		t.Fatal(err)
+	}
+	total := func() int {
+		n := 0
+		for _, c := range r.Edge.Calls() {
+			n += c.Calls
+		}
+		return n
+	}
+	before := total()
+	sum, err := r.Summary(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.LakeLines["records/"] != 3 || sum.LakeLines["errors/"] != 2 || sum.LakeObjects["records/"] != 1 {
+		t.Errorf("lake lines %v objects %v, want records/ 3 lines in 1 object, errors/ 2", sum.LakeLines, sum.LakeObjects)
+	}
+	if sum.Items["ItemTable"] != 1 || sum.QueueDepths["WorkQueue"] != 1 {
+		t.Errorf("items %v queues %v, want 1 item and 1 message", sum.Items, sum.QueueDepths)
+	}
+	if after := total(); after != before {
+		t.Errorf("reading the summary added %d calls to the edge's counts", after-before)
 	}
 }
