@@ -34,7 +34,7 @@ It runs on free ports, so it does not disturb a running "s2e-local start".`, std
 	timeout := fs.Duration("timeout", 3*time.Minute, "give up when the records have not crossed every hop by then")
 	buffer := fs.Duration("buffer-interval", 2*time.Second, "shorten Firehose's buffering interval to at most this")
 	faults := fs.String("faults", "", "inject faults, as start --faults")
-	if err := fs.Parse(args); err != nil {
+	if err := parse(fs, args); err != nil {
 		return err
 	}
 	// The demo's output is its summary; the functions' logs would drown it.

@@ -26,7 +26,7 @@ Without --endpoint it starts its own moto_server with the stack provisioned and 
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		id, args = args[0], args[1:]
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := parse(fs, args); err != nil {
 		return err
 	}
 	if id == "" && fs.NArg() > 0 {

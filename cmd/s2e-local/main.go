@@ -202,7 +202,7 @@ func cmdStart(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	apiPort := fs.Int("api-port", 3000, "the REST API's port")
 	buffer := fs.Duration("buffer-interval", 5*time.Second, "shorten Firehose's buffering interval to at most this (0 keeps the template's)")
 	faults := fs.String("faults", "", "inject faults: service:operation:kind:rate[:caller],… (kind throttle, 5xx or partial), e.g. sqs:SendMessageBatch:partial:0.2")
-	if err := fs.Parse(args); err != nil {
+	if err := parse(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
@@ -248,7 +248,7 @@ func printBanner(w io.Writer, r *runner.Runner) {
 func cmdStartAPI(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs, c := newFlags("start-api", "s2e-local start-api: the REST API, like sam local start-api.\nWith --endpoint pointing at a running `s2e-local start`, it serves that stack's data.", stderr)
 	apiPort := fs.Int("api-port", 3000, "the REST API's port")
-	if err := fs.Parse(args); err != nil {
+	if err := parse(fs, args); err != nil {
 		return err
 	}
 	opts, err := c.options(stdout)
@@ -265,4 +265,13 @@ func cmdStartAPI(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	fmt.Fprintf(stderr, "REST API on %s (routes from template.yaml; IAM auth is not checked locally). Ctrl-C stops.\n", r.APIURL())
 	<-ctx.Done()
 	return stopRunner(r, stderr)
+}
+
+// parse parses a command's flags; the flag package has already told the user what is wrong.
+func parse(fs *flag.FlagSet, args []string) error {
+	err := fs.Parse(args)
+	if err != nil && !errors.Is(err, flag.ErrHelp) {
+		return errUsage
+	}
+	return err
 }

@@ -29,7 +29,7 @@ subsegments, durations, errors), read through the X-Ray API of its endpoint.`, s
 	endpoint := fs.String("url", "http://127.0.0.1:4566", "the running stack's AWS endpoint")
 	n := fs.Int("n", 5, "how many traces")
 	since := fs.Duration("since", 15*time.Minute, "look back this far")
-	if err := fs.Parse(args); err != nil {
+	if err := parse(fs, args); err != nil {
 		return err
 	}
 	// --endpoint is the common flag's name for the same thing: prefer it when given.
