@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -113,7 +114,9 @@ func newFlags(name, synopsis string, stderr io.Writer) (*flag.FlagSet, *common) 
 	fs.SetOutput(stderr)
 	c := &common{fs: fs, stderr: stderr, params: paramFlag{}}
 	fs.StringVar(&c.template, "template", "template.yaml", "the SAM template to run")
-	fs.StringVar(&c.buildDir, "build-dir", "", "where make builds the bootstraps and layers (default .aws-sam/local beside the template)")
+	// Each command builds into its own folder: rebuilding a bootstrap that a running start
+	// executes would fail (text file busy) or change it under the running process.
+	fs.StringVar(&c.buildDir, "build-dir", "", "where make builds the bootstraps and layers (default .aws-sam/s2e-local-"+name+" beside the template)")
 	fs.BoolVar(&c.noBuild, "no-build", false, "use the bootstraps already in --build-dir instead of calling make")
 	fs.StringVar(&c.endpoint, "endpoint", "", "use this running moto_server (or a running s2e-local start's edge) instead of starting moto")
 	fs.Var(c.params, "param", "override a template parameter: --param Name=Value (repeatable)")
@@ -143,6 +146,9 @@ func (c *common) options(logs io.Writer) (runner.Options, error) {
 	}
 	if _, err := os.Stat(c.template); err != nil {
 		return runner.Options{}, fmt.Errorf("template: %w (run from the repository root, or pass --template)", err)
+	}
+	if c.buildDir == "" {
+		c.buildDir = filepath.Join(filepath.Dir(c.template), ".aws-sam", "s2e-local-"+c.fs.Name())
 	}
 	opts := runner.Options{
 		Template:   c.template,
