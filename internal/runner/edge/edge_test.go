@@ -3,6 +3,7 @@ package edge
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -334,5 +335,49 @@ func TestParseFaults(t *testing.T) {
 		if (err != nil) != tt.wantErr || len(got) != tt.want {
 			t.Errorf("ParseFaults(%q) = %v, %v", tt.in, got, err)
 		}
+	}
+}
+
+// TestFirehoseGoesToTheRunnersFirehose checks that Firehose calls reach the handler set with
+// SetFirehose, not moto, and that a partial failure of PutRecordBatch hands it only the records
+// that succeed.
+func TestFirehoseGoesToTheRunnersFirehose(t *testing.T) {
+	moto := &upstream{}
+	fh := &upstream{answer: func(_ string, body []byte) string {
+		var req struct{ Records []json.RawMessage }
+		_ = json.Unmarshal(body, &req)
+		var rs []string
+		for i := range req.Records {
+			rs = append(rs, fmt.Sprintf(`{"RecordId":"r%d"}`, i))
+		}
+		return `{"FailedPutCount":0,"Encrypted":false,"RequestResponses":[` + strings.Join(rs, ",") + `]}`
+	}}
+	e, url := newEdge(t, moto, Options{
+		Faults: []Fault{{Service: "firehose", Operation: "PutRecordBatch", Kind: PartialBatch, Rate: 0.5}},
+		Rand:   sequence(0.9, 0.1),
+	})
+	e.SetFirehose(fh)
+	req, _ := http.NewRequest("POST", url, strings.NewReader(`{"DeliveryStreamName":"s","Records":[{"Data":"YQ=="},{"Data":"Yg=="},{"Data":"Yw=="},{"Data":"ZA=="}]}`))
+	req.Header.Set("X-Amz-Target", "Firehose_20150804.PutRecordBatch")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var got struct {
+		FailedPutCount   int
+		RequestResponses []struct{ RecordId, ErrorCode string }
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&got); err != nil {
+		t.Fatal(err)
+	}
+	if got.FailedPutCount != 2 || len(got.RequestResponses) != 4 || got.RequestResponses[1].ErrorCode != "ServiceUnavailableException" || got.RequestResponses[2].RecordId != "r1" {
+		t.Errorf("answer = %+v, want records 2 and 4 refused, 1 and 3 accepted in place", got)
+	}
+	if b := fh.got("Firehose_20150804.PutRecordBatch"); len(b) != 1 || strings.Contains(b[0], "Yg==") || !strings.Contains(b[0], "Yw==") {
+		t.Errorf("firehose got %q, want records 1 and 3 only", b)
+	}
+	if len(moto.got("Firehose_20150804.PutRecordBatch")) != 0 {
+		t.Error("a Firehose call reached moto")
 	}
 }
