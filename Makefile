@@ -22,7 +22,8 @@ FUNCTIONS := \
 	EventStorerFunction:eventstorer \
 	EventEmitterFunction:eventemitter \
 	EventResponderFunction:eventresponder \
-	RecordsApiFunction:recordsapi
+	RecordsApiFunction:recordsapi \
+	ChangeTransformerFunction:changetransformer
 LAYERS := ContractsLayer
 FUNCTION_IDS := $(foreach f,$(FUNCTIONS),$(firstword $(subst :, ,$(f))))
 
