@@ -64,7 +64,8 @@ type Edge struct {
 	calls  map[call]*CallCount
 	faults []Fault
 
-	traces traceStore
+	traces    traceStore // PutEvents entries' trace headers by event ID
+	sqsTraces traceStore // sent messages' AWSTraceHeader by message ID
 
 	srv *http.Server
 	url string
@@ -98,12 +99,13 @@ func New(opts Options) (*Edge, error) {
 		opts.Rand = rand.Float64
 	}
 	e := &Edge{
-		opts:    opts,
-		log:     opts.Log,
-		created: time.Now().UTC(),
-		calls:   map[call]*CallCount{},
-		faults:  slices.Clone(opts.Faults),
-		traces:  traceStore{byID: map[string]string{}, max: 100_000},
+		opts:      opts,
+		log:       opts.Log,
+		created:   time.Now().UTC(),
+		calls:     map[call]*CallCount{},
+		faults:    slices.Clone(opts.Faults),
+		traces:    traceStore{byID: map[string]string{}, max: 100_000},
+		sqsTraces: traceStore{byID: map[string]string{}, max: 100_000},
 	}
 	e.proxy = &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
@@ -239,6 +241,16 @@ func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		e.putEvents(w, r, upstream)
 		return
 	}
+	if proto == protoJSON && c.Service == "sqs" {
+		switch c.Operation {
+		case "SendMessage", "SendMessageBatch":
+			e.sqsSend(w, r, c.Operation == "SendMessageBatch")
+			return
+		case "ReceiveMessage":
+			e.sqsReceive(w, r)
+			return
+		}
+	}
 	if c.Service == "xray" && c.Operation == "GetTraceSummaries" {
 		e.traceSummaries(w, r, upstream)
 		return
@@ -324,8 +336,11 @@ func (e *Edge) partial(w http.ResponseWriter, r *http.Request, c call, part *par
 		}
 		header = res.header
 		answer = res.body.Bytes()
-		if c.Operation == "PutEvents" {
+		switch c.Operation {
+		case "PutEvents":
 			e.traces.record(kept, answer)
+		case "SendMessageBatch":
+			e.sqsTraces.recordMessages(kept, answer, r.Header.Get("X-Amzn-Trace-Id"), true)
 		}
 	}
 	joined, err := part.join(state, answer)
@@ -349,6 +364,60 @@ func (e *Edge) putEvents(w http.ResponseWriter, r *http.Request, upstream http.H
 		e.traces.record(body, res.body.Bytes())
 	}
 	res.writeTo(w, res.body.Bytes())
+}
+
+// sqsSend forwards a SendMessage(Batch) call and remembers each message's AWSTraceHeader (the
+// system attribute, else the call's X-Amzn-Trace-Id header, as SQS takes it) by the message ID:
+// moto drops the attribute from SendMessageBatch, and the SQS trigger continues the trace from it.
+func (e *Edge) sqsSend(w http.ResponseWriter, r *http.Request, batch bool) {
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		http.Error(w, "read body: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	res := e.roundTrip(r, body, e.proxy)
+	if res.status == http.StatusOK {
+		e.sqsTraces.recordMessages(body, res.body.Bytes(), r.Header.Get("X-Amzn-Trace-Id"), batch)
+	}
+	res.writeTo(w, res.body.Bytes())
+}
+
+// sqsReceive forwards a ReceiveMessage call and puts back the AWSTraceHeader moto dropped.
+func (e *Edge) sqsReceive(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		http.Error(w, "read body: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	res := e.roundTrip(r, body, e.proxy)
+	answer := res.body.Bytes()
+	var resp map[string]json.RawMessage
+	var msgs []map[string]json.RawMessage
+	if res.status == http.StatusOK && json.Unmarshal(answer, &resp) == nil && json.Unmarshal(resp["Messages"], &msgs) == nil {
+		changed := false
+		for _, m := range msgs {
+			var id string
+			_ = json.Unmarshal(m["MessageId"], &id)
+			header := e.sqsTraces.get(id)
+			if header == "" {
+				continue
+			}
+			attrs := map[string]string{}
+			_ = json.Unmarshal(m["Attributes"], &attrs)
+			if attrs["AWSTraceHeader"] == "" {
+				attrs["AWSTraceHeader"] = header
+				m["Attributes"], _ = json.Marshal(attrs)
+				changed = true
+			}
+		}
+		if changed {
+			resp["Messages"], _ = json.Marshal(msgs)
+			if fixed, err := json.Marshal(resp); err == nil {
+				answer = fixed
+			}
+		}
+	}
+	res.writeTo(w, answer)
 }
 
 // traceSummaries mends moto's GetTraceSummaries answer, whose summaries hold "Users": {} where
@@ -444,6 +513,58 @@ func (t *traceStore) record(request, response []byte) {
 		}
 		t.byID[e.EventId] = req.Entries[i].TraceHeader
 		t.order = append(t.order, e.EventId)
+	}
+	for len(t.order) > t.max {
+		delete(t.byID, t.order[0])
+		t.order = t.order[1:]
+	}
+}
+
+// recordMessages remembers the AWSTraceHeader of each message of a SendMessage(Batch) request
+// by the message ID of the answer; callHeader stands in for messages without the attribute.
+func (t *traceStore) recordMessages(request, response []byte, callHeader string, batch bool) {
+	type entry struct {
+		Id                      string
+		MessageSystemAttributes map[string]struct{ StringValue string }
+	}
+	headerOf := func(e entry) string {
+		if h := e.MessageSystemAttributes["AWSTraceHeader"].StringValue; h != "" {
+			return h
+		}
+		return callHeader
+	}
+	byMessage := map[string]string{}
+	if batch {
+		var req struct{ Entries []entry }
+		var resp struct {
+			Successful []struct{ Id, MessageId string }
+		}
+		if json.Unmarshal(request, &req) != nil || json.Unmarshal(response, &resp) != nil {
+			return
+		}
+		byEntry := map[string]string{}
+		for _, e := range req.Entries {
+			byEntry[e.Id] = headerOf(e)
+		}
+		for _, s := range resp.Successful {
+			byMessage[s.MessageId] = byEntry[s.Id]
+		}
+	} else {
+		var req entry
+		var resp struct{ MessageId string }
+		if json.Unmarshal(request, &req) != nil || json.Unmarshal(response, &resp) != nil {
+			return
+		}
+		byMessage[resp.MessageId] = headerOf(req)
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for id, h := range byMessage {
+		if id == "" || h == "" {
+			continue
+		}
+		t.byID[id] = h
+		t.order = append(t.order, id)
 	}
 	for len(t.order) > t.max {
 		delete(t.byID, t.order[0])

@@ -44,6 +44,9 @@ func TestAgainstMoto(t *testing.T) {
 		entries = append(entries, sqstypes.SendMessageBatchRequestEntry{
 			Id: aws.String(fmt.Sprint(i)), MessageBody: aws.String(fmt.Sprintf(`{"n":%d}`, i)),
 			MessageGroupId: aws.String("g"), MessageDeduplicationId: aws.String(fmt.Sprint(i)),
+			MessageSystemAttributes: map[string]sqstypes.MessageSystemAttributeValue{
+				"AWSTraceHeader": {DataType: aws.String("String"), StringValue: aws.String(fmt.Sprintf("Root=1-00000000-%024d;Sampled=1", i))},
+			},
 		})
 	}
 	out, err := sqs.NewFromConfig(fn).SendMessageBatch(ctx, &sqs.SendMessageBatchInput{QueueUrl: q.QueueUrl, Entries: entries})
@@ -59,6 +62,25 @@ func TestAgainstMoto(t *testing.T) {
 	}
 	if n := attrs.Attributes["ApproximateNumberOfMessages"]; n != "5" {
 		t.Errorf("queue holds %s messages, want the 5 that succeeded", n)
+	}
+
+	// moto drops AWSTraceHeader; the edge puts it back, so the SQS trigger continues the trace.
+	got, err := sq.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
+		QueueUrl: q.QueueUrl, MaxNumberOfMessages: 10,
+		MessageSystemAttributeNames: []sqstypes.MessageSystemAttributeName{sqstypes.MessageSystemAttributeNameAll},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Messages) == 0 {
+		t.Fatal("no message received")
+	}
+	for _, m := range got.Messages {
+		var n int
+		_, _ = fmt.Sscanf(aws.ToString(m.Body), `{"n":%d}`, &n)
+		if want := fmt.Sprintf("Root=1-00000000-%024d;Sampled=1", n); m.Attributes["AWSTraceHeader"] != want {
+			t.Errorf("message %d AWSTraceHeader = %q, want %q", n, m.Attributes["AWSTraceHeader"], want)
+		}
 	}
 
 	db := dynamodb.NewFromConfig(sdkConfig(srv.URL, "EventStorerFunction"))
