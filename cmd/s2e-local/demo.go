@@ -206,17 +206,19 @@ func printAPISample(ctx context.Context, w io.Writer, r *runner.Runner) {
 	fmt.Fprintf(w, "\nAPI sample: GET %s → %d\n  %s\n", url, resp.StatusCode, strings.TrimSpace(string(body)))
 }
 
-// printTrace prints the trace that crossed the most hops.
+// printTrace prints the trace that crossed the most hops, cut down to one record: a Firehose
+// batch is one trace, and all of it would be a few thousand lines.
 func printTrace(w io.Writer, r *runner.Runner) {
 	traces := r.XRay.Traces(0)
 	if len(traces) == 0 {
 		return
 	}
+	fns := r.Stack.Functions()
 	best, bestHops := traces[0], -1
 	for _, t := range traces {
 		hops := 0
 		for _, fn := range []string{"TransformerFunction", "EventStorerFunction", "EventEmitterFunction", "EventResponderFunction"} {
-			if f, ok := r.Stack.Functions()[fn]; ok && t.Find(f.Name) != nil {
+			if f, ok := fns[fn]; ok && t.Find(f.Name) != nil {
 				hops++
 			}
 		}
@@ -224,6 +226,69 @@ func printTrace(w io.Writer, r *runner.Runner) {
 			best, bestHops = t, hops
 		}
 	}
-	fmt.Fprintf(w, "\nOne trace (%d of 4 function hops):\n", bestHops)
+	// Follow the record the responder (the last hop) handled first.
+	id := ""
+	if f, ok := fns["EventResponderFunction"]; ok {
+		if n := best.Find(f.Name); n != nil {
+			id = firstRecordID(n)
+		}
+	}
+	if id != "" {
+		var roots []*xraylocal.Node
+		for _, n := range best.Roots {
+			if p := prune(n, id); p != nil {
+				roots = append(roots, p)
+			}
+		}
+		best.Roots = roots
+	}
+	fmt.Fprintf(w, "\nOne record's trace (record %s, %d of 4 function hops):\n", id, bestHops)
 	_ = xraylocal.Print(w, best)
+}
+
+func recordID(n *xraylocal.Node) string {
+	id, _ := n.Annotations["record_id"].(string)
+	return id
+}
+
+func firstRecordID(n *xraylocal.Node) string {
+	if id := recordID(n); id != "" {
+		return id
+	}
+	for _, c := range n.Children {
+		if id := firstRecordID(c); id != "" {
+			return id
+		}
+	}
+	return ""
+}
+
+// prune keeps the nodes on the way to record id and those that concern no record in particular
+// (SDK calls, init), and drops the branches of other records.
+func prune(n *xraylocal.Node, id string) *xraylocal.Node {
+	has, any := scan(n, id)
+	if !has && any {
+		return nil
+	}
+	cp := *n
+	cp.Children = nil
+	for _, c := range n.Children {
+		if p := prune(c, id); p != nil {
+			cp.Children = append(cp.Children, p)
+		}
+	}
+	return &cp
+}
+
+// scan reports whether n's subtree names record id, and whether it names any record.
+func scan(n *xraylocal.Node, id string) (has, any bool) {
+	if r := recordID(n); r != "" {
+		any = true
+		has = r == id
+	}
+	for _, c := range n.Children {
+		h, a := scan(c, id)
+		has, any = has || h, any || a
+	}
+	return has, any
 }
