@@ -28,6 +28,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/stream-to-events/stream-to-events/internal/runner/spec"
@@ -134,6 +135,9 @@ func (e *Edge) SetFirehose(h http.Handler) { e.firehose.Store(&h) }
 func (e *Edge) Start(addr string) error {
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
+		if errors.Is(err, syscall.EADDRINUSE) {
+			return fmt.Errorf("edge: %s is taken (is another s2e-local start, or LocalStack, running? pick another with --port): %w", addr, err)
+		}
 		return fmt.Errorf("edge: listen on %s: %w", addr, err)
 	}
 	e.url = "http://" + l.Addr().String()

@@ -381,3 +381,16 @@ func TestFirehoseGoesToTheRunnersFirehose(t *testing.T) {
 		t.Error("a Firehose call reached moto")
 	}
 }
+
+func TestStartOnATakenPortSaysSo(t *testing.T) {
+	taken := httptest.NewServer(http.NotFoundHandler())
+	t.Cleanup(taken.Close)
+	e, err := New(Options{Upstream: "http://127.0.0.1:1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = e.Start(strings.TrimPrefix(taken.URL, "http://"))
+	if err == nil || !strings.Contains(err.Error(), "--port") {
+		t.Errorf("Start on a taken port: %v, want a hint to pick another --port", err)
+	}
+}
