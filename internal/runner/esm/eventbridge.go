@@ -152,7 +152,7 @@ func (m *ruleMapping) run(ctx context.Context, stop <-chan struct{}) {
 		out, err := m.c.sqs.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
 			QueueUrl:                    aws.String(m.target.QueueURL),
 			MaxNumberOfMessages:         10,
-			WaitTimeSeconds:             int32(max(1, m.opts.PollWait.Round(time.Second)/time.Second)),
+			WaitTimeSeconds:             int32(max(1, m.opts.PollWait.Round(time.Second)/time.Second)), // #nosec G115 -- seconds of a Duration fit in int32 up to 68 years, and SQS itself refuses waits over 20 s
 			MessageSystemAttributeNames: []types.MessageSystemAttributeName{types.MessageSystemAttributeNameAll},
 		})
 		if err != nil {
@@ -238,7 +238,7 @@ func (m *ruleMapping) deliver(ctx context.Context, msg types.Message) {
 
 // hide keeps the message from being received again while a retry waits.
 func (m *ruleMapping) hide(ctx context.Context, msg types.Message, wait time.Duration) {
-	secs := int32(min(43200, (wait+30*time.Second)/time.Second))
+	secs := int32(min(43200, (wait+30*time.Second)/time.Second)) // #nosec G115 -- min keeps it at most 43,200
 	if _, err := m.c.sqs.ChangeMessageVisibility(ctx, &sqs.ChangeMessageVisibilityInput{QueueUrl: aws.String(m.target.QueueURL),
 		ReceiptHandle: msg.ReceiptHandle, VisibilityTimeout: secs}); err != nil {
 		m.log.Warn("rule queue visibility change failed", "error", err)

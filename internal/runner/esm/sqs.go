@@ -176,8 +176,8 @@ func (m *sqsMapping) receive(ctx context.Context, stop <-chan struct{}) ([]types
 		}
 		out, err := m.api.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
 			QueueUrl:                    aws.String(m.queueURL),
-			MaxNumberOfMessages:         int32(min(10, m.batchSize-len(msgs))),
-			WaitTimeSeconds:             int32(max(1, wait.Round(time.Second)/time.Second)),
+			MaxNumberOfMessages:         int32(min(10, m.batchSize-len(msgs))),              // #nosec G115 -- min keeps it at most 10
+			WaitTimeSeconds:             int32(max(1, wait.Round(time.Second)/time.Second)), // #nosec G115 -- seconds of a Duration fit in int32 up to 68 years, and SQS itself refuses waits over 20 s
 			MessageSystemAttributeNames: []types.MessageSystemAttributeName{types.MessageSystemAttributeNameAll},
 			MessageAttributeNames:       []string{"All"},
 		})
@@ -364,7 +364,7 @@ func (m *sqsMapping) changeVisibility(ctx context.Context, msgs []types.Message,
 		in := &sqs.ChangeMessageVisibilityBatchInput{QueueUrl: aws.String(m.queueURL)}
 		for i, msg := range chunk {
 			in.Entries = append(in.Entries, types.ChangeMessageVisibilityBatchRequestEntry{Id: aws.String(strconv.Itoa(i)),
-				ReceiptHandle: msg.ReceiptHandle, VisibilityTimeout: int32(d / time.Second)})
+				ReceiptHandle: msg.ReceiptHandle, VisibilityTimeout: int32(d / time.Second)}) // #nosec G115 -- seconds of a Duration fit in int32 up to 68 years; SQS refuses over 12 hours itself
 		}
 		if _, err := m.api.ChangeMessageVisibilityBatch(ctx, in); err != nil {
 			m.log.Warn("sqs visibility change failed", "error", fmt.Errorf("queue %s: %w", m.queueURL, err))
