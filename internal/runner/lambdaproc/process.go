@@ -96,7 +96,7 @@ func startProcess(fn spec.Function, env []string, sink *logSink, log *slog.Logge
 	}
 	pr, pw, err := os.Pipe()
 	if err != nil {
-		ln.Close()
+		_ = ln.Close()
 		return nil, fmt.Errorf("log pipe: %w", err)
 	}
 	p := &process{
@@ -115,7 +115,7 @@ func startProcess(fn spec.Function, env []string, sink *logSink, log *slog.Logge
 	// The bootstrap's stdout and stderr share one pipe with Lambda's own lines, which this side
 	// writes after the bootstrap's call to the Runtime API: whatever the function printed before
 	// it answered is then in the pipe ahead of END and REPORT.
-	cmd := exec.Command(fn.Bootstrap)
+	cmd := exec.Command(fn.Bootstrap) // #nosec G204 -- running the function's own bootstrap, built from this repository, is the runtime's job
 	cmd.Dir = taskRoot(fn)
 	cmd.Env = append(env, "AWS_LAMBDA_RUNTIME_API="+ln.Addr().String())
 	cmd.Stdout, cmd.Stderr = pw, pw
@@ -124,8 +124,8 @@ func startProcess(fn spec.Function, env []string, sink *logSink, log *slog.Logge
 	go p.readLogs(pr)
 	if err := cmd.Start(); err != nil {
 		close(p.spawned)
-		p.srv.Close()
-		pw.Close()
+		_ = p.srv.Close()
+		_ = pw.Close()
 		<-p.readerDone
 		if errors.Is(err, syscall.ENOEXEC) {
 			return nil, fmt.Errorf("start %s: built for another machine? (build with GOARCH=%s): %w", fn.Bootstrap, runtime.GOARCH, err)
@@ -211,8 +211,8 @@ func (p *process) kill() {
 func (p *process) retire() {
 	p.retireOnce.Do(func() {
 		p.kill()
-		p.srv.Close()
-		p.logW.Close()
+		_ = p.srv.Close()
+		_ = p.logW.Close()
 		<-p.readerDone
 	})
 }
@@ -480,5 +480,5 @@ func (p *process) handleInitError(w http.ResponseWriter, r *http.Request) {
 func writeAPIError(w http.ResponseWriter, status int, errType, msg string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	_, _ = w.Write(errorPayload(msg, errType))
+	_, _ = w.Write(errorPayload(msg, errType)) // #nosec G705 -- JSON for the bootstrap's runtime client (Content-Type application/json), never rendered as HTML
 }

@@ -94,7 +94,9 @@ func main() {
 	}
 	if d := os.Getenv("INIT_SLEEP_MS"); d != "" {
 		var ms int
-		fmt.Sscan(d, &ms)
+		if _, err := fmt.Sscan(d, &ms); err != nil {
+			log.Fatal("INIT_SLEEP_MS is not a whole number of milliseconds")
+		}
 		time.Sleep(time.Duration(ms) * time.Millisecond)
 	}
 	lambda.Start(handle)
