@@ -51,7 +51,7 @@ func Start(ctx context.Context, port int, logw *os.File) (*Server, error) {
 			return nil, fmt.Errorf("moto_server: pick a port: %w", err)
 		}
 	}
-	cmd := exec.Command(bin, "-H", "127.0.0.1", "-p", strconv.Itoa(port))
+	cmd := exec.Command(bin, "-H", "127.0.0.1", "-p", strconv.Itoa(port)) // #nosec G204 -- bin is moto_server as found on PATH, its arguments a fixed host and a number
 	cmd.Env = append(os.Environ(), "MOTO_ALLOW_NONEXISTENT_REGION=true")
 	if logw != nil {
 		cmd.Stdout, cmd.Stderr = logw, logw
@@ -66,7 +66,7 @@ func Start(ctx context.Context, port int, logw *os.File) (*Server, error) {
 	for {
 		resp, err := http.Get(s.URL + "/moto-api/")
 		if err == nil {
-			resp.Body.Close()
+			_ = resp.Body.Close()
 			return s, nil
 		}
 		select {
