@@ -39,7 +39,7 @@ func (t *Transport) RoundTrip(r *http.Request) (*http.Response, error) {
 		if body, err = io.ReadAll(r.Body); err != nil {
 			return nil, err
 		}
-		r.Body.Close()
+		_ = r.Body.Close()
 	}
 	target := r.Header.Get("X-Amz-Target")
 	if target == "" {

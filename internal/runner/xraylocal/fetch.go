@@ -84,7 +84,7 @@ func traceSummaryIDs(ctx context.Context, endpoint string, start, end time.Time)
 			return nil, fmt.Errorf("get-trace-summaries: %w", err)
 		}
 		b, err := io.ReadAll(res.Body)
-		res.Body.Close()
+		_ = res.Body.Close()
 		if err != nil {
 			return nil, fmt.Errorf("get-trace-summaries: %w", err)
 		}
