@@ -40,8 +40,8 @@ func (r *Redriver) drain(ctx context.Context, queueURL string, c *Counts, replay
 		out, err := r.Clients.SQS.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
 			QueueUrl:                    aws.String(queueURL),
 			MaxNumberOfMessages:         10,
-			WaitTimeSeconds:             int32(max(0, r.wait()/time.Second)),
-			VisibilityTimeout:           int32(max(1, r.hold()/time.Second)),
+			WaitTimeSeconds:             int32(max(0, r.wait()/time.Second)), // #nosec G115 -- seconds of a Duration fit in int32 up to 68 years; SQS refuses waits over 20 s itself
+			VisibilityTimeout:           int32(max(1, r.hold()/time.Second)), // #nosec G115 -- seconds of a Duration fit in int32 up to 68 years; SQS refuses over 12 hours itself
 			MessageSystemAttributeNames: []sqstypes.MessageSystemAttributeName{sqstypes.MessageSystemAttributeNameAll},
 			MessageAttributeNames:       []string{"All"},
 		})
