@@ -38,7 +38,13 @@ type flowHop struct {
 		Source           string   `yaml:"source"`
 		Events           []string `yaml:"events"`
 		StartingPosition string   `yaml:"startingPosition"`
+		// Via lists the resources between what the followed hop sends to and Source, each
+		// pointing at the next in template.yaml (a table's streaming destination, a stream).
+		Via []string `yaml:"via"`
 	} `yaml:"trigger"`
+	// Follows names the hop whose output this one takes, when that is not the hop before it
+	// (a branch of the flow).
+	Follows string `yaml:"follows"`
 	Batch struct {
 		Size            int    `yaml:"size"`
 		MaxMiB          int    `yaml:"maxMiB"`
@@ -157,6 +163,15 @@ func TestFlowCheckCatchesDisagreement(t *testing.T) {
 		{"contract chain broken", func(_ *samtemplate.Template, f *flow) { hop(f, "respond").Input = "queue message" }},
 		{"function missing from the flow", func(_ *samtemplate.Template, f *flow) { f.Hops = f.Hops[:4] }},
 		{"API route missing", func(_ *samtemplate.Template, f *flow) { hop(f, "serve").Trigger.Events = []string{"ListRecords"} }},
+		{"table no longer streams to Kinesis", func(tp *samtemplate.Template, _ *flow) {
+			delete(tp.Resources["EventStoreTable"].Properties, "KinesisStreamSpecification")
+		}},
+		{"change stream read by nothing", func(tp *samtemplate.Template, _ *flow) {
+			delete(tp.Resources["ChangeDeliveryStream"].Properties, "KinesisStreamSourceConfiguration")
+		}},
+		{"archive follows the wrong hop", func(_ *samtemplate.Template, f *flow) { hop(f, "archive").Follows = "emit" }},
+		{"archive follows a later hop", func(_ *samtemplate.Template, f *flow) { hop(f, "store").Follows = "archive" }},
+		{"change error prefix", func(_ *samtemplate.Template, f *flow) { hop(f, "archive").Failure.Prefix = "errors/records/" }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -213,10 +228,29 @@ func checkFlow(tpl *samtemplate.Template, fl *flow) []string {
 			continue
 		}
 		prev := fl.Hops[i-1]
+		if h.Follows != "" {
+			j := slices.IndexFunc(fl.Hops, func(o flowHop) bool { return o.Name == h.Follows })
+			if j < 0 || j >= i {
+				p.addf("%s follows %q, which is no earlier hop", name, h.Follows)
+				continue
+			}
+			prev = fl.Hops[j]
+		}
 		if !slices.Contains(prev.Output, h.Input) {
 			p.addf("%s takes %q, but hop %s gives %q", name, h.Input, prev.Name, prev.Output)
 		}
-		if !slices.Contains(prev.SendsTo, h.Trigger.Source) && !slices.ContainsFunc(h.Reads, func(r string) bool { return slices.Contains(prev.SendsTo, r) }) {
+		if via := h.Trigger.Via; len(via) > 0 {
+			if !slices.Contains(prev.SendsTo, via[0]) {
+				p.addf("%s is fed through %s, but hop %s sends to %q", name, via[0], prev.Name, prev.SendsTo)
+			}
+			chain := append(slices.Clone(via), h.Trigger.Source)
+			for k := 1; k < len(chain); k++ {
+				from, to := chain[k-1], chain[k]
+				if !refersTo(tpl.Resources[from].Properties, to) && !refersTo(tpl.Resources[to].Properties, from) {
+					p.addf("%s: %s and %s do not point at each other in the template", name, from, to)
+				}
+			}
+		} else if !slices.Contains(prev.SendsTo, h.Trigger.Source) && !slices.ContainsFunc(h.Reads, func(r string) bool { return slices.Contains(prev.SendsTo, r) }) {
 			p.addf("%s is triggered by %s or reads %q, but hop %s sends to %q", name, h.Trigger.Source, h.Reads, prev.Name, prev.SendsTo)
 		}
 	}
@@ -443,6 +477,13 @@ func renderHops(fl *flow) string {
 		}
 		if h.Trigger.StartingPosition != "" {
 			trigger += ", starting at " + h.Trigger.StartingPosition
+		}
+		if len(h.Trigger.Via) > 0 {
+			chain := slices.Concat(h.Trigger.Via, []string{h.Trigger.Source})
+			trigger += ", fed " + strings.ReplaceAll(codeList(chain), ", ", " → ")
+		}
+		if h.Follows != "" {
+			trigger += " (a branch after hop " + h.Follows + ")"
 		}
 		row("trigger", trigger)
 		var batch []string

@@ -17,6 +17,7 @@ const templatePath = "template.yaml"
 
 // functionIDs are the functions the design names; the template must have exactly these.
 var functionIDs = []string{
+	"ChangeTransformerFunction",
 	"EventEmitterFunction",
 	"EventResponderFunction",
 	"EventStorerFunction",
@@ -62,6 +63,8 @@ var templateChecks = map[string]templateCheck{
 	"layer":           checkLayer,
 	"parameters":      checkParameters,
 	"outputs":         checkOutputs,
+	"change archive":  checkChangeArchive,
+	"athena tables":   checkAthenaTables,
 }
 
 func TestTemplateKeepsTheDesign(t *testing.T) {
@@ -167,6 +170,36 @@ func TestTemplateChecksCatchBreakage(t *testing.T) {
 		}},
 		{"no API URL output", "outputs", func(tp *samtemplate.Template) {
 			delete(tp.Outputs, "RecordsApiUrl")
+		}},
+		{"table streams to no Kinesis stream", "change archive", func(tp *samtemplate.Template) {
+			delete(tp.Resources["EventStoreTable"].Properties, "KinesisStreamSpecification")
+		}},
+		{"change stream unencrypted", "change archive", func(tp *samtemplate.Template) {
+			delete(tp.Resources["ChangeStream"].Properties, "StreamEncryption")
+		}},
+		{"changes processed by the ingest transformer", "change archive", func(tp *samtemplate.Template) {
+			p := dig(tp.Resources["ChangeDeliveryStream"].Properties, "ExtendedS3DestinationConfiguration", "ProcessingConfiguration", "Processors", 0, "Parameters", 0).(map[string]any)
+			p["ParameterValue"] = getAtt("TransformerFunction", "Arn")
+		}},
+		{"change errors outside errors/", "change archive", func(tp *samtemplate.Template) {
+			dig(tp.Resources["ChangeDeliveryStream"].Properties, "ExtendedS3DestinationConfiguration").(map[string]any)["ErrorOutputPrefix"] = "failed/"
+		}},
+		{"change role reads every stream", "change archive", func(tp *samtemplate.Template) {
+			stmt := dig(tp.Resources["ChangeDeliveryStreamRole"].Properties, "Policies", 0, "PolicyDocument", "Statement", 0).(map[string]any)
+			stmt["Resource"] = map[string]any{"Fn::Sub": "arn:${AWS::Partition}:kinesis:${AWS::Region}:${AWS::AccountId}:stream/*"}
+		}},
+		{"change transformer given a policy", "change archive", func(tp *samtemplate.Template) {
+			tp.Resources["ChangeTransformerFunction"].Properties["Policies"] = []any{"AmazonS3ReadOnlyAccess"}
+		}},
+		{"records table without partition projection", "athena tables", func(tp *samtemplate.Template) {
+			delete(dig(tp.Resources["LakeRecordsTable"].Properties, "TableInput", "Parameters").(map[string]any), "projection.enabled")
+		}},
+		{"changes table over records/", "athena tables", func(tp *samtemplate.Template) {
+			dig(tp.Resources["LakeChangesTable"].Properties, "TableInput", "StorageDescriptor").(map[string]any)["Location"] = map[string]any{"Fn::Sub": "s3://${LakeBucket}/records/"}
+		}},
+		{"changes table loses a column", "athena tables", func(tp *samtemplate.Template) {
+			sd := dig(tp.Resources["LakeChangesTable"].Properties, "TableInput", "StorageDescriptor").(map[string]any)
+			sd["Columns"] = sd["Columns"].([]any)[1:]
 		}},
 	}
 	for _, tt := range tests {
@@ -731,6 +764,13 @@ func checkOutputs(tpl *samtemplate.Template) []string {
 		"EventBusArn":              getAtt("EventBus", "Arn"),
 		"RecordsApiUrl":            map[string]any{"Fn::Sub": "https://${RecordsApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}/v1"},
 	}
+	for _, id := range []string{"ChangeStream", "ChangeDeliveryStream"} {
+		want[id+"Name"] = ref(id)
+		want[id+"Arn"] = getAtt(id, "Arn")
+	}
+	for _, id := range []string{"LakeDatabase", "LakeRecordsTable", "LakeChangesTable"} {
+		want[id+"Name"] = ref(id)
+	}
 	for _, q := range []string{"IngestQueue", "IngestDLQ", "EmitterDLQ", "ResponderDLQ"} {
 		want[q+"Url"] = ref(q)
 		want[q+"Arn"] = getAtt(q, "Arn")
@@ -741,6 +781,94 @@ func checkOutputs(tpl *samtemplate.Template) []string {
 	var p problems
 	for name, value := range want {
 		p.want("output "+name, tpl.Outputs[name]["Value"], value)
+	}
+	return p
+}
+
+// checkChangeArchive: the event store's changes reach the lake through an encrypted on-demand
+// Kinesis stream and a Kinesis-sourced Firehose stream whose processor is ChangeTransformerFunction,
+// with errors kept under errors/ and a role that can touch nothing else.
+func checkChangeArchive(tpl *samtemplate.Template) []string {
+	var p problems
+	ks := tpl.Resources["ChangeStream"]
+	p.want("ChangeStream Type", ks.Type, "AWS::Kinesis::Stream")
+	p.want("ChangeStream StreamMode", dig(ks.Properties, "StreamModeDetails", "StreamMode"), "ON_DEMAND")
+	p.want("ChangeStream StreamEncryption", ks.Properties["StreamEncryption"], map[string]any{"EncryptionType": "KMS", "KeyId": "alias/aws/kinesis"})
+	p.want("EventStoreTable KinesisStreamSpecification", tpl.Resources["EventStoreTable"].Properties["KinesisStreamSpecification"], map[string]any{
+		"StreamArn": getAtt("ChangeStream", "Arn"), "ApproximateCreationDateTimePrecision": "MILLISECOND",
+	})
+
+	d := tpl.Resources["ChangeDeliveryStream"].Properties
+	s3 := dig(d, "ExtendedS3DestinationConfiguration")
+	p.want("ChangeDeliveryStream DeliveryStreamType", d["DeliveryStreamType"], "KinesisStreamAsSource")
+	p.want("ChangeDeliveryStream source", d["KinesisStreamSourceConfiguration"], map[string]any{
+		"KinesisStreamARN": getAtt("ChangeStream", "Arn"), "RoleARN": getAtt("ChangeDeliveryStreamRole", "Arn"),
+	})
+	p.want("ChangeDeliveryStream BucketARN", dig(s3, "BucketARN"), getAtt("LakeBucket", "Arn"))
+	p.want("ChangeDeliveryStream RoleARN", dig(s3, "RoleARN"), getAtt("ChangeDeliveryStreamRole", "Arn"))
+	p.want("ChangeDeliveryStream CompressionFormat", dig(s3, "CompressionFormat"), "GZIP")
+	p.want("ChangeDeliveryStream Prefix", dig(s3, "Prefix"), "changes/year=!{timestamp:yyyy}/month=!{timestamp:MM}/day=!{timestamp:dd}/")
+	if prefix, _ := dig(s3, "ErrorOutputPrefix").(string); !strings.HasPrefix(prefix, "errors/changes/!{firehose:error-output-type}/") {
+		p.addf("ChangeDeliveryStream ErrorOutputPrefix = %q, want errors/changes/!{firehose:error-output-type}/… (under the lifecycle rule of errors/)", prefix)
+	}
+	p.want("ChangeDeliveryStream CloudWatchLoggingOptions.Enabled", dig(s3, "CloudWatchLoggingOptions", "Enabled"), true)
+	p.want("ChangeDeliveryStream processing enabled", dig(s3, "ProcessingConfiguration", "Enabled"), true)
+	p.want("ChangeDeliveryStream processor LambdaArn", dig(s3, "ProcessingConfiguration", "Processors", 0, "Parameters", 0),
+		map[string]any{"ParameterName": "LambdaArn", "ParameterValue": getAtt("ChangeTransformerFunction", "Arn")})
+
+	role := tpl.Resources["ChangeDeliveryStreamRole"].Properties
+	p.want("ChangeDeliveryStreamRole trust", dig(role, "AssumeRolePolicyDocument", "Statement", 0, "Principal", "Service"), "firehose.amazonaws.com")
+	allowed := []any{
+		getAtt("ChangeStream", "Arn"), getAtt("LakeBucket", "Arn"), map[string]any{"Fn::Sub": "${LakeBucket.Arn}/*"},
+		getAtt("ChangeTransformerFunction", "Arn"),
+		map[string]any{"Fn::Sub": "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:${ChangeDeliveryStreamLogGroup}:log-stream:${ChangeDeliveryStreamLogStream}"},
+	}
+	for _, stmt := range statements(dig(role, "Policies", 0, "PolicyDocument", "Statement")) {
+		if !slices.ContainsFunc(allowed, func(a any) bool { return reflect.DeepEqual(a, stmt["Resource"]) }) {
+			p.addf("ChangeDeliveryStreamRole grants %s on %s, beyond the change stream, the lake, the change transformer and its log stream", show(stmt["Action"]), show(stmt["Resource"]))
+		}
+	}
+	// The change transformer calls no AWS service: SAM's basic execution role is all it gets.
+	f := function(tpl, "ChangeTransformerFunction")
+	p.want("ChangeTransformerFunction Policies", f["Policies"], nil)
+	p.want("ChangeTransformerFunction Environment", f["Environment"], nil)
+	return p
+}
+
+// checkAthenaTables: the Glue tables read records/ and changes/ of the lake as JSON, with
+// partition projection on year/month/day, so that Athena can query right after deploy.
+func checkAthenaTables(tpl *samtemplate.Template) []string {
+	var p problems
+	p.want("LakeDatabase Type", tpl.Resources["LakeDatabase"].Type, "AWS::Glue::Database")
+	columns := map[string][]any{
+		"LakeRecordsTable": {"id", "type", "key", "time", "receivedat", "source", "data"},
+		"LakeChangesTable": {"operation", "table", "keys", "newimage", "oldimage", "approximatecreationtime", "eventid"},
+	}
+	prefixes := map[string]string{"LakeRecordsTable": "records/", "LakeChangesTable": "changes/"}
+	for id, prefix := range prefixes {
+		t := tpl.Resources[id]
+		in := dig(t.Properties, "TableInput")
+		p.want(id+" Type", t.Type, "AWS::Glue::Table")
+		p.want(id+" DatabaseName", dig(t.Properties, "DatabaseName"), ref("LakeDatabase"))
+		p.want(id+" Location", dig(in, "StorageDescriptor", "Location"), map[string]any{"Fn::Sub": "s3://${LakeBucket}/" + prefix})
+		p.want(id+" SerDe", dig(in, "StorageDescriptor", "SerdeInfo", "SerializationLibrary"), "org.openx.data.jsonserde.JsonSerDe")
+		params, _ := dig(in, "Parameters").(map[string]any)
+		p.want(id+" projection.enabled", params["projection.enabled"], "true")
+		p.want(id+" storage.location.template", params["storage.location.template"],
+			map[string]any{"Fn::Sub": "s3://${LakeBucket}/" + prefix + "year=${!year}/month=${!month}/day=${!day}/"})
+		var parts []any
+		for _, k := range statements(dig(in, "PartitionKeys")) {
+			parts = append(parts, k["Name"])
+			if params["projection."+fmt.Sprint(k["Name"])+".type"] == nil {
+				p.addf("%s partition %v has no projection type", id, k["Name"])
+			}
+		}
+		p.want(id+" partition keys", parts, []any{"year", "month", "day"})
+		var cols []any
+		for _, c := range statements(dig(in, "StorageDescriptor", "Columns")) {
+			cols = append(cols, c["Name"])
+		}
+		p.want(id+" columns", cols, columns[id])
 	}
 	return p
 }

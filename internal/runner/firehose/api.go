@@ -113,6 +113,9 @@ func (s *Service) streamFor(name string) (*stream, *apiError) {
 	if s.isStopped() {
 		return nil, &apiError{http.StatusServiceUnavailable, "ServiceUnavailableException", "the local Firehose is stopping"}
 	}
+	if st.cfg.SourceStreamARN != "" {
+		return nil, invalid("InvalidArgumentException", "This operation is not permitted on KinesisStreamAsSource delivery stream type.")
+	}
 	return st, nil
 }
 
@@ -216,18 +219,22 @@ func (s *Service) describe(body []byte) (any, *apiError) {
 			},
 		}}}
 	}
-	return map[string]any{"DeliveryStreamDescription": map[string]any{
+	desc := map[string]any{
 		"DeliveryStreamName":   c.Name,
 		"DeliveryStreamARN":    c.ARN,
 		"DeliveryStreamStatus": "ACTIVE",
-		"DeliveryStreamType":   "DirectPut",
+		"DeliveryStreamType":   c.streamType(),
 		"VersionId":            "1",
 		"Destinations": []any{map[string]any{
 			"DestinationId":                    "destinationId-000000000001",
 			"ExtendedS3DestinationDescription": dest,
 		}},
 		"HasMoreDestinations": false,
-	}}, nil
+	}
+	if c.SourceStreamARN != "" {
+		desc["Source"] = map[string]any{"KinesisStreamSourceDescription": map[string]any{"KinesisStreamARN": c.SourceStreamARN}}
+	}
+	return map[string]any{"DeliveryStreamDescription": desc}, nil
 }
 
 func (s *Service) list(body []byte) (any, *apiError) {
@@ -241,11 +248,13 @@ func (s *Service) list(body []byte) (any, *apiError) {
 			return nil, invalid("SerializationException", "%v", err)
 		}
 	}
-	names := s.Streams()
-	slices.Sort(names)
-	if in.DeliveryStreamType != "" && in.DeliveryStreamType != "DirectPut" {
-		names = nil
+	var names []string
+	for _, name := range s.order {
+		if in.DeliveryStreamType == "" || in.DeliveryStreamType == s.streams[name].cfg.streamType() {
+			names = append(names, name)
+		}
 	}
+	slices.Sort(names)
 	if in.ExclusiveStartDeliveryStreamName != "" {
 		i, _ := slices.BinarySearch(names, in.ExclusiveStartDeliveryStreamName)
 		for i < len(names) && names[i] <= in.ExclusiveStartDeliveryStreamName {

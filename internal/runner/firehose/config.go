@@ -32,7 +32,10 @@ type streamConfig struct {
 	GZIP           bool
 	RoleARN        string
 	Encrypted      bool // server-side encryption configured: puts answer Encrypted true
-	Processor      *processorConfig
+	// SourceStreamARN is the Kinesis stream a KinesisStreamAsSource stream reads ("" for
+	// DirectPut): such a stream refuses puts and gets its records from the Kinesis stream.
+	SourceStreamARN string
+	Processor       *processorConfig
 }
 
 // processorConfig is the stream's Lambda processor.
@@ -66,10 +69,18 @@ func readStream(st spec.Stack, id string, raw map[string]any) (streamConfig, err
 		return streamConfig{}, fmt.Errorf("resolve properties: %w", err)
 	}
 	props, _ := resolved.(map[string]any)
-	if t, _ := props["DeliveryStreamType"].(string); t != "" && t != "DirectPut" {
-		return streamConfig{}, fmt.Errorf("DeliveryStreamType %s: only DirectPut is run locally", t)
-	}
 	c := streamConfig{LogicalID: id}
+	switch t, _ := props["DeliveryStreamType"].(string); t {
+	case "", "DirectPut":
+	case "KinesisStreamAsSource":
+		src, _ := props["KinesisStreamSourceConfiguration"].(map[string]any)
+		c.SourceStreamARN, _ = src["KinesisStreamARN"].(string)
+		if c.SourceStreamARN == "" {
+			return streamConfig{}, fmt.Errorf("KinesisStreamAsSource without KinesisStreamSourceConfiguration.KinesisStreamARN")
+		}
+	default:
+		return streamConfig{}, fmt.Errorf("DeliveryStreamType %s: only DirectPut and KinesisStreamAsSource are run locally", t)
+	}
 	c.Name, _ = props["DeliveryStreamName"].(string)
 	if c.Name == "" {
 		ref, err := st.Resolve(map[string]any{"Ref": id})

@@ -1,6 +1,7 @@
 // Package firehose runs the template's Firehose delivery streams locally, since moto has no
 // Firehose processors: it answers the Firehose API (PutRecord, PutRecordBatch,
-// DescribeDeliveryStream, ListDeliveryStreams) as an http.Handler that the edge routes to,
+// DescribeDeliveryStream, ListDeliveryStreams) as an http.Handler that the edge routes to, reads
+// the Kinesis stream of a KinesisStreamAsSource delivery stream (kinesis_source.go),
 // buffers records per the template's buffering hints, calls the stream's Lambda processor with a
 // real transformation event, and writes what comes back to S3 as Firehose does: Ok records under
 // the prefix, failed ones in Firehose's error record format under the error output prefix.
@@ -17,6 +18,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/stream-to-events/stream-to-events/internal/batch"
@@ -74,7 +76,12 @@ func New(st spec.Stack, inv spec.Invoker, opts Options) (*Service, error) {
 		BaseEndpoint: aws.String(st.Endpoint()),
 	}
 	client := s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = true })
-	return newService(st, inv, client, opts)
+	s, err := newService(st, inv, client, opts)
+	if err != nil {
+		return nil, err
+	}
+	s.startKinesisSources(kinesis.NewFromConfig(cfg))
+	return s, nil
 }
 
 func newService(st spec.Stack, inv spec.Invoker, s3c objectPutter, opts Options) (*Service, error) {
@@ -116,8 +123,17 @@ func newService(st spec.Stack, inv spec.Invoker, s3c objectPutter, opts Options)
 	return s, nil
 }
 
-// Streams are the delivery stream names, in the template's order of logical IDs.
-func (s *Service) Streams() []string { return append([]string(nil), s.order...) }
+// Streams are the names of the delivery streams producers put to (DirectPut), in the template's
+// order of logical IDs; Kinesis-sourced streams read their records themselves.
+func (s *Service) Streams() []string {
+	var out []string
+	for _, name := range s.order {
+		if s.streams[name].cfg.SourceStreamARN == "" {
+			out = append(out, name)
+		}
+	}
+	return out
+}
 
 // Counts are the record counts of every stream, by name.
 func (s *Service) Counts() map[string]Counts {

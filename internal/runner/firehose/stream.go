@@ -38,6 +38,7 @@ type inRecord struct {
 	id      string
 	data    []byte
 	arrival time.Time
+	kinesis *kinesisRecordMetadata // where a Kinesis-sourced stream read the record; nil for puts
 }
 
 type outRecord struct {
@@ -61,17 +62,20 @@ type errorRecord struct {
 // declared here rather than taken from events.KinesisFirehoseEvent because that type always
 // writes the Kinesis-source fields (sourceKinesisStreamArn, kinesisRecordMetadata), which a
 // DirectPut event does not have.
+// A Kinesis-sourced stream's event also names the source stream and each record's place in it.
 type transformationEvent struct {
-	InvocationID      string                `json:"invocationId"`
-	DeliveryStreamARN string                `json:"deliveryStreamArn"`
-	Region            string                `json:"region"`
-	Records           []transformationInput `json:"records"`
+	InvocationID           string                `json:"invocationId"`
+	SourceKinesisStreamARN string                `json:"sourceKinesisStreamArn,omitempty"`
+	DeliveryStreamARN      string                `json:"deliveryStreamArn"`
+	Region                 string                `json:"region"`
+	Records                []transformationInput `json:"records"`
 }
 
 type transformationInput struct {
-	RecordID                    string `json:"recordId"`
-	ApproximateArrivalTimestamp int64  `json:"approximateArrivalTimestamp"`
-	Data                        []byte `json:"data"`
+	RecordID                    string                 `json:"recordId"`
+	ApproximateArrivalTimestamp int64                  `json:"approximateArrivalTimestamp"`
+	Data                        []byte                 `json:"data"`
+	KinesisRecordMetadata       *kinesisRecordMetadata `json:"kinesisRecordMetadata,omitempty"`
 }
 
 type stream struct {
@@ -105,24 +109,33 @@ func (s *stream) counts() Counts {
 
 // put buffers accepted records and returns their record IDs.
 func (s *stream) put(data [][]byte, now time.Time) []string {
-	ids := make([]string, len(data))
-	s.mu.Lock()
+	recs := make([]inRecord, len(data))
 	for i, d := range data {
+		recs[i] = inRecord{data: d, arrival: now}
+	}
+	return s.add(recs)
+}
+
+// add buffers records (their arrival set, their id not) and returns their record IDs.
+func (s *stream) add(recs []inRecord) []string {
+	ids := make([]string, len(recs))
+	s.mu.Lock()
+	for i, r := range recs {
 		s.nextID++
 		// Firehose's record IDs are long opaque digit strings, unique per stream.
-		ids[i] = fmt.Sprintf("%019d%037d", now.UnixMilli(), s.nextID)
-		r := inRecord{id: ids[i], data: d, arrival: now}
+		ids[i] = fmt.Sprintf("%019d%037d", r.arrival.UnixMilli(), s.nextID)
+		r.id = ids[i]
 		if s.cfg.Processor != nil {
 			s.in = append(s.in, r)
-			s.inBytes += len(d)
+			s.inBytes += len(r.data)
 		} else {
-			s.out = append(s.out, outRecord{data: d, arrival: now})
-			s.outBytes += len(d)
+			s.out = append(s.out, outRecord{data: r.data, arrival: r.arrival})
+			s.outBytes += len(r.data)
 		}
 	}
 	full := s.inBytes >= s.processorSize() || s.outBytes >= s.cfg.BufferSize
 	s.mu.Unlock()
-	s.nIn.Add(int64(len(data)))
+	s.nIn.Add(int64(len(recs)))
 	if full {
 		select {
 		case s.kick <- struct{}{}:
@@ -222,10 +235,11 @@ func (s *stream) process(ctx context.Context, records []inRecord) (ok []outRecor
 // invalid response) NumberOfRetries times; then the whole chunk fails.
 func (s *stream) invoke(ctx context.Context, chunk []inRecord) ([]outRecord, []errorRecord) {
 	p := s.cfg.Processor
-	ev := transformationEvent{InvocationID: newUUID(), DeliveryStreamARN: s.cfg.ARN, Region: spec.Region}
+	ev := transformationEvent{InvocationID: newUUID(), SourceKinesisStreamARN: s.cfg.SourceStreamARN, DeliveryStreamARN: s.cfg.ARN, Region: spec.Region}
 	byID := make(map[string]inRecord, len(chunk))
 	for _, r := range chunk {
-		ev.Records = append(ev.Records, transformationInput{RecordID: r.id, ApproximateArrivalTimestamp: r.arrival.UnixMilli(), Data: r.data})
+		ev.Records = append(ev.Records, transformationInput{RecordID: r.id, ApproximateArrivalTimestamp: r.arrival.UnixMilli(), Data: r.data,
+			KinesisRecordMetadata: r.kinesis})
 		byID[r.id] = r
 	}
 	payload, err := json.Marshal(ev)
