@@ -45,7 +45,7 @@ type flowHop struct {
 	// Follows names the hop whose output this one takes, when that is not the hop before it
 	// (a branch of the flow).
 	Follows string `yaml:"follows"`
-	Batch struct {
+	Batch   struct {
 		Size            int    `yaml:"size"`
 		MaxMiB          int    `yaml:"maxMiB"`
 		MaxMiBParameter string `yaml:"maxMiBParameter"`
