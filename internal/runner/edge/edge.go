@@ -9,6 +9,8 @@ package edge
 import (
 	"bytes"
 	"context"
+	"crypto/md5"
+	"encoding/hex"
 	"encoding/json"
 	"encoding/xml"
 	"errors"
@@ -333,8 +335,17 @@ func (e *Edge) partial(w http.ResponseWriter, r *http.Request, c call, part *par
 		header.Set("Content-Type", ct)
 	}
 	if kept != nil {
+		switch c.Operation {
+		case "PutEvents":
+			e.traces.begin()
+		case "SendMessageBatch":
+			e.sqsTraces.recordBodies(kept, r.Header.Get("X-Amzn-Trace-Id"), true)
+		}
 		res := e.roundTrip(r, kept, upstream)
 		if res.status != http.StatusOK {
+			if c.Operation == "PutEvents" {
+				e.traces.end()
+			}
 			res.writeTo(w, res.body.Bytes())
 			return
 		}
@@ -343,6 +354,7 @@ func (e *Edge) partial(w http.ResponseWriter, r *http.Request, c call, part *par
 		switch c.Operation {
 		case "PutEvents":
 			e.traces.record(kept, answer)
+			e.traces.end()
 		case "SendMessageBatch":
 			e.sqsTraces.recordMessages(kept, answer, r.Header.Get("X-Amzn-Trace-Id"), true)
 		}
@@ -363,10 +375,14 @@ func (e *Edge) putEvents(w http.ResponseWriter, r *http.Request, upstream http.H
 		http.Error(w, "read body: "+err.Error(), http.StatusBadRequest)
 		return
 	}
+	// moto delivers the events to the rule's queue before it answers, so the trigger may ask
+	// for an event's trace header before it is recorded: pending makes it wait for the answer.
+	e.traces.begin()
 	res := e.roundTrip(r, body, upstream)
 	if res.status == http.StatusOK {
 		e.traces.record(body, res.body.Bytes())
 	}
+	e.traces.end()
 	res.writeTo(w, res.body.Bytes())
 }
 
@@ -379,6 +395,9 @@ func (e *Edge) sqsSend(w http.ResponseWriter, r *http.Request, batch bool) {
 		http.Error(w, "read body: "+err.Error(), http.StatusBadRequest)
 		return
 	}
+	// moto enqueues before it answers, so a trigger may receive a message before its ID is
+	// known here: the header is kept by the body's MD5 first, as the message carries it.
+	e.sqsTraces.recordBodies(body, r.Header.Get("X-Amzn-Trace-Id"), batch)
 	res := e.roundTrip(r, body, e.proxy)
 	if res.status == http.StatusOK {
 		e.sqsTraces.recordMessages(body, res.body.Bytes(), r.Header.Get("X-Amzn-Trace-Id"), batch)
@@ -400,9 +419,13 @@ func (e *Edge) sqsReceive(w http.ResponseWriter, r *http.Request) {
 	if res.status == http.StatusOK && json.Unmarshal(answer, &resp) == nil && json.Unmarshal(resp["Messages"], &msgs) == nil {
 		changed := false
 		for _, m := range msgs {
-			var id string
+			var id, bodyMD5 string
 			_ = json.Unmarshal(m["MessageId"], &id)
+			_ = json.Unmarshal(m["MD5OfBody"], &bodyMD5)
 			header := e.sqsTraces.get(id)
+			if header == "" {
+				header = e.sqsTraces.get("md5:" + bodyMD5)
+			}
 			if header == "" {
 				continue
 			}
@@ -495,10 +518,26 @@ func (c *captured) writeTo(w http.ResponseWriter, body []byte) {
 
 // traceStore maps event IDs to trace headers, forgetting the oldest beyond max.
 type traceStore struct {
-	mu    sync.Mutex
-	byID  map[string]string
-	order []string
-	max   int
+	mu      sync.Mutex
+	byID    map[string]string
+	order   []string
+	max     int
+	pending int // calls forwarded whose answer is not recorded yet
+}
+
+// pendingWait bounds how long get waits for calls in flight to be recorded.
+const pendingWait = 10 * time.Second
+
+func (t *traceStore) begin() {
+	t.mu.Lock()
+	t.pending++
+	t.mu.Unlock()
+}
+
+func (t *traceStore) end() {
+	t.mu.Lock()
+	t.pending--
+	t.mu.Unlock()
 }
 
 func (t *traceStore) record(request, response []byte) {
@@ -522,6 +561,39 @@ func (t *traceStore) record(request, response []byte) {
 		delete(t.byID, t.order[0])
 		t.order = t.order[1:]
 	}
+}
+
+// recordBodies remembers the AWSTraceHeader of each message of a SendMessage(Batch) request by
+// the MD5 of its body, before the call is forwarded.
+func (t *traceStore) recordBodies(request []byte, callHeader string, batch bool) {
+	type entry struct {
+		MessageBody             string
+		MessageSystemAttributes map[string]struct{ StringValue string }
+	}
+	var entries []entry
+	if batch {
+		var req struct{ Entries []entry }
+		if json.Unmarshal(request, &req) != nil {
+			return
+		}
+		entries = req.Entries
+	} else {
+		var req entry
+		if json.Unmarshal(request, &req) != nil {
+			return
+		}
+		entries = []entry{req}
+	}
+	byBody := map[string]string{}
+	for _, e := range entries {
+		h := e.MessageSystemAttributes["AWSTraceHeader"].StringValue
+		if h == "" {
+			h = callHeader
+		}
+		sum := md5.Sum([]byte(e.MessageBody))
+		byBody["md5:"+hex.EncodeToString(sum[:])] = h
+	}
+	t.put(byBody)
 }
 
 // recordMessages remembers the AWSTraceHeader of each message of a SendMessage(Batch) request
@@ -561,9 +633,13 @@ func (t *traceStore) recordMessages(request, response []byte, callHeader string,
 		}
 		byMessage[resp.MessageId] = headerOf(req)
 	}
+	t.put(byMessage)
+}
+
+func (t *traceStore) put(headers map[string]string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	for id, h := range byMessage {
+	for id, h := range headers {
 		if id == "" || h == "" {
 			continue
 		}
@@ -576,10 +652,19 @@ func (t *traceStore) recordMessages(request, response []byte, callHeader string,
 	}
 }
 
+// get returns id's trace header; while calls are in flight it waits for them (a while at most),
+// since the id may be in one of their answers.
 func (t *traceStore) get(id string) string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.byID[id]
+	deadline := time.Now().Add(pendingWait)
+	for {
+		t.mu.Lock()
+		h, pending := t.byID[id], t.pending
+		t.mu.Unlock()
+		if h != "" || pending == 0 || time.Now().After(deadline) {
+			return h
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 // serveLocal answers the runner's own API: /_local/calls and /_local/faults.

@@ -1,6 +1,7 @@
 package edge
 
 import (
+	"crypto/md5"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -392,5 +394,46 @@ func TestStartOnATakenPortSaysSo(t *testing.T) {
 	err = e.Start(strings.TrimPrefix(taken.URL, "http://"))
 	if err == nil || !strings.Contains(err.Error(), "--port") {
 		t.Errorf("Start on a taken port: %v, want a hint to pick another --port", err)
+	}
+}
+
+// TestTraceHeadersRaceTheAnswer covers moto's order of work: it delivers an event to the rule's
+// queue, or a message to its queue, before it answers the call that sent it, so the trigger
+// asks for the trace header before the edge has seen the answer.
+func TestTraceHeadersRaceTheAnswer(t *testing.T) {
+	var e *Edge
+	asked := make(chan string, 1)
+	up := &upstream{answer: func(target string, body []byte) string {
+		switch target {
+		case "AWSEvents.PutEvents":
+			go func() { asked <- e.TraceHeaderOfEvent("ev-1") }()
+			time.Sleep(50 * time.Millisecond)
+			return `{"FailedEntryCount":0,"Entries":[{"EventId":"ev-1"}]}`
+		case "AmazonSQS.ReceiveMessage":
+			// A message whose send has not been answered: known by its body's MD5 only.
+			return `{"Messages":[{"MessageId":"m-unknown","MD5OfBody":"` + fmt.Sprintf("%x", md5.Sum([]byte("hello"))) + `","Body":"hello"}]}`
+		}
+		return `{}`
+	}}
+	e, url := newEdge(t, up, Options{})
+	post := func(target, body string) []byte {
+		req, _ := http.NewRequest("POST", url, strings.NewReader(body))
+		req.Header.Set("X-Amz-Target", target)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return b
+	}
+	post("AWSEvents.PutEvents", `{"Entries":[{"Detail":"{}","TraceHeader":"Root=1-ev"}]}`)
+	if h := <-asked; h != "Root=1-ev" {
+		t.Errorf("trace header asked for during PutEvents = %q, want Root=1-ev", h)
+	}
+	post("AmazonSQS.SendMessageBatch", `{"QueueUrl":"q","Entries":[{"Id":"1","MessageBody":"hello","MessageSystemAttributes":{"AWSTraceHeader":{"DataType":"String","StringValue":"Root=1-sqs"}}}]}`)
+	got := post("AmazonSQS.ReceiveMessage", `{"QueueUrl":"q"}`)
+	if !strings.Contains(string(got), `"AWSTraceHeader":"Root=1-sqs"`) {
+		t.Errorf("ReceiveMessage answer %s lacks the message's AWSTraceHeader", got)
 	}
 }
