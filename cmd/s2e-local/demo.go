@@ -226,13 +226,8 @@ func printTrace(w io.Writer, r *runner.Runner) {
 			best, bestHops = t, hops
 		}
 	}
-	// Follow the record the responder (the last hop) handled first.
-	id := ""
-	if f, ok := fns["EventResponderFunction"]; ok {
-		if n := best.Find(f.Name); n != nil {
-			id = firstRecordID(n)
-		}
-	}
+	// Follow the record that the most functions name: batches annotate their first record only.
+	id := busiestRecord(best)
 	if id != "" {
 		var roots []*xraylocal.Node
 		for _, n := range best.Roots {
@@ -242,7 +237,7 @@ func printTrace(w io.Writer, r *runner.Runner) {
 		}
 		best.Roots = roots
 	}
-	fmt.Fprintf(w, "\nOne record's trace (record %s, %d of 4 function hops):\n", id, bestHops)
+	fmt.Fprintf(w, "\nOne record's trace (record %s; the trace crossed %d of 4 functions):\n", id, bestHops)
 	_ = xraylocal.Print(w, best)
 }
 
@@ -251,16 +246,36 @@ func recordID(n *xraylocal.Node) string {
 	return id
 }
 
-func firstRecordID(n *xraylocal.Node) string {
-	if id := recordID(n); id != "" {
-		return id
-	}
-	for _, c := range n.Children {
-		if id := firstRecordID(c); id != "" {
-			return id
+// busiestRecord is the record ID that the segments of the most functions annotate.
+func busiestRecord(t xraylocal.Trace) string {
+	fns := map[string]map[string]bool{}
+	var order []string
+	var walk func(n *xraylocal.Node, fn string)
+	walk = func(n *xraylocal.Node, fn string) {
+		if n.Origin == "AWS::Lambda::Function" {
+			fn = n.Name
+		}
+		if id := recordID(n); id != "" {
+			if fns[id] == nil {
+				fns[id] = map[string]bool{}
+				order = append(order, id)
+			}
+			fns[id][fn] = true
+		}
+		for _, c := range n.Children {
+			walk(c, fn)
 		}
 	}
-	return ""
+	for _, r := range t.Roots {
+		walk(r, "")
+	}
+	best := ""
+	for _, id := range order {
+		if best == "" || len(fns[id]) > len(fns[best]) {
+			best = id
+		}
+	}
+	return best
 }
 
 // prune keeps the nodes on the way to record id and those that concern no record in particular
