@@ -93,6 +93,9 @@ fuzz: ## every Fuzz* test of the module for FUZZTIME (default 10s) each, from it
 	@grep -rE -o --include='*_test.go' --exclude-dir=testdata --exclude-dir=.aws-sam --exclude-dir='$(BUILD_DIR)' \
 		'^func Fuzz[A-Za-z0-9_]+\(' . | sort -u | while IFS=: read -r file decl; do \
 		name="$${decl#func }"; name="$${name%(}"; dir="$$(dirname "$$file")"; \
+		if [ -z "$$(ls -A "$$dir/testdata/fuzz/$$name" 2>/dev/null)" ]; then \
+			echo "fuzz: $$name in $$dir has no seed corpus in $$dir/testdata/fuzz/$$name"; exit 1; \
+		fi; \
 		start=$$SECONDS; \
 		$(GO) test -run "^$$name\$$" -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 2s "$$dir" \
 			|| { echo "fuzz: $$name in $$dir failed; the failing input is in $$dir/testdata/fuzz/$$name"; exit 1; }; \
