@@ -286,7 +286,7 @@ func testFirehose(t *testing.T, r *runner.Runner, logs *syncBuffer) {
 		store:      want.Unique + len(accepted),
 		projection: len(want.Newest) + rawCount + len(accepted) - 1,
 	}
-	got := waitFor(t, r, goal, 90*time.Second)
+	got := waitFor(t, r, goal, 2*time.Minute)
 	if got != goal {
 		t.Fatalf("after waiting, the flow holds %+v, want %+v", got, goal)
 	}
