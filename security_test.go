@@ -24,6 +24,7 @@ var securityChecks = map[string]templateCheck{
 	"trust policies":     checkTrustPolicies,
 	"resource policies":  checkResourcePolicies,
 	"function endpoints": checkFunctionEndpoints,
+	"SAM event grants":   checkEventGrants,
 }
 
 func TestTemplateIsSecure(t *testing.T) {
@@ -124,6 +125,15 @@ func TestSecurityChecksCatchBreakage(t *testing.T) {
 		}},
 		{"queue policy granting every SQS action", "resource policies", false, func(tp *samtemplate.Template) {
 			dig(tp.Resources["ResponderDLQPolicy"].Properties, "PolicyDocument", "Statement", 1).(map[string]any)["Action"] = "sqs:*"
+		}},
+		{"SQS trigger on a queue named by parameter", "SAM event grants", false, func(tp *samtemplate.Template) {
+			dig(tp.Resources["EventStorerFunction"].Properties, "Events", "IngestQueue", "Properties").(map[string]any)["Queue"] = ref("EventSource")
+		}},
+		{"stream failures sent to any queue", "SAM event grants", false, func(tp *samtemplate.Template) {
+			dig(tp.Resources["EventEmitterFunction"].Properties, "Events", "EventStoreStream", "Properties", "DestinationConfig", "OnFailure").(map[string]any)["Destination"] = "arn:aws:sqs:us-east-1:123456789012:*"
+		}},
+		{"async failures sent outside the stack", "SAM event grants", false, func(tp *samtemplate.Template) {
+			dig(tp.Resources["EventResponderFunction"].Properties, "EventInvokeConfig", "DestinationConfig", "OnFailure").(map[string]any)["Destination"] = "arn:aws:sqs:us-east-1:111122223333:elsewhere"
 		}},
 		// Encryption at rest.
 		{"queue without encryption", "encrypted at rest", false, func(tp *samtemplate.Template) {
@@ -491,6 +501,59 @@ func expandPolicyTemplate(name string, params any) []map[string]any {
 		out[i] = map[string]any{"Effect": "Allow", "Action": d["Action"], "Resource": resources}
 	}
 	return out
+}
+
+// eventSourceProperties are the properties of SAM event sources from which SAM writes the
+// function's poller or sender policy: each must name one resource of the stack, or SAM's grant
+// reaches beyond it.
+var eventSourceProperties = map[string][]string{
+	"SQS":             {"Queue"},
+	"DynamoDB":        {"Stream"},
+	"Kinesis":         {"Stream"},
+	"EventBridgeRule": {"EventBusName"},
+}
+
+// checkEventGrants: the permissions SAM derives from a function's triggers and failure
+// destinations are scoped to resources of the stack, since SAM writes them from these
+// properties.
+func checkEventGrants(tpl *samtemplate.Template) []string {
+	var p problems
+	ofStack := func(where string, v any) {
+		if !namesOneResource(tpl, v) || !isReference(v) {
+			p.addf("%s = %s, want a Ref or GetAtt of a resource of the stack", where, show(v))
+		}
+	}
+	for _, id := range tpl.OfType("AWS::Serverless::Function") {
+		f := function(tpl, id)
+		events, _ := f["Events"].(map[string]any)
+		for _, name := range slices.Sorted(maps.Keys(events)) {
+			ev := events[name]
+			typ, _ := dig(ev, "Type").(string)
+			for _, prop := range eventSourceProperties[typ] {
+				if v := dig(ev, "Properties", prop); v != nil || typ != "EventBridgeRule" {
+					ofStack(fmt.Sprintf("%s Events.%s.%s", id, name, prop), v)
+				}
+			}
+			if d := dig(ev, "Properties", "DestinationConfig", "OnFailure", "Destination"); d != nil {
+				ofStack(fmt.Sprintf("%s Events.%s OnFailure.Destination", id, name), d)
+			}
+			if d := dig(ev, "Properties", "DeadLetterConfig", "Arn"); d != nil {
+				ofStack(fmt.Sprintf("%s Events.%s DeadLetterConfig.Arn", id, name), d)
+			}
+		}
+		for _, when := range []string{"OnFailure", "OnSuccess"} {
+			if d := dig(f, "EventInvokeConfig", "DestinationConfig", when, "Destination"); d != nil {
+				ofStack(fmt.Sprintf("%s EventInvokeConfig %s.Destination", id, when), d)
+			}
+		}
+	}
+	return p
+}
+
+// isReference reports whether v is a Ref or Fn::GetAtt.
+func isReference(v any) bool {
+	m, ok := v.(map[string]any)
+	return ok && (m["Ref"] != nil || m["Fn::GetAtt"] != nil)
 }
 
 // checkTrustPolicies: a role can be assumed by AWS services only, never by any principal.
