@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 )
 
 const benchOutput = `goos: linux
@@ -281,4 +283,49 @@ func writePrices(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return path
+}
+
+func TestItemSize(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		item map[string]types.AttributeValue
+		want int
+	}{
+		{"strings count names and bytes", map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: "order#1"}}, 2 + 7},
+		{"a number is half its digits plus one", map[string]types.AttributeValue{"n": &types.AttributeValueMemberN{Value: "1299.99"}}, 1 + 4},
+		{"a map adds 3 and 1 per element", map[string]types.AttributeValue{"data": &types.AttributeValueMemberM{Value: map[string]types.AttributeValue{
+			"a": &types.AttributeValueMemberS{Value: "xy"}, "b": &types.AttributeValueMemberBOOL{Value: true}}}}, 4 + 3 + (1 + 2 + 1) + (1 + 1 + 1)},
+		{"a list adds 3 and 1 per element", map[string]types.AttributeValue{"l": &types.AttributeValueMemberL{Value: []types.AttributeValue{
+			&types.AttributeValueMemberS{Value: "abc"}, &types.AttributeValueMemberNULL{Value: true}}}}, 1 + 3 + (3 + 1) + (1 + 1)},
+	} {
+		if got := ItemSize(tc.item); got != tc.want {
+			t.Errorf("%s: ItemSize = %d, want %d", tc.name, got, tc.want)
+		}
+	}
+}
+
+func TestJSONResultsChoosesTheFastest(t *testing.T) {
+	out := `pkg: github.com/stream-to-events/stream-to-events/internal/benchreport
+BenchmarkJSON/codec=scanner/op=decode 1000 1600 ns/op 141 B/op 6 allocs/op
+BenchmarkJSON/codec=scanner/op=encode 1000 150 ns/op 0 B/op 0 allocs/op
+BenchmarkJSON/codec=encoding-json/op=decode 1000 4200 ns/op 744 B/op 12 allocs/op
+BenchmarkJSON/codec=encoding-json/op=encode 1000 2200 ns/op 640 B/op 2 allocs/op
+BenchmarkJSON/codec=json-v2/op=decode 1000 2100 ns/op 384 B/op 2 allocs/op
+BenchmarkJSON/codec=json-v2/op=encode 1000 2900 ns/op 768 B/op 3 allocs/op
+`
+	bs, err := ParseGoBench(strings.NewReader(out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, choice := JSONResults(bs)
+	if len(res) != 6 || !res[5].Found || res[5].Ns != 2900 {
+		t.Fatalf("results %+v", res)
+	}
+	if !strings.Contains(choice, "Choice: **record.Parser") || !strings.Contains(choice, "encoding/json/v2 (GOEXPERIMENT=jsonv2) 5000 ns") {
+		t.Errorf("choice = %s", choice)
+	}
+	_, choice = JSONResults(bs[:4])
+	if !strings.Contains(choice, "needs GOEXPERIMENT=jsonv2") {
+		t.Errorf("a missing v2 run must be said: %s", choice)
+	}
 }

@@ -151,3 +151,11 @@ func (h HopResult) PerRecordNs() float64 {
 	}
 	return h.Ns
 }
+
+// MedianOf is the median of vs (0 for none).
+func MedianOf(vs []float64) float64 {
+	if len(vs) == 0 {
+		return 0
+	}
+	return median(vs)
+}

@@ -198,8 +198,11 @@ func (r Report) Markdown(w io.Writer) {
 	}
 	for _, b := range r.Bootstraps {
 		f := byFn[b.Function]
-		p("| %s | %.1f MB | %.1f MB | %.1f ms (%d) | %d | %.1f ms | %d MB of %d |\n", b.Function, mb(b.RawBytes), mb(b.ZipBytes), b.InitMedianMS, len(b.InitMS),
-			f.Invocations, f.MeanMS, f.MaxMemoryMB, f.MemorySizeMB)
+		run := "– | – | –"
+		if f.Invocations > 0 {
+			run = fmt.Sprintf("%d | %.1f ms | %d MB of %d", f.Invocations, f.MeanMS, f.MaxMemoryMB, f.MemorySizeMB)
+		}
+		p("| %s | %.1f MB | %.1f MB | %.1f ms (%d) | %s |\n", b.Function, mb(b.RawBytes), mb(b.ZipBytes), b.InitMedianMS, len(b.InitMS), run)
 	}
 	p("\nInit is process start to the first Runtime API `next` (Lambda's Init Duration), on this machine's CPU with no network. Peak memory is VmHWM, as Lambda's Max Memory Used, the largest over the run's invocations (full batches: Firehose's buffer, 10 messages, 100 stream records). Durations are local and wait on moto_server, which answers far slower than AWS.\n")
 

@@ -1,0 +1,62 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+
+	"github.com/stream-to-events/stream-to-events/internal/benchreport"
+)
+
+// The packages of the hop benchmarks and of the JSON codec comparison.
+var benchPackages = []string{
+	"./internal/transform", "./internal/store", "./internal/emit",
+	"./functions/eventresponder", "./functions/recordsapi", "./internal/benchreport",
+}
+
+// goBenchmarks runs the hop benchmarks on one core (the goal is per core, and -cpu 1 keeps GC
+// work on the measured thread), then encoding/json/v2 under GOEXPERIMENT=jsonv2, and keeps the
+// raw output next to the report.
+func goBenchmarks(ctx context.Context, o options, log *slog.Logger) ([]benchreport.HopResult, []benchreport.JSONResult, string, error) {
+	count := strconv.Itoa(o.count)
+	args := append([]string{"test", "-run", "^$", "-bench", ".", "-benchmem", "-count", count, "-cpu", "1"}, benchPackages...)
+	out, err := goCommand(ctx, o.root, nil, args...)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	log.Info("Go benchmarks done")
+	v2, err := goCommand(ctx, o.root, []string{"GOEXPERIMENT=jsonv2"},
+		"test", "-run", "^$", "-bench", "BenchmarkJSON/codec=json-v2", "-benchmem", "-count", count, "-cpu", "1", "./internal/benchreport")
+	if err != nil {
+		log.Warn("encoding/json/v2 benchmark did not run", "error", err)
+	}
+	raw := append(out, v2...)
+	if err := os.WriteFile(filepath.Join(o.root, o.out, "gobench.txt"), raw, 0o644); err != nil {
+		return nil, nil, "", err
+	}
+	bs, err := benchreport.ParseGoBench(bytes.NewReader(raw))
+	if err != nil {
+		return nil, nil, "", err
+	}
+	js, choice := benchreport.JSONResults(bs)
+	return benchreport.HopResults(bs, benchreport.Hops), js, choice, nil
+}
+
+func goCommand(ctx context.Context, dir string, env []string, args ...string) ([]byte, error) {
+	cmd := exec.CommandContext(ctx, "go", args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), env...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		tail, _ := io.ReadAll(io.LimitReader(&stderr, 4000))
+		return stdout.Bytes(), fmt.Errorf("go %v: %w\n%s%s", args, err, stdout.String(), tail)
+	}
+	return stdout.Bytes(), nil
+}

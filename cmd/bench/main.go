@@ -1,0 +1,131 @@
+// Command bench measures stream-to-events against the original per-record design and writes one
+// report: the hop benchmarks (ns and allocations per record), the AWS calls of a real local run
+// split by design, each bootstrap's size, init time and peak memory, the local end-to-end
+// throughput and latency, and the cost per million records from bench/prices.json.
+//
+//	go run ./cmd/bench [-records 1000] [-count 3] [-out bench]
+//
+// `make bench` runs it. It prints the markdown report and writes <out>/report.md and
+// <out>/chart.png.
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"syscall"
+	"time"
+
+	"github.com/stream-to-events/stream-to-events/internal/benchreport"
+)
+
+type options struct {
+	root, out, prices string
+	records, count    int
+	starts            int
+	skipGoBench       bool
+	skipLocal         bool
+	timeout           time.Duration
+	quiet             *slog.Logger // the local runner's own logs: warnings and errors only
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var o options
+	fs.StringVar(&o.root, "root", ".", "the repository root (template.yaml, Makefile)")
+	fs.StringVar(&o.out, "out", "bench", "where report.md and chart.png go")
+	fs.StringVar(&o.prices, "prices", "bench/prices.json", "the cited price list")
+	fs.IntVar(&o.records, "records", 1000, "records sent through the local run (and the baseline)")
+	fs.IntVar(&o.count, "count", 3, "runs of each Go benchmark (the report takes medians)")
+	fs.IntVar(&o.starts, "starts", 5, "cold starts per function for the init time")
+	fs.BoolVar(&o.skipGoBench, "skip-go-bench", false, "leave the Go benchmarks out")
+	fs.BoolVar(&o.skipLocal, "skip-local", false, "leave the local run out (calls, memory, latency, init)")
+	fs.DurationVar(&o.timeout, "timeout", 4*time.Minute, "give up waiting for the local run's records after this")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	o.quiet = slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+
+	prices, err := benchreport.LoadPrices(filepath.Join(o.root, o.prices))
+	if err != nil {
+		return err
+	}
+	rep := benchreport.Report{
+		Generated:  time.Now(),
+		Machine:    fmt.Sprintf("%s/%s, %d CPUs", runtime.GOOS, runtime.GOARCH, runtime.NumCPU()),
+		GoVersion:  runtime.Version(),
+		BenchCount: o.count,
+		Prices:     prices,
+	}
+
+	// The local run first, while the machine is otherwise idle: its latency is the most
+	// sensitive figure.
+	var local localResult
+	if !o.skipLocal {
+		local, err = runLocal(ctx, o, log)
+		if err != nil {
+			return fmt.Errorf("local run: %w", err)
+		}
+		rep.Records, rep.Unique = local.records, local.unique
+		rep.Calls = local.calls
+		rep.Functions = local.functions
+		rep.Elapsed, rep.Throughput, rep.Latency = local.elapsed, local.throughput, local.latency
+		rep.BaselineTime = local.baselineTime
+		rep.Notes = append(rep.Notes, local.notes...)
+	}
+	rep.Bootstraps, err = bootstraps(ctx, o.root, local.inits, log)
+	if err != nil {
+		return err
+	}
+
+	if !o.skipGoBench {
+		hops, jsonResults, choice, err := goBenchmarks(ctx, o, log)
+		if err != nil {
+			return err
+		}
+		rep.Hops, rep.JSON, rep.JSONChoice = hops, jsonResults, choice
+	}
+
+	rep.Sizes = local.sizes
+	rep.Floor, rep.Design, rep.Baseline, rep.Assumptions = costs(prices, local, rep.Hops)
+
+	var md bytes.Buffer
+	rep.Markdown(&md)
+	if err := os.MkdirAll(filepath.Join(o.root, o.out), 0o755); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(o.root, o.out, "report.md"), md.Bytes(), 0o644); err != nil {
+		return fmt.Errorf("write report: %w", err)
+	}
+	var chart bytes.Buffer
+	if err := benchreport.DrawChart(&chart, rep.Panels()); err != nil {
+		return fmt.Errorf("draw chart: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(o.root, o.out, "chart.png"), chart.Bytes(), 0o644); err != nil {
+		return fmt.Errorf("write chart: %w", err)
+	}
+	_, err = stdout.Write(md.Bytes())
+	return err
+}
+
+// errIncomplete marks a local run whose records did not all reach the projection in time.
+var errIncomplete = errors.New("not every record reached the projection")
