@@ -271,7 +271,8 @@ func busiestRecord(t xraylocal.Trace) string {
 	}
 	best := ""
 	for _, id := range order {
-		if best == "" || len(fns[id]) > len(fns[best]) {
+		// On a tie the later record wins: it was seen deeper in the tree, further down the flow.
+		if best == "" || len(fns[id]) >= len(fns[best]) {
 			best = id
 		}
 	}
