@@ -68,7 +68,7 @@ func TestLineAttributeTypes(t *testing.T) {
 	tests := []struct {
 		name, attr, want string
 	}{
-		{"string", `{"S":"héllo \"x\" <b>"}`, `"héllo \"x\" \u003cb\u003e"`},
+		{"string as DynamoDB escaped it", `{"S":"héllo \"x\" <b> \u00e9"}`, `"héllo \"x\" <b> \u00e9"`},
 		{"number kept exactly", `{"N":"12345678901234567890.123456789"}`, `12345678901234567890.123456789`},
 		{"negative exponent number", `{"N":"-1E-130"}`, `-1E-130`},
 		{"binary as base64", `{"B":"AAEC/w=="}`, `"AAEC/w=="`},
@@ -124,7 +124,14 @@ func TestLineRefuses(t *testing.T) {
 		{"fractional creation time", kinesisData("INSERT", `{"ApproximateCreationDateTime":1795428000.5,`+keys+`,"NewImage":{}}`), "positive integer"},
 		{"unknown precision", kinesisData("INSERT", `{"ApproximateCreationDateTime":1,"ApproximateCreationDateTimePrecision":"SECOND",`+keys+`,"NewImage":{}}`), "Precision"},
 		{"unknown attribute type", kinesisData("INSERT", `{"ApproximateCreationDateTime":1795428000123,`+keys+`,"NewImage":{"a":{"X":"1"}}}`), "X"},
-		{"malformed number", kinesisData("INSERT", `{"ApproximateCreationDateTime":1795428000123,`+keys+`,"NewImage":{"a":{"N":"1.2.3"}}}`), "valid JSON"},
+		{"malformed number", kinesisData("INSERT", `{"ApproximateCreationDateTime":1795428000123,`+keys+`,"NewImage":{"a":{"N":"1.2.3"}}}`), "not a number"},
+		{"number set with a string", kinesisData("INSERT", `{"ApproximateCreationDateTime":1795428000123,`+keys+`,"NewImage":{"a":{"NS":["1","x"]}}}`), "not a number"},
+		{"two types in one value", kinesisData("INSERT", `{"ApproximateCreationDateTime":1795428000123,`+keys+`,"NewImage":{"a":{"S":"x","N":"1"}}}`), "one type"},
+		{"string typed as number", kinesisData("INSERT", `{"ApproximateCreationDateTime":1795428000123,`+keys+`,"NewImage":{"a":{"S":1}}}`), "must be a string"},
+		{"NULL false", kinesisData("INSERT", `{"ApproximateCreationDateTime":1795428000123,`+keys+`,"NewImage":{"a":{"NULL":false}}}`), "NULL"},
+		{"image not an object", kinesisData("INSERT", `{"ApproximateCreationDateTime":1795428000123,`+keys+`,"NewImage":[1]}`), "JSON object"},
+		{"list member not a value", kinesisData("INSERT", `{"ApproximateCreationDateTime":1795428000123,`+keys+`,"NewImage":{"a":{"L":["x"]}}}`), "JSON object"},
+		{"deeper than DynamoDB allows", kinesisData("INSERT", `{"ApproximateCreationDateTime":1795428000123,`+keys+`,"NewImage":{"a":`+strings.Repeat(`{"M":{"a":`, 40)+`{"S":"x"}`+strings.Repeat(`}}`, 40)+`}}`), "deeper"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
