@@ -117,6 +117,11 @@ func New(opts Options) (*Edge, error) {
 			pr.Out.Host = pr.In.Host
 		},
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			if errors.Is(err, context.Canceled) {
+				// The caller gave up (a poller stopping on Ctrl-C): nothing went wrong here.
+				w.WriteHeader(http.StatusBadGateway)
+				return
+			}
 			e.log.Error("forward to moto", "path", r.URL.Path, "error", err)
 			w.Header().Set("Content-Type", "application/json")
 			w.WriteHeader(http.StatusBadGateway)
