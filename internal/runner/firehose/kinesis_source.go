@@ -31,9 +31,9 @@ type kinesisReader interface {
 
 var _ kinesisReader = (*kinesis.Client)(nil)
 
-// kinesisPoll is how often an idle shard is read again. Firehose reads each shard about once a
-// second; locally a quarter of that, so that records cross in a short demo.
-var kinesisPoll = 250 * time.Millisecond
+// kinesisPoll is how often each shard is read: Firehose calls GetRecords once a second per shard
+// (an on-demand stream in moto has 4 shards, so 4 calls a second, counted under the runner).
+var kinesisPoll = time.Second
 
 // maxGetRecords is the most records one GetRecords call returns.
 const maxGetRecords = 10000
