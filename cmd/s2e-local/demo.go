@@ -293,7 +293,38 @@ func prune(n *xraylocal.Node, id string) *xraylocal.Node {
 			cp.Children = append(cp.Children, p)
 		}
 	}
+	cp.Children = collapseCalls(cp.Children)
 	return &cp
+}
+
+// collapseCalls folds repeated SDK calls without children (a batch of SendMessageBatch calls)
+// into one line with their count and total duration.
+func collapseCalls(nodes []*xraylocal.Node) []*xraylocal.Node {
+	var out []*xraylocal.Node
+	counts := map[*xraylocal.Node]int{}
+	first := map[string]*xraylocal.Node{}
+	for _, n := range nodes {
+		key := n.Name + " " + n.Operation
+		if len(n.Children) > 0 || n.Operation == "" {
+			out = append(out, n)
+			continue
+		}
+		if f, ok := first[key]; ok {
+			counts[f]++
+			f.End += n.DurationMS() / 1000
+			continue
+		}
+		cp := *n
+		first[key] = &cp
+		counts[&cp] = 1
+		out = append(out, &cp)
+	}
+	for n, c := range counts {
+		if c > 1 {
+			n.Operation = fmt.Sprintf("%s ×%d (total)", n.Operation, c)
+		}
+	}
+	return out
 }
 
 // scan reports whether n's subtree names record id, and whether it names any record.
