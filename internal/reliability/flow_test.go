@@ -86,6 +86,12 @@ func needMoto(t *testing.T) {
 // startFlow starts moto, the chaos proxy and the runner with the shortened template.
 func startFlow(t *testing.T) *flow {
 	t.Helper()
+	return startFlowWith(t, nil)
+}
+
+// startFlowWith starts a flow with more template changes (old, new pairs) than shortened.
+func startFlowWith(t *testing.T, more [][2]string) *flow {
+	t.Helper()
 	needMoto(t)
 	root, err := filepath.Abs(filepath.Join("..", ".."))
 	if err != nil {
@@ -101,6 +107,12 @@ func startFlow(t *testing.T) *flow {
 			t.Fatalf("template.yaml no longer holds %q: update the test's shortened settings", s.old)
 		}
 		text = strings.ReplaceAll(text, s.old, s.new)
+	}
+	for _, m := range more {
+		if !strings.Contains(text, m[0]) {
+			t.Fatalf("the test template does not hold %q", m[0])
+		}
+		text = strings.ReplaceAll(text, m[0], m[1])
 	}
 	tmplPath := filepath.Join(t.TempDir(), "template.yaml")
 	if err := os.WriteFile(tmplPath, []byte(text), 0o644); err != nil {
