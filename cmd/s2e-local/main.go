@@ -201,7 +201,7 @@ const stopTimeout = 30 * time.Second
 func stopRunner(r *runner.Runner, log io.Writer) error {
 	ctx, cancel := context.WithTimeout(context.Background(), stopTimeout)
 	defer cancel()
-	fmt.Fprintln(log, "stopping: delivering what Firehose holds and finishing the batches in flight…")
+	fmt.Fprintln(log, "stopping: finishing what is in flight (Firehose buffers, trigger batches, requests)…")
 	return r.Stop(ctx)
 }
 
