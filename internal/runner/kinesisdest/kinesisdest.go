@@ -322,9 +322,12 @@ func (t *table) list(ctx context.Context) error {
 // copy writes the stream records to Kinesis in DynamoDB's record format, in PutRecords calls
 // within Kinesis's limits, retrying the records Kinesis refuses.
 func (t *table) copy(ctx context.Context, records []streamtypes.Record) error {
+	// The remembered images change only once every record is in Kinesis: records that failed are
+	// read again, and must then be encoded against the images as they were.
+	staged := map[string]json.RawMessage{}
 	entries := make([]kintypes.PutRecordsRequestEntry, 0, len(records))
 	for _, r := range records {
-		data, key, err := t.encode(r)
+		data, key, err := t.encode(r, staged)
 		if err != nil {
 			return fmt.Errorf("event %s: %w", aws.ToString(r.EventID), err)
 		}
@@ -352,6 +355,13 @@ func (t *table) copy(ctx context.Context, records []streamtypes.Record) error {
 			return fmt.Errorf("put %d of %d records to %s: %w", len(left), len(chunk), t.Kinesis, err)
 		}
 		t.written.Add(int64(len(chunk)))
+	}
+	for id, image := range staged {
+		if image == nil {
+			delete(t.images, id)
+		} else {
+			t.images[id] = image
+		}
 	}
 	return nil
 }
@@ -383,8 +393,8 @@ type changeFields struct {
 }
 
 // encode gives the Kinesis record of a stream record and its partition key; nil data for a
-// MODIFY that changed nothing.
-func (t *table) encode(r streamtypes.Record) (data []byte, partitionKey string, err error) {
+// MODIFY that changed nothing. The item's image after the change goes to staged (nil: removed).
+func (t *table) encode(r streamtypes.Record, staged map[string]json.RawMessage) (data []byte, partitionKey string, err error) {
 	d := r.Dynamodb
 	if d == nil {
 		return nil, "", errors.New("stream record without dynamodb")
@@ -428,15 +438,19 @@ func (t *table) encode(r streamtypes.Record) (data []byte, partitionKey string, 
 	// AWS writes both images whatever the view type: fill in the old one from memory.
 	id := string(keys)
 	if rec.DynamoDB.OldImage == nil && r.EventName != streamtypes.OperationTypeInsert {
-		rec.DynamoDB.OldImage = t.images[id]
+		last, ok := staged[id]
+		if !ok {
+			last = t.images[id]
+		}
+		rec.DynamoDB.OldImage = last
 	}
 	if r.EventName == streamtypes.OperationTypeModify && rec.DynamoDB.OldImage != nil && bytes.Equal(rec.DynamoDB.OldImage, rec.DynamoDB.NewImage) {
 		return nil, "", nil
 	}
 	if r.EventName == streamtypes.OperationTypeRemove {
-		delete(t.images, id)
+		staged[id] = nil
 	} else if rec.DynamoDB.NewImage != nil {
-		t.images[id] = rec.DynamoDB.NewImage
+		staged[id] = rec.DynamoDB.NewImage
 	}
 	data, err = json.Marshal(rec)
 	return data, partitionKey, err
