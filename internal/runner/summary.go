@@ -203,6 +203,10 @@ func (s Summary) Print(w io.Writer) {
 			var who []string
 			for _, c := range byOp[op] {
 				n += c.Calls
+				if c.Injected > 0 {
+					who = append(who, fmt.Sprintf("%s %d, %d with injected faults", c.Caller, c.Calls, c.Injected))
+					continue
+				}
 				who = append(who, fmt.Sprintf("%s %d", c.Caller, c.Calls))
 			}
 			fmt.Fprintf(w, "  %-40s %6d  (%s)\n", op, n, strings.Join(who, ", "))
