@@ -190,6 +190,13 @@ done:
 	}
 	res.calls = benchreport.PerThousand(calls, groups, want.Unique)
 	res.functions = benchreport.Summarise(reports.Invocations())
+	for id, st := range r.Lambda.Stats() {
+		if st.Timeouts > 0 || st.Errors > 0 {
+			res.notes = append(res.notes, fmt.Sprintf("%s: %d of %d invocations failed (%d timed out) in the local run, waiting on a busy moto_server; their batches were retried, so its calls (and what follows it) are counted more than once.",
+				id, st.Errors, st.Invocations, st.Timeouts))
+		}
+	}
+	slices.Sort(res.notes)
 
 	res.inits, err = coldStarts(ctx, r.Stack.Functions(), r.Endpoint(), o.starts, log)
 	if err != nil {

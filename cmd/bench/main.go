@@ -21,6 +21,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"syscall"
 	"time"
 
@@ -53,12 +54,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&o.root, "root", ".", "the repository root (template.yaml, Makefile)")
 	fs.StringVar(&o.out, "out", "bench", "where report.md and chart.png go")
 	fs.StringVar(&o.prices, "prices", "bench/prices.json", "the cited price list")
-	fs.IntVar(&o.records, "records", 1000, "records sent through the local run (and the baseline)")
+	fs.IntVar(&o.records, "records", 300, "records sent through the local run (and the baseline)")
 	fs.IntVar(&o.count, "count", 3, "runs of each Go benchmark (the report takes medians)")
 	fs.IntVar(&o.starts, "starts", 5, "cold starts per function for the init time")
 	fs.BoolVar(&o.skipGoBench, "skip-go-bench", false, "leave the Go benchmarks out")
 	fs.BoolVar(&o.skipLocal, "skip-local", false, "leave the local run out (calls, memory, latency, init)")
-	fs.DurationVar(&o.timeout, "timeout", 4*time.Minute, "give up waiting for the local run's records after this")
+	fs.DurationVar(&o.timeout, "timeout", 150*time.Second, "give up waiting for the local run's records after this")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -71,7 +72,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	rep := benchreport.Report{
 		Generated:  time.Now(),
-		Machine:    fmt.Sprintf("%s/%s, %d CPUs", runtime.GOOS, runtime.GOARCH, runtime.NumCPU()),
+		Machine:    fmt.Sprintf("%s/%s, %d CPUs, load average %s at the start", runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), loadAverage()),
 		GoVersion:  runtime.Version(),
 		BenchCount: o.count,
 		Prices:     prices,
@@ -129,3 +130,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 // errIncomplete marks a local run whose records did not all reach the projection in time.
 var errIncomplete = errors.New("not every record reached the projection")
+
+// loadAverage is the one-minute load average, which says how much the neighbours weigh on the
+// timings ("?" where /proc is not there).
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	if f := strings.Fields(string(b)); len(f) > 0 {
+		return f[0]
+	}
+	return "?"
+}

@@ -19,9 +19,9 @@ type Call struct {
 const (
 	Design   = "this design"
 	Baseline = "baseline"
-	Consumer = "consumer" // the responder: the same one write per event in both designs
-	Platform = "platform" // Firehose delivery and the triggers' polling, done by the runner
-	Other    = "other"    // the producer, the bench's own reads
+	Consumer = "consumer"         // the responder: the same one write per event in both designs
+	Platform = "platform"         // Firehose delivery and the triggers' polling, done by the runner
+	Other    = "producer & bench" // the producer's puts and the bench's own reads
 )
 
 // WriteOperations are the calls that write data, the ones the goal counts.
