@@ -35,7 +35,7 @@ var (
 	figures   []figure
 )
 
-func record(t *testing.T, f figure) {
+func addFigure(t *testing.T, f figure) {
 	t.Helper()
 	figuresMu.Lock()
 	figures = append(figures, f)

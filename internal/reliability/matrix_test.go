@@ -102,7 +102,7 @@ func TestFaultMatrix(t *testing.T) {
 				ops["processes signalled"] = fired
 				n += fired
 			}
-			record(t, figure{
+			addFigure(t, figure{
 				Case: mc.name, Injected: n, ByOp: ops, Sent: x.sent, Valid: x.valid, Lost: len(o.lost),
 				DupStore: o.dupStore, DupEmitted: o.dupEmitted,
 				DLQ:  [3]int{s.depths["IngestDLQ"], s.depths["EmitterDLQ"], s.depths["ResponderDLQ"]},

@@ -97,7 +97,7 @@ func TestRedrive(t *testing.T) {
 	}
 
 	s, o := f.await(t.Context(), x, 3*time.Minute)
-	record(t, figure{
+	addFigure(t, figure{
 		Case: "permanent faults, then redrive", Injected: n, ByOp: ops, Sent: x.sent, Valid: x.valid, Lost: len(o.lost),
 		DupStore: o.dupStore, DupEmitted: o.dupEmitted, DLQ: held,
 		Redriven: rep.Ingest.Redriven + rep.Emitter.Redriven + rep.Responder.Redriven, Took: time.Since(start),
