@@ -257,9 +257,14 @@ func (g *Generator) envelope(e *entity) Record {
 }
 
 // raw returns a valid record without the envelope: one kind's data sent bare, as a producer that
-// does not know the envelope would.
+// does not know the envelope would, stamped with when it was produced. Without a producer id the
+// pipeline derives a raw record's id from its bytes, so two raw records with the same bytes in
+// one Firehose batch are one record; the stamp, which rises with every record, keeps each raw
+// record distinct, as a real producer's timestamp would.
 func (g *Generator) raw() Record {
-	return Record{Data: mustJSON(g.randomEntity().data(g)), Type: record.RawType, DuplicateOf: -1}
+	data := mustJSON(g.randomEntity().data(g))
+	stamped := append([]byte(`{"producedAt":"`+g.stamp()+`",`), data[1:]...)
+	return Record{Data: stamped, Type: record.RawType, DuplicateOf: -1}
 }
 
 // invalid returns a record the transformer must refuse, cycling through the flaws.
