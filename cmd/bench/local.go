@@ -119,7 +119,9 @@ func runLocal(ctx context.Context, o options, log *slog.Logger) (localResult, er
 		return res, err
 	}
 	if v, ok := r.Stack.ParameterValues()["DeliveryBufferSizeMB"]; ok {
-		fmt.Sscan(v, &res.bufferMB)
+		if _, err := fmt.Sscan(v, &res.bufferMB); err != nil {
+			return res, fmt.Errorf("parameter DeliveryBufferSizeMB %q: %w", v, err)
+		}
 	}
 
 	// Watch the projection while sending: the first time an entity's newest record is seen
