@@ -64,6 +64,8 @@ func TestDuplicatesAndOrder(t *testing.T) {
 		client := sqs.NewFromConfig(aws.Config{Region: spec.Region, Credentials: credentials.NewStaticCredentialsProvider("generator", "local", ""),
 			BaseEndpoint: aws.String(f.r.Endpoint())})
 		queueURL := f.physical("IngestQueue")
+		const mapping = "EventStorerFunction.IngestQueue"
+		before := f.r.ESM.Counts()[mapping].Records
 		for _, c := range []interface {
 			SendMessageBatch(context.Context, *sqs.SendMessageBatchInput, ...func(*sqs.Options)) (*sqs.SendMessageBatchOutput, error)
 		}{client, redelivering{client}} {
@@ -73,6 +75,10 @@ func TestDuplicatesAndOrder(t *testing.T) {
 			}
 		}
 		s, o := f.await(t.Context(), x, 2*time.Minute)
+		// Both copies reached the storer: the queue did not deduplicate them away.
+		if got := f.r.ESM.Counts()[mapping].Records - before; got < int64(2*len(recs)) {
+			t.Errorf("the storer got %d messages, want both copies of %d records", got, len(recs))
+		}
 		f.check(t, "queue messages delivered twice", x, s, o, start)
 	})
 

@@ -3,6 +3,7 @@ package reliability
 import (
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -92,7 +93,13 @@ func TestFaultMatrix(t *testing.T) {
 
 			recs := records(t, uint64(100+i), perCase)
 			x := expect(recs)
-			f.send(t.Context(), recs)
+			// Six puts a second apart rather than one: each put is a Firehose call, an S3
+			// object and a transformer batch, so every call of the flow is made several times
+			// and a fault at 30% meets most of them.
+			for chunk := range slices.Chunk(recs, 10) {
+				f.send(t.Context(), chunk)
+				time.Sleep(time.Second)
+			}
 			s, o := f.await(t.Context(), x, 2*time.Minute)
 			_ = f.r.Edge.SetFaults(nil)
 			f.chaos.setRules(nil)
@@ -122,6 +129,11 @@ func TestFaultMatrix(t *testing.T) {
 			}
 			if len(mc.faults)+len(mc.chaos) > 0 && n == 0 {
 				t.Errorf("no fault was injected: the case tested nothing")
+			}
+			for _, flt := range mc.faults {
+				if ops[flt.Service+" "+flt.Operation] == 0 {
+					t.Logf("note: %s %s met no fault in this run (too few calls for the rate)", flt.Service, flt.Operation)
+				}
 			}
 		})
 	}
