@@ -60,6 +60,7 @@ type localResult struct {
 	notes           []string
 	bufferMB        float64        // the template's delivery buffer size, for S3 PUTs on AWS
 	callsByCaller   map[string]int // AWS calls on the data path (no X-Ray) by access key
+	fullBatches     []benchreport.FullBatch
 }
 
 func clientConfig(endpoint, key string) aws.Config {
@@ -203,6 +204,22 @@ done:
 	res.inits, err = coldStarts(ctx, r.Stack.Functions(), r.Endpoint(), o.starts, log)
 	if err != nil {
 		return res, err
+	}
+	processorMB := 1.0
+	if v, ok := r.Stack.ParameterValues()["ProcessorBufferSizeMB"]; ok {
+		fmt.Sscan(v, &processorMB)
+	}
+	if fn, ok := r.Stack.Functions()["TransformerFunction"]; ok {
+		// The template's setting, and the most the parameter allows (3 MiB).
+		for _, mb := range slices.Compact([]float64{processorMB, 3}) {
+			fb, err := fullTransformerBatch(ctx, fn, mb)
+			if err != nil {
+				return res, err
+			}
+			fb.Default = mb == processorMB
+			log.Info("full transformer batch", "records", fb.Records, "bytes", fb.Bytes, "duration_ms", fb.DurationMS, "max_memory_mb", fb.MaxMemoryMB)
+			res.fullBatches = append(res.fullBatches, fb)
+		}
 	}
 	return res, nil
 }

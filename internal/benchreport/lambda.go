@@ -149,3 +149,12 @@ func Summarise(invs []Invocation) []FunctionStats {
 	}
 	return out
 }
+
+// FullBatch is one invocation with the largest batch its trigger hands a function.
+type FullBatch struct {
+	Function string
+	Records  int
+	Bytes    int
+	Default  bool // the template's default setting, which the goal is judged on
+	Invocation
+}

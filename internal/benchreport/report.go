@@ -79,6 +79,7 @@ type Report struct {
 	Unique       int // distinct valid records: items, events
 	Calls        []OpCount
 	Functions    []FunctionStats
+	FullBatches  []FullBatch // functions invoked once with their trigger's largest batch
 	Bootstraps   []Bootstrap
 	Elapsed      time.Duration // first put to last projection write
 	Throughput   float64       // records per second over Elapsed
@@ -130,7 +131,13 @@ func (r Report) Goals() []Goal {
 		gs = append(gs, Goal{"Init (median of " + fmt.Sprint(len(b.InitMS)) + "): " + b.Function, fmt.Sprintf("≤ %d ms", GoalInitMS), fmt.Sprintf("%.1f ms", b.InitMedianMS), b.InitMedianMS <= GoalInitMS})
 	}
 	for _, f := range r.Functions {
-		gs = append(gs, Goal{"Peak memory: " + f.Function, fmt.Sprintf("≤ %d MB", GoalPeakMemoryMB), fmt.Sprintf("%d MB", f.MaxMemoryMB), f.MaxMemoryMB > 0 && f.MaxMemoryMB <= GoalPeakMemoryMB})
+		peak := f.MaxMemoryMB
+		for _, fb := range r.FullBatches {
+			if fb.Function == f.Function && fb.Default {
+				peak = max(peak, fb.MaxMemoryMB)
+			}
+		}
+		gs = append(gs, Goal{"Peak memory: " + f.Function, fmt.Sprintf("≤ %d MB", GoalPeakMemoryMB), fmt.Sprintf("%d MB", peak), peak > 0 && peak <= GoalPeakMemoryMB})
 	}
 	if r.Floor.Total > 0 {
 		over := r.Design.Total/r.Floor.Total - 1
@@ -194,11 +201,11 @@ func (r Report) Markdown(w io.Writer) {
 		}
 		p("| %s | %s | %s | %d | %.1f | %s |\n", c.Group, c.Service, c.Operation, c.Calls, c.PerK, wr)
 	}
-	p("\nWrite calls per 1,000 records: this design %.0f, baseline %.0f. \"consumer\" is the responder's projection write, one per event in either design; \"platform\" is what the local runner does for Firehose and the triggers (on AWS, Lambda's pollers: SQS receives and deletes are billed, DynamoDB stream reads by Lambda are not).\n",
+	p("\nWrite calls per 1,000 records: this design %.0f, baseline %.0f. \"consumer\" is the responder's projection write, one per event in either design; \"platform\" is what the local runner does for Firehose and the triggers (on AWS, Lambda's pollers: SQS receives and deletes are billed, DynamoDB stream reads by Lambda are not). Its SQS ReceiveMessage and DeleteMessage include the queue through which the runner receives the rule's events for the responder (on AWS the rule invokes the function directly), and its Kinesis calls are the change archive's delivery stream reading the table's changes.\n",
 		WritesPerK(r.Calls, Design), WritesPerK(r.Calls, Baseline))
 	p("\nAt AWS's batch limits this design's floor is exactly 300 write calls per 1,000 records: ten messages per SendMessageBatch, at most ten messages per FIFO batch to the storer (one BatchWriteItem each, whatever its limit of 25), ten entries per PutEvents. Batches that are not full (FIFO groups hand out fewer messages; the stream hands the emitter what it has) and retries push the measured count above it.\n")
 
-	p("\n## Functions\n\n| Function | bootstrap | zipped | init median (starts) | invocations (local run) | mean duration | peak memory |\n|---|---:|---:|---:|---:|---:|---:|\n")
+	p("\n## Functions\n\n| Function | bootstrap | zipped | init median (min, starts) | invocations (local run) | mean duration | peak memory |\n|---|---:|---:|---:|---:|---:|---:|\n")
 	byFn := map[string]FunctionStats{}
 	for _, f := range r.Functions {
 		byFn[f.Function] = f
@@ -209,9 +216,18 @@ func (r Report) Markdown(w io.Writer) {
 		if f.Invocations > 0 {
 			run = fmt.Sprintf("%d | %.1f ms | %d MB of %d", f.Invocations, f.MeanMS, f.MaxMemoryMB, f.MemorySizeMB)
 		}
-		p("| %s | %.1f MB | %.1f MB | %.1f ms (%d) | %s |\n", b.Function, mb(b.RawBytes), mb(b.ZipBytes), b.InitMedianMS, len(b.InitMS), run)
+		p("| %s | %.1f MB | %.1f MB | %.1f ms (%.1f, %d) | %s |\n", b.Function, mb(b.RawBytes), mb(b.ZipBytes), b.InitMedianMS, slices.Min(append([]float64{b.InitMedianMS}, b.InitMS...)), len(b.InitMS), run)
 	}
 	p("\nInit is process start to the first Runtime API `next` (Lambda's Init Duration), on this machine's CPU with no network. Peak memory is VmHWM, as Lambda's Max Memory Used, the largest over the run's invocations (full batches: Firehose's buffer, 10 messages, 100 stream records). Durations are local and wait on moto_server, which answers far slower than AWS.\n")
+
+	for _, fb := range r.FullBatches {
+		setting := "the parameter's maximum"
+		if fb.Default {
+			setting = "the template's default"
+		}
+		p("\nFull batch: %s invoked once with %d records (%.2f MB, %s ProcessorBufferSizeMB) and an in-process SQS that accepts at once: %.1f ms (%.1f µs per record, the SDK, loopback HTTP and the process included), peak memory %d MB of %d.\n",
+			fb.Function, fb.Records, float64(fb.Bytes)/(1<<20), setting, fb.DurationMS, fb.DurationMS*1000/float64(max(fb.Records, 1)), fb.MaxMemoryMB, fb.MemorySizeMB)
+	}
 
 	p("\n## End to end (local)\n\n")
 	p("%d records from the Firehose put to the projection write in %s: **%.0f records/s**. Latency (Firehose arrival to the projection write seen, %d records): p50 %s, p90 %s, p99 %s, max %s. The baseline made its %d×3 calls one record at a time in %s.\n",
@@ -289,7 +305,7 @@ func (r Report) Panels() []Panel {
 		v := WritesPerK(r.Calls, g)
 		calls.Bars = append(calls.Bars, Bar{Label: "TOTAL " + g, Value: v, Text: fmt.Sprintf("%.0f", v), Color: col})
 	}
-	hops := Panel{Title: "CPU µS PER RECORD PER HOP (DASHED: GOAL 15 µS)", Goal: GoalNsPerRecord / 1000}
+	hops := Panel{Title: "CPU US PER RECORD PER HOP (DASHED LINE: GOAL 15 US)", Goal: GoalNsPerRecord / 1000}
 	for _, h := range r.Hops {
 		if !h.Found || strings.HasPrefix(h.Name, "records API") {
 			continue
@@ -299,7 +315,7 @@ func (r Report) Panels() []Panel {
 		if v > GoalNsPerRecord/1000 {
 			col = ColorNotMet
 		}
-		hops.Bars = append(hops.Bars, Bar{Label: h.Name, Value: v, Text: fmt.Sprintf("%.1f µs, %.0f allocs", v, h.Allocs), Color: col})
+		hops.Bars = append(hops.Bars, Bar{Label: h.Name, Value: v, Text: fmt.Sprintf("%.1f us, %.0f allocs", v, h.Allocs), Color: col})
 	}
 	cost := Panel{Title: "USD PER MILLION 1 KB RECORDS"}
 	cost.Bars = []Bar{
