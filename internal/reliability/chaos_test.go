@@ -10,6 +10,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"os"
+	"sort"
 	"strings"
 	"sync"
 	"syscall"
@@ -27,7 +28,14 @@ type chaos struct {
 	rules     []*chaosRule
 	emitted   map[string]int // record id -> events put on the bus
 	signal    func(function string, sig syscall.Signal) int
-	signalled int // processes killed or stopped
+	signalled int                   // processes killed or stopped
+	latency   map[string]*opLatency // "caller operation" -> time moto took
+}
+
+// opLatency is how long moto took to answer one caller's calls of one operation.
+type opLatency struct {
+	Calls      int
+	Total, Max time.Duration
 }
 
 // chaosRule sends sig to the caller's busy processes after its at-th call of operation.
@@ -51,7 +59,7 @@ func newChaos(upstream string) (*chaos, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &chaos{emitted: map[string]int{}}
+	c := &chaos{emitted: map[string]int{}, latency: map[string]*opLatency{}}
 	c.proxy = &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(up)
@@ -73,9 +81,24 @@ func (c *chaos) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	start := time.Now()
 	c.proxy.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), callKey{}, info)))
-	if d := time.Since(start); d > 5*time.Second && os.Getenv("S2E_TEST_LOG") != "" {
+	d := time.Since(start)
+	if d > 5*time.Second && os.Getenv("S2E_TEST_LOG") != "" {
 		fmt.Fprintf(os.Stderr, "slow call: %s %s took %s\n", info.caller, info.operation, d.Round(time.Millisecond))
 	}
+	op := info.operation
+	if op == "" {
+		op = r.Method + " " + strings.SplitN(strings.TrimPrefix(r.URL.Path, "/"), "/", 2)[0]
+	}
+	c.mu.Lock()
+	l := c.latency[info.caller+" "+op]
+	if l == nil {
+		l = &opLatency{}
+		c.latency[info.caller+" "+op] = l
+	}
+	l.Calls++
+	l.Total += d
+	l.Max = max(l.Max, d)
+	c.mu.Unlock()
 }
 
 // observe runs when moto has answered, before the answer goes back to the caller.
@@ -166,6 +189,24 @@ func (c *chaos) emittedCounts() map[string]int {
 		out[k] = v
 	}
 	return out
+}
+
+// slowest returns the n calls on which moto spent the most time in all, as text.
+func (c *chaos) slowest(n int) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	keys := make([]string, 0, len(c.latency))
+	for k := range c.latency {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool { return c.latency[keys[i]].Total > c.latency[keys[j]].Total })
+	var b strings.Builder
+	for _, k := range keys[:min(n, len(keys))] {
+		l := c.latency[k]
+		fmt.Fprintf(&b, "%s: %d calls, %s in all, mean %s, max %s; ", k, l.Calls, l.Total.Round(time.Second),
+			(l.Total / time.Duration(l.Calls)).Round(time.Millisecond), l.Max.Round(time.Millisecond))
+	}
+	return b.String()
 }
 
 // accessKey is the access key of a SigV4-signed request: the function's logical ID.

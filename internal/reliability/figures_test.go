@@ -28,6 +28,7 @@ type figure struct {
 	DLQ        [3]int         // IngestDLQ, EmitterDLQ, ResponderDLQ after the case
 	Redriven   int            // DLQ messages replayed by redrive
 	Took       time.Duration
+	Load       string // for a load run: throughput and where the time went
 }
 
 var (
@@ -50,18 +51,35 @@ func TestMain(m *testing.M) {
 	figuresMu.Lock()
 	rows := slices.Clone(figures)
 	figuresMu.Unlock()
-	if len(rows) > 0 {
-		table := markdown(rows)
+	var matrix, load []figure
+	for _, f := range rows {
+		if f.Load != "" {
+			load = append(load, f)
+		} else {
+			matrix = append(matrix, f)
+		}
+	}
+	for _, doc := range []struct {
+		rows []figure
+		file string
+		text func(string, []figure) string
+	}{{matrix, "reliability.md", reliabilityDoc}, {load, "load.md", loadDoc}} {
+		if len(doc.rows) == 0 {
+			continue
+		}
+		table := markdown(doc.rows)
 		fmt.Fprintln(os.Stderr, table)
-		if *update && code == 0 {
-			path := filepath.Join("..", "..", "docs", "reliability.md")
-			if err := os.MkdirAll(filepath.Dir(path), 0o755); err == nil {
-				err = os.WriteFile(path, []byte(reliabilityDoc(table)), 0o644)
-				if err != nil {
-					fmt.Fprintln(os.Stderr, "write", path, err)
-					code = 1
-				}
-			}
+		if !*update || code != 0 {
+			continue
+		}
+		path := filepath.Join("..", "..", "docs", doc.file)
+		err := os.MkdirAll(filepath.Dir(path), 0o755)
+		if err == nil {
+			err = os.WriteFile(path, []byte(doc.text(table, doc.rows)), 0o644)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "write", path, err)
+			code = 1
 		}
 	}
 	if buildDir != "" {
@@ -103,7 +121,7 @@ func byOp(m map[string]int) string {
 	return " (" + strings.Join(parts, ", ") + ")"
 }
 
-func reliabilityDoc(table string) string {
+func reliabilityDoc(table string, _ []figure) string {
 	return `# Reliability figures
 
 Written by ` + "`go test ./internal/reliability -run 'Matrix|Redrive|Duplicates' -update`" + ` from the real local
@@ -123,4 +141,19 @@ process right after its write reached the service and before it saw the answer.
   permanent-fault case may leave any, and redrive empties them.
 
 ` + table
+}
+
+func loadDoc(table string, rows []figure) string {
+	var notes strings.Builder
+	for _, f := range rows {
+		fmt.Fprintf(&notes, "- %s: %s\n", f.Case, f.Load)
+	}
+	return `# Load run
+
+Written by ` + "`make load` (`S2E_LOAD=1 go test ./internal/reliability -run TestLoad -update`)" + `: records
+through the whole local flow (the local runner, moto_server and the functions' real bootstraps)
+on this machine, bounded in time. "lost" counts the records that had not crossed every hop when
+the time ran out.
+
+` + table + "\n" + notes.String()
 }

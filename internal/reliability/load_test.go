@@ -2,6 +2,7 @@ package reliability
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"slices"
 	"strconv"
@@ -71,7 +72,8 @@ func TestLoad(t *testing.T) {
 			}
 			emitted := len(f.chaos.emittedCounts())
 			depths, _ := f.depths(ctx)
-			t.Logf("%s: stored %d, emitted %d of %d unique; queue %d", time.Since(start).Round(time.Second), stored, emitted, len(x.sentByID), depths["IngestQueue"])
+			t.Logf("%s: stored %d, emitted %d of %d unique; queue %d; moto's time: %s", time.Since(start).Round(time.Second), stored, emitted,
+				len(x.sentByID), depths["IngestQueue"], f.chaos.slowest(5))
 			done = stored >= len(x.sentByID) && emitted >= len(x.sentByID)
 		case <-ctx.Done():
 			done = true
@@ -81,8 +83,18 @@ func TestLoad(t *testing.T) {
 	took := time.Since(start)
 	t.Logf("load: %d records (%d valid, %d unique) end to end in %s: %.0f records/s; lost %d, store duplicates %d, events emitted twice %d",
 		n, x.valid, len(x.sentByID), took.Round(time.Second), float64(x.valid)/took.Seconds(), len(o.lost), o.dupStore, o.dupEmitted)
+	lake, stored, emitted := 0, 0, 0
+	for id := range x.sentByID {
+		lake += min(1, s.lake[id])
+		stored += min(1, s.store[id])
+		emitted += min(1, s.emitted[id])
+	}
+	rate := func(n int) string { return fmt.Sprintf("%d (%.1f/s)", n, float64(n)/took.Seconds()) }
+	notes := fmt.Sprintf("into Firehose in %s; after %s the lake held %s, the store %s and the bus %s of %d unique records; moto's time by call: %s",
+		sendTook.Round(time.Second), took.Round(time.Second), rate(lake), rate(stored), rate(emitted), len(x.sentByID), f.chaos.slowest(6))
+	t.Log(notes)
 	addFigure(t, figure{Case: "load: " + strconv.Itoa(n) + " records", Sent: x.sent, Valid: x.valid, Lost: len(o.lost), DupStore: o.dupStore,
-		DupEmitted: o.dupEmitted, DLQ: [3]int{s.depths["IngestDLQ"], s.depths["EmitterDLQ"], s.depths["ResponderDLQ"]}, Took: took})
+		DupEmitted: o.dupEmitted, DLQ: [3]int{s.depths["IngestDLQ"], s.depths["EmitterDLQ"], s.depths["ResponderDLQ"]}, Took: took, Load: notes})
 	if len(o.lost) > 0 {
 		t.Errorf("%d records lost or not through within %s (first: %v)", len(o.lost), timeout, o.lost[:min(5, len(o.lost))])
 	}
