@@ -329,3 +329,20 @@ BenchmarkJSON/codec=json-v2/op=encode 1000 2900 ns/op 768 B/op 3 allocs/op
 		t.Errorf("a missing v2 run must be said: %s", choice)
 	}
 }
+
+func TestJSONResultsNamesTheSecondValidation(t *testing.T) {
+	bs, err := ParseGoBench(strings.NewReader("pkg: x/internal/benchreport\n" +
+		"BenchmarkJSON/codec=scanner/op=decode 1 1600 ns/op 6 allocs/op\n" +
+		"BenchmarkJSON/codec=scanner/op=encode 1 150 ns/op 0 allocs/op\n" +
+		"BenchmarkJSON/codec=encoding-json/op=valid 1 1200 ns/op 0 allocs/op\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, choice := JSONResults(bs)
+	if !strings.Contains(choice, "json.Valid (1200 ns here)") {
+		t.Errorf("choice = %s", choice)
+	}
+	if last := res[len(res)-1]; last.Op != "valid (syntax check only)" || last.Ns != 1200 {
+		t.Errorf("the validation row = %+v", last)
+	}
+}

@@ -73,5 +73,15 @@ func BenchmarkJSON(b *testing.B) {
 			}
 		}
 	})
+	// contracts.Check runs json.Valid on a document record.Parser has already scanned.
+	b.Run("codec=encoding-json/op=valid", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetBytes(int64(len(raw)))
+		for b.Loop() {
+			if !json.Valid(raw) {
+				b.Fatal("invalid")
+			}
+		}
+	})
 	benchmarkJSONv2(b, raw, rec)
 }

@@ -29,6 +29,15 @@ func benchmarkJSONv2(b *testing.B, raw []byte, rec record.Record) {
 			}
 		}
 	})
+	b.Run("codec=json-v2/op=valid", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetBytes(int64(len(raw)))
+		for b.Loop() {
+			if !jsontext.Value(raw).IsValid() {
+				b.Fatal("invalid")
+			}
+		}
+	})
 	b.Run("codec=json-v2/op=encode", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
