@@ -273,7 +273,10 @@ func (s *Server) Routes() []Route { return slices.Clone(s.routes) }
 
 // ServeHTTP answers one request as API Gateway's Lambda proxy integration does.
 func (s *Server) ServeHTTP(w http.ResponseWriter, req *http.Request) {
-	route, params, path, ok := s.find(req.Method, req.URL.Path)
+	// API Gateway's REST APIs match the path as the client sent it, still percent-encoded, so an
+	// encoded "/" stays inside its segment (a key like an ARN with "/" in it) and the function
+	// gets the path and its parameters encoded.
+	route, params, path, ok := s.find(req.Method, req.URL.EscapedPath())
 	if !ok {
 		// API Gateway's answer for a REST route (or method) it does not have.
 		writeMessage(w, http.StatusForbidden, "Missing Authentication Token")

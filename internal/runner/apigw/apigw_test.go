@@ -166,6 +166,7 @@ func TestRouting(t *testing.T) {
 		{"GET", "/records/order/order-1", 200, "RecordsApiFunction", "/records/{type}/{key}", map[string]string{"type": "order", "key": "order-1"}, ""},
 		{"GET", "/records/special", 200, "RecordsApiFunction", "/records/special", nil, ""},
 		{"GET", "/v1/records/order/order-1", 200, "RecordsApiFunction", "/records/{type}/{key}", map[string]string{"type": "order", "key": "order-1"}, "/records/order/order-1"},
+		{"GET", "/records/security/arn:aws:securityhub:us-east-1:1:insight%2F1%2Fcustom%2Fx", 200, "RecordsApiFunction", "/records/{type}/{key}", map[string]string{"type": "security", "key": "arn:aws:securityhub:us-east-1:1:insight%2F1%2Fcustom%2Fx"}, ""},
 		{"DELETE", "/files/a/b/c.txt", 200, "FilesFunction", "/files/{proxy+}", map[string]string{"proxy": "a/b/c.txt"}, ""},
 		{"POST", "/records/order", 403, "", "", nil, ""},
 		{"GET", "/records", 403, "", "", nil, ""},
