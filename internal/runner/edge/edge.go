@@ -340,16 +340,17 @@ func (e *Edge) partial(w http.ResponseWriter, r *http.Request, c call, part *par
 		header.Set("Content-Type", ct)
 	}
 	if kept != nil {
+		var call uint64
 		switch c.Operation {
 		case "PutEvents":
-			e.traces.begin()
+			call = e.traces.begin()
 		case "SendMessageBatch":
 			e.sqsTraces.recordBodies(kept, r.Header.Get("X-Amzn-Trace-Id"), true)
 		}
 		res := e.roundTrip(r, kept, upstream)
 		if res.status != http.StatusOK {
 			if c.Operation == "PutEvents" {
-				e.traces.end()
+				e.traces.end(call)
 			}
 			res.writeTo(w, res.body.Bytes())
 			return
@@ -359,7 +360,7 @@ func (e *Edge) partial(w http.ResponseWriter, r *http.Request, c call, part *par
 		switch c.Operation {
 		case "PutEvents":
 			e.traces.record(kept, answer)
-			e.traces.end()
+			e.traces.end(call)
 		case "SendMessageBatch":
 			e.sqsTraces.recordMessages(kept, answer, r.Header.Get("X-Amzn-Trace-Id"), true)
 		}
@@ -382,12 +383,12 @@ func (e *Edge) putEvents(w http.ResponseWriter, r *http.Request, upstream http.H
 	}
 	// moto delivers the events to the rule's queue before it answers, so the trigger may ask
 	// for an event's trace header before it is recorded: pending makes it wait for the answer.
-	e.traces.begin()
+	call := e.traces.begin()
 	res := e.roundTrip(r, body, upstream)
 	if res.status == http.StatusOK {
 		e.traces.record(body, res.body.Bytes())
 	}
-	e.traces.end()
+	e.traces.end(call)
 	res.writeTo(w, res.body.Bytes())
 }
 
@@ -523,25 +524,38 @@ func (c *captured) writeTo(w http.ResponseWriter, body []byte) {
 
 // traceStore maps event IDs to trace headers, forgetting the oldest beyond max.
 type traceStore struct {
-	mu      sync.Mutex
-	byID    map[string]string
-	order   []string
-	max     int
-	pending int // calls forwarded whose answer is not recorded yet
+	mu    sync.Mutex
+	byID  map[string]string
+	order []string
+	max   int
+	// pending are the calls forwarded whose answer is not recorded yet, by the number begin
+	// gave them; next is the number of the next call.
+	pending map[uint64]bool
+	next    uint64
 }
 
-// pendingWait bounds how long get waits for calls in flight to be recorded.
-const pendingWait = 10 * time.Second
+// pendingWait bounds how long get waits for calls in flight to be recorded. The calls waited
+// for are those begun before the lookup, which end when moto answers them; moto on a loaded
+// machine has taken 17 s for one PutEvents, so the bound is far above that rather than tight.
+const pendingWait = 2 * time.Minute
 
-func (t *traceStore) begin() {
+// begin notes a call forwarded whose answer may name IDs that get is asked for; end it with
+// the number returned.
+func (t *traceStore) begin() uint64 {
 	t.mu.Lock()
-	t.pending++
-	t.mu.Unlock()
+	defer t.mu.Unlock()
+	if t.pending == nil {
+		t.pending = map[uint64]bool{}
+	}
+	n := t.next
+	t.next++
+	t.pending[n] = true
+	return n
 }
 
-func (t *traceStore) end() {
+func (t *traceStore) end(n uint64) {
 	t.mu.Lock()
-	t.pending--
+	delete(t.pending, n)
 	t.mu.Unlock()
 }
 
@@ -660,12 +674,23 @@ func (t *traceStore) put(headers map[string]string) {
 // get returns id's trace header; while calls are in flight it waits for them (a while at most),
 // since the id may be in one of their answers.
 func (t *traceStore) get(id string) string {
+	// Only a call begun before the lookup can have made id: later calls are not waited for,
+	// so a steady stream of PutEvents cannot hold a lookup up.
+	t.mu.Lock()
+	before := t.next
+	t.mu.Unlock()
 	deadline := time.Now().Add(pendingWait)
 	for {
 		t.mu.Lock()
-		h, pending := t.byID[id], t.pending
+		h, waiting := t.byID[id], false
+		for n := range t.pending {
+			if n < before {
+				waiting = true
+				break
+			}
+		}
 		t.mu.Unlock()
-		if h != "" || pending == 0 || time.Now().After(deadline) {
+		if h != "" || !waiting || time.Now().After(deadline) {
 			return h
 		}
 		time.Sleep(5 * time.Millisecond)

@@ -437,3 +437,41 @@ func TestTraceHeadersRaceTheAnswer(t *testing.T) {
 		t.Errorf("ReceiveMessage answer %s lacks the message's AWSTraceHeader", got)
 	}
 }
+
+// TestTraceLookupWaitsForEarlierCalls: a trigger's lookup waits, however long moto takes, for the
+// PutEvents calls begun before it (one of them put the event), and not for calls begun after it,
+// so a busy emitter cannot hold a delivery up.
+func TestTraceLookupWaitsForEarlierCalls(t *testing.T) {
+	ts := traceStore{byID: map[string]string{}, max: 10}
+	early := ts.begin()
+	got := make(chan string, 1)
+	go func() { got <- ts.get("ev-1") }()
+	time.Sleep(50 * time.Millisecond)
+	select {
+	case h := <-got:
+		t.Fatalf("the lookup returned %q while the call that put the event was in flight", h)
+	case <-time.After(100 * time.Millisecond):
+	}
+	ts.record([]byte(`{"Entries":[{"TraceHeader":"Root=1-ev"}]}`), []byte(`{"Entries":[{"EventId":"ev-1"}]}`))
+	ts.end(early)
+	if h := <-got; h != "Root=1-ev" {
+		t.Errorf("lookup = %q, want Root=1-ev", h)
+	}
+
+	// An event no call recorded: the lookup ends with the calls begun before it, though a later
+	// one is still in flight.
+	before := ts.begin()
+	go func() { got <- ts.get("ev-2") }()
+	time.Sleep(50 * time.Millisecond)
+	after := ts.begin()
+	ts.end(before)
+	select {
+	case h := <-got:
+		if h != "" {
+			t.Errorf("lookup of an unrecorded event = %q, want none", h)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the lookup waits for a call begun after it")
+	}
+	ts.end(after)
+}
