@@ -46,25 +46,70 @@ It runs on free ports, so it does not disturb a running "s2e-local start".`, std
 	if opts.Faults, err = edge.ParseFaults(*faults); err != nil {
 		return fmt.Errorf("--faults: %w", err)
 	}
-	opts.Parts, opts.BufferInterval = runner.All, *buffer
-	records, err := generate.Generate(generate.Options{Seed: *seed, Raw: *raw, Invalid: *invalid, Duplicates: *dups}, *count)
+	opts.BufferInterval = *buffer
+	d, err := runDemo(ctx, opts, demoConfig{
+		Records: generate.Options{Seed: *seed, Raw: *raw, Invalid: *invalid, Duplicates: *dups},
+		Count:   *count,
+		Timeout: *timeout,
+	}, stderr)
+	if d != nil && d.Runner != nil {
+		defer func() { _ = stopRunner(d.Runner, io.Discard) }()
+	}
 	if err != nil {
 		return err
 	}
-	want := generate.Expect(records)
+	d.print(ctx, stdout)
+	if len(d.Missing) > 0 {
+		return fmt.Errorf("demo: after %s, not every record crossed every hop: %s", d.Crossed.Round(time.Second), strings.Join(d.Missing, "; "))
+	}
+	fmt.Fprintf(stdout, "\nEvery record crossed every hop in %s (start-up %s).\n", d.Crossed.Round(time.Millisecond), d.StartUp.Round(time.Millisecond))
+	return nil
+}
+
+// demoConfig is what a demo sends and how long it waits for it.
+type demoConfig struct {
+	Records generate.Options
+	Count   int
+	Timeout time.Duration
+}
+
+// demoRun is a finished demo on a stack still running: what was sent and what the hops held
+// once every record had crossed them (or nothing moved any more).
+type demoRun struct {
+	Runner  *runner.Runner
+	Records []generate.Record
+	Want    generate.Expected
+	Summary runner.Summary
+	// Missing says, hop by hop, what had not arrived when the wait ended; empty when every
+	// record crossed every hop.
+	Missing []string
+	StartUp time.Duration // from the start to the first record sent
+	Crossed time.Duration // from the first record sent to the end of the wait
+}
+
+// runDemo starts the whole flow with opts, sends the generated records to the delivery stream
+// as a producer does, and waits until they have crossed every hop. The end-to-end test runs it
+// too, so that what the demo shows is what the test checks. The caller stops d.Runner, which is
+// set whenever the stack started, also when an error is returned.
+func runDemo(ctx context.Context, opts runner.Options, cfg demoConfig, progress io.Writer) (*demoRun, error) {
+	records, err := generate.Generate(cfg.Records, cfg.Count)
+	if err != nil {
+		return nil, err
+	}
+	d := &demoRun{Records: records, Want: generate.Expect(records)}
+	opts.Parts = runner.All
 
 	started := time.Now()
-	fmt.Fprintln(stderr, "starting the local stack (moto, build, provision, functions)…")
-	r, err := runner.Start(ctx, opts)
-	if err != nil {
-		return err
+	fmt.Fprintln(progress, "starting the local stack (moto, build, provision, functions)…")
+	if d.Runner, err = runner.Start(ctx, opts); err != nil {
+		return d, err
 	}
-	defer func() { _ = stopRunner(r, io.Discard) }()
+	r := d.Runner
 	streams := r.Firehose.Streams()
 	if len(streams) == 0 {
-		return errors.New("demo: the template has no delivery stream")
+		return d, errors.New("demo: the template has no delivery stream")
 	}
-	fmt.Fprintf(stderr, "started in %s; sending %d records to %s\n", time.Since(started).Round(time.Millisecond), len(records), streams[0])
+	fmt.Fprintf(progress, "started in %s; sending %d records to %s\n", time.Since(started).Round(time.Millisecond), len(records), streams[0])
 
 	client := fhsdk.NewFromConfig(aws.Config{
 		Region:       spec.Region,
@@ -72,37 +117,39 @@ It runs on free ports, so it does not disturb a running "s2e-local start".`, std
 		BaseEndpoint: aws.String(r.Endpoint()),
 	})
 	sent := time.Now()
+	d.StartUp = sent.Sub(started)
 	if _, err := generate.Send(ctx, generate.NewFirehose(client, streams[0]), slices.Values(records), generate.SendOptions{}); err != nil {
-		return fmt.Errorf("send: %w", err)
+		return d, fmt.Errorf("send: %w", err)
 	}
 
-	waitCtx, cancel := context.WithTimeout(ctx, *timeout)
+	waitCtx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
-	sum, missing, err := waitForHops(waitCtx, r, want)
+	d.Summary, d.Missing, err = waitForHops(waitCtx, r, d.Want)
 	if err != nil && !errors.Is(err, context.DeadlineExceeded) {
-		return err
+		return d, err
 	}
-	crossed := time.Since(sent)
+	d.Crossed = time.Since(sent)
+	return d, nil
+}
 
-	fmt.Fprintf(stdout, "stream-to-events demo: %d records sent (%d valid, %d invalid, %d duplicates, %d raw)\n\n",
-		want.Sent, want.Valid, want.Invalid, countDuplicates(records), len(want.Raw))
-	fmt.Fprintln(stdout, "Expected → found, hop by hop:")
-	for _, h := range hopChecks(sum, want) {
+// print writes the demo's report: what was sent, each hop against what it must hold, the
+// summary, an API sample and one record's trace.
+func (d *demoRun) print(ctx context.Context, w io.Writer) {
+	want := d.Want
+	fmt.Fprintf(w, "stream-to-events demo: %d records sent (%d valid, %d invalid, %d duplicates, %d raw)\n\n",
+		want.Sent, want.Valid, want.Invalid, countDuplicates(d.Records), len(want.Raw))
+	fmt.Fprintln(w, "Expected → found, hop by hop:")
+	for _, h := range hopChecks(d.Summary, want) {
 		mark := "ok"
 		if h.got < h.want {
 			mark = "MISSING"
 		}
-		fmt.Fprintf(stdout, "  %-44s %6d → %-6d %s\n", h.name, h.want, h.got, mark)
+		fmt.Fprintf(w, "  %-44s %6d → %-6d %s\n", h.name, h.want, h.got, mark)
 	}
-	fmt.Fprintln(stdout)
-	sum.Print(stdout)
-	printAPISample(ctx, stdout, r)
-	printTrace(stdout, r)
-	if len(missing) > 0 {
-		return fmt.Errorf("demo: after %s, not every record crossed every hop: %s", crossed.Round(time.Second), strings.Join(missing, "; "))
-	}
-	fmt.Fprintf(stdout, "\nEvery record crossed every hop in %s (start-up %s).\n", crossed.Round(time.Millisecond), sent.Sub(started).Round(time.Millisecond))
-	return nil
+	fmt.Fprintln(w)
+	d.Summary.Print(w)
+	printAPISample(ctx, w, d.Runner)
+	printTrace(w, d.Runner)
 }
 
 func countDuplicates(records []generate.Record) int {
