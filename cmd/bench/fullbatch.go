@@ -2,7 +2,7 @@ package main
 
 import (
 	"context"
-	"crypto/md5"
+	"crypto/md5" // #nosec G501 -- SQS names message bodies by their MD5, not a security use
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -100,7 +100,7 @@ func answerSendMessageBatch(w http.ResponseWriter, r *http.Request) {
 		Failed     []struct{}
 	}{Failed: []struct{}{}}
 	for i, e := range in.Entries {
-		sum := md5.Sum([]byte(e.MessageBody))
+		sum := md5.Sum([]byte(e.MessageBody)) // #nosec G401 -- the MD5OfMessageBody the SDK checks; nothing is protected by it
 		out.Successful = append(out.Successful, ok{e.Id, "m-" + strconv.Itoa(i), hex.EncodeToString(sum[:]), strconv.Itoa(i + 1)})
 	}
 	_ = json.NewEncoder(w).Encode(out)

@@ -207,7 +207,9 @@ done:
 	}
 	processorMB := 1.0
 	if v, ok := r.Stack.ParameterValues()["ProcessorBufferSizeMB"]; ok {
-		fmt.Sscan(v, &processorMB)
+		if _, err := fmt.Sscan(v, &processorMB); err != nil {
+			return res, fmt.Errorf("parameter ProcessorBufferSizeMB %q: %w", v, err)
+		}
 	}
 	if fn, ok := r.Stack.Functions()["TransformerFunction"]; ok {
 		// The template's setting, and the most the parameter allows (3 MiB).
