@@ -18,6 +18,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"runtime"
@@ -81,6 +82,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	// The local run first, while the machine is otherwise idle: its latency is the most
 	// sensitive figure.
 	var local localResult
+	if _, err := exec.LookPath("moto_server"); err != nil && !o.skipLocal {
+		o.skipLocal = true
+		rep.Notes = append(rep.Notes, `moto_server is not on PATH, so the local run (calls, memory, latency, init) was left out: pip install "moto[server]" and rerun.`)
+		log.Warn("moto_server not found: no local run")
+	}
 	if !o.skipLocal {
 		local, err = runLocal(ctx, o, log)
 		if err != nil {
