@@ -37,7 +37,7 @@ func goBenchmarks(ctx context.Context, o options, log *slog.Logger) ([]benchrepo
 		log.Warn("encoding/json/v2 benchmark did not run", "error", err)
 	}
 	raw := append(out, v2...)
-	if err := os.WriteFile(filepath.Join(o.root, o.out, "gobench.txt"), raw, 0o644); err != nil { // #nosec G306 -- a report committed to the repository, for anyone to read
+	if err := os.WriteFile(filepath.Join(o.out, "gobench.txt"), raw, 0o644); err != nil { // #nosec G306 -- a report committed to the repository, for anyone to read
 		return nil, nil, "", err
 	}
 	bs, err := benchreport.ParseGoBench(bytes.NewReader(raw))

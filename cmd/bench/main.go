@@ -67,7 +67,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	o.quiet = slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 
-	prices, err := benchreport.LoadPrices(filepath.Join(o.root, o.prices))
+	o.out, o.prices = underRoot(o.root, o.out), underRoot(o.root, o.prices)
+	prices, err := benchreport.LoadPrices(o.prices)
 	if err != nil {
 		return err
 	}
@@ -118,17 +119,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 	var md bytes.Buffer
 	rep.Markdown(&md)
-	if err := os.MkdirAll(filepath.Join(o.root, o.out), 0o755); err != nil { // #nosec G301 -- the report's folder in the repository, for anyone to read
+	if err := os.MkdirAll(o.out, 0o755); err != nil { // #nosec G301 -- the report's folder in the repository, for anyone to read
 		return err
 	}
-	if err := os.WriteFile(filepath.Join(o.root, o.out, "report.md"), md.Bytes(), 0o644); err != nil { // #nosec G306 -- a report committed to the repository, for anyone to read
+	if err := os.WriteFile(filepath.Join(o.out, "report.md"), md.Bytes(), 0o644); err != nil { // #nosec G306 -- a report committed to the repository, for anyone to read
 		return fmt.Errorf("write report: %w", err)
 	}
 	var chart bytes.Buffer
 	if err := benchreport.DrawChart(&chart, rep.Panels()); err != nil {
 		return fmt.Errorf("draw chart: %w", err)
 	}
-	if err := os.WriteFile(filepath.Join(o.root, o.out, "chart.png"), chart.Bytes(), 0o644); err != nil { // #nosec G306 -- a chart committed to the repository, for anyone to read
+	if err := os.WriteFile(filepath.Join(o.out, "chart.png"), chart.Bytes(), 0o644); err != nil { // #nosec G306 -- a chart committed to the repository, for anyone to read
 		return fmt.Errorf("write chart: %w", err)
 	}
 	_, err = stdout.Write(md.Bytes())
@@ -149,4 +150,12 @@ func loadAverage() string {
 		return f[0]
 	}
 	return "?"
+}
+
+// underRoot resolves a relative path against the repository root; absolute paths stand.
+func underRoot(root, path string) string {
+	if filepath.IsAbs(path) {
+		return path
+	}
+	return filepath.Join(root, path)
 }

@@ -139,7 +139,7 @@ func (r Report) Goals() []Goal {
 		}
 		gs = append(gs, Goal{"Peak memory: " + f.Function, fmt.Sprintf("≤ %d MB", GoalPeakMemoryMB), fmt.Sprintf("%d MB", peak), peak > 0 && peak <= GoalPeakMemoryMB})
 	}
-	if r.Floor.Total > 0 {
+	if r.Floor.Total > 0 && r.Design.Total > 0 {
 		over := r.Design.Total/r.Floor.Total - 1
 		gs = append(gs, Goal{"Cost per million 1 KB records vs the floor", "within 15 %", fmt.Sprintf("$%.3f vs $%.3f (+%.1f %%)", r.Design.Total, r.Floor.Total, over*100), over <= GoalOverFloorPart})
 	}
