@@ -25,14 +25,14 @@ var benchPackages = []string{
 // raw output next to the report.
 func goBenchmarks(ctx context.Context, o options, log *slog.Logger) ([]benchreport.HopResult, []benchreport.JSONResult, string, error) {
 	count := strconv.Itoa(o.count)
-	args := append([]string{"test", "-run", "^$", "-bench", ".", "-benchmem", "-count", count, "-cpu", "1"}, benchPackages...)
+	args := append([]string{"test", "-run", "^$", "-bench", ".", "-benchmem", "-benchtime", "500ms", "-count", count, "-cpu", "1"}, benchPackages...)
 	out, err := goCommand(ctx, o.root, nil, args...)
 	if err != nil {
 		return nil, nil, "", err
 	}
 	log.Info("Go benchmarks done")
 	v2, err := goCommand(ctx, o.root, []string{"GOEXPERIMENT=jsonv2"},
-		"test", "-run", "^$", "-bench", "BenchmarkJSON/codec=json-v2", "-benchmem", "-count", count, "-cpu", "1", "./internal/benchreport")
+		"test", "-run", "^$", "-bench", "BenchmarkJSON/codec=json-v2", "-benchmem", "-benchtime", "500ms", "-count", count, "-cpu", "1", "./internal/benchreport")
 	if err != nil {
 		log.Warn("encoding/json/v2 benchmark did not run", "error", err)
 	}

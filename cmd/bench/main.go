@@ -56,7 +56,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&o.out, "out", "bench", "where report.md and chart.png go")
 	fs.StringVar(&o.prices, "prices", "bench/prices.json", "the cited price list")
 	fs.IntVar(&o.records, "records", 300, "records sent through the local run (and the baseline)")
-	fs.IntVar(&o.count, "count", 3, "runs of each Go benchmark (the report takes medians)")
+	fs.IntVar(&o.count, "count", 5, "runs of each Go benchmark (the report takes medians)")
 	fs.IntVar(&o.starts, "starts", 7, "cold starts per function for the init time")
 	fs.BoolVar(&o.skipGoBench, "skip-go-bench", false, "leave the Go benchmarks out")
 	fs.BoolVar(&o.skipLocal, "skip-local", false, "leave the local run out (calls, memory, latency, init)")

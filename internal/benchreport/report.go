@@ -157,7 +157,7 @@ func mark(met bool) string {
 func (r Report) Markdown(w io.Writer) {
 	p := func(format string, args ...any) { fmt.Fprintf(w, format, args...) }
 	p("# stream-to-events: performance report\n\n")
-	p("Generated %s by `make bench` on %s, %s; benchmarks `-count %d -cpu 1`. Chart: [chart.png](chart.png).\n\n",
+	p("Generated %s by `make bench` on %s, %s; benchmarks `-benchtime 500ms -count %d -cpu 1`. Chart: [chart.png](chart.png).\n\n",
 		r.Generated.UTC().Format("2006-01-02 15:04 UTC"), r.Machine, r.GoVersion, r.BenchCount)
 
 	p("## Goals\n\n| Goal | Target | Measured | |\n|---|---|---|---|\n")
