@@ -79,8 +79,14 @@ func TestLoad(t *testing.T) {
 			done = true
 		}
 	}
-	s, o := f.await(ctx, x, time.Minute)
 	took := time.Since(start)
+	// Not await: its Firehose flush waits for a transformer invocation in flight, which under
+	// this load can take the processor's whole timeout.
+	s, err := f.observe(context.WithoutCancel(ctx))
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := x.compare(s)
 	t.Logf("load: %d records (%d valid, %d unique) end to end in %s: %.0f records/s; lost %d, store duplicates %d, events emitted twice %d",
 		n, x.valid, len(x.sentByID), took.Round(time.Second), float64(x.valid)/took.Seconds(), len(o.lost), o.dupStore, o.dupEmitted)
 	lake, stored, emitted := 0, 0, 0
