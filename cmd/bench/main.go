@@ -62,6 +62,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.BoolVar(&o.skipLocal, "skip-local", false, "leave the local run out (calls, memory, latency, init)")
 	fs.DurationVar(&o.timeout, "timeout", 150*time.Second, "give up waiting for the local run's records after this")
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
 		return err
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
