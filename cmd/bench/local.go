@@ -193,7 +193,7 @@ done:
 	}
 	res.calls = benchreport.PerThousand(calls, groups, want.Unique)
 	if extra := benchreport.CallsOf(res.calls, benchreport.Consumer, "PutItem") - want.Unique; extra > 0 {
-		res.notes = append(res.notes, fmt.Sprintf("The responder wrote %d times more than there were records: events delivered twice after the emitter repeated PutEvents calls that moto_server answered slowly (%d calls for %d records). Delivery is at least once by design; the projection's conditional write absorbs the repeats.",
+		res.notes = append(res.notes, fmt.Sprintf("The responder wrote %d times more than there were records: some events were delivered more than once (the emitter made %d PutEvents calls for %d records; a call or batch retried after a slow or failed answer emits its entries again). Delivery is at least once by design; the projection's conditional write absorbs the repeats.",
 			extra, benchreport.CallsOf(res.calls, benchreport.Design, "PutEvents"), want.Unique))
 	}
 	res.functions = benchreport.Summarise(reports.Invocations())
