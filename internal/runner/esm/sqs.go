@@ -348,7 +348,12 @@ func (m *sqsMapping) delete(ctx context.Context, msgs []types.Message) {
 			for _, f := range out.Failed {
 				if i, err := strconv.Atoi(aws.ToString(f.Id)); err == nil && i < len(part) && !f.SenderFault {
 					again = append(again, part[i])
+					continue
 				}
+				// Not retried: the message stays in flight until its visibility timeout, and on a
+				// FIFO queue holds its group back until then, which is worth a line in the log.
+				m.log.Warn("sqs delete refused: the message will be received again after its visibility timeout",
+					"queue", m.queueURL, "code", aws.ToString(f.Code), "message", aws.ToString(f.Message))
 			}
 			return again, nil
 		})
