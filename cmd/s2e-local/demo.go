@@ -34,6 +34,7 @@ It runs on free ports, so it does not disturb a running "s2e-local start".`, std
 	timeout := fs.Duration("timeout", 3*time.Minute, "give up when the records have not crossed every hop by then")
 	buffer := fs.Duration("buffer-interval", 2*time.Second, "shorten Firehose's buffering interval to at most this")
 	faults := fs.String("faults", "", "inject faults, as start --faults")
+	failedVisibility := fs.Duration("failed-visibility", demoFailedVisibility, "a failed queue batch is retried after this long instead of the queue's visibility timeout")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -46,7 +47,7 @@ It runs on free ports, so it does not disturb a running "s2e-local start".`, std
 	if opts.Faults, err = edge.ParseFaults(*faults); err != nil {
 		return fmt.Errorf("--faults: %w", err)
 	}
-	opts.BufferInterval = *buffer
+	opts.BufferInterval, opts.FailedVisibility = *buffer, *failedVisibility
 	d, err := runDemo(ctx, opts, demoConfig{
 		Records: generate.Options{Seed: *seed, Raw: *raw, Invalid: *invalid, Duplicates: *dups},
 		Count:   *count,
@@ -65,6 +66,10 @@ It runs on free ports, so it does not disturb a running "s2e-local start".`, std
 	fmt.Fprintf(stdout, "\nEvery record crossed every hop in %s (start-up %s).\n", d.Crossed.Round(time.Millisecond), d.StartUp.Round(time.Millisecond))
 	return nil
 }
+
+// demoFailedVisibility is how soon the demo retries a failed queue batch: well within stallAfter,
+// so that a batch that timed out on a loaded machine is retried before the demo gives up.
+const demoFailedVisibility = 5 * time.Second
 
 // demoConfig is what a demo sends and how long it waits for it.
 type demoConfig struct {

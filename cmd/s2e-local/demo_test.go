@@ -55,11 +55,12 @@ func TestDemo(t *testing.T) {
 	ctx := context.Background()
 	var progress bytes.Buffer
 	d, err := runDemo(ctx, runner.Options{
-		Template:       filepath.Join("..", "..", "template.yaml"),
-		BuildDir:       t.TempDir(),
-		BufferInterval: time.Second,
-		Logs:           io.Discard,
-		Logger:         slog.New(slog.DiscardHandler),
+		Template:         filepath.Join("..", "..", "template.yaml"),
+		BuildDir:         t.TempDir(),
+		BufferInterval:   time.Second,
+		FailedVisibility: demoFailedVisibility,
+		Logs:             io.Discard,
+		Logger:           slog.New(slog.DiscardHandler),
 	}, cfg, &progress)
 	if d != nil && d.Runner != nil {
 		t.Cleanup(func() { _ = stopRunner(d.Runner, io.Discard) })

@@ -211,6 +211,7 @@ func cmdStart(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	apiPort := fs.Int("api-port", 3000, "the REST API's port")
 	buffer := fs.Duration("buffer-interval", 5*time.Second, "shorten Firehose's buffering interval to at most this (0 keeps the template's)")
 	faults := fs.String("faults", "", "inject faults: service:operation:kind:rate[:caller],… (kind throttle, 5xx or partial), e.g. sqs:SendMessageBatch:partial:0.2")
+	failedVisibility := fs.Duration("failed-visibility", 0, "retry a failed queue batch after this long instead of the queue's visibility timeout (0 keeps the queue's, as Lambda does)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -227,6 +228,7 @@ func cmdStart(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return fmt.Errorf("--faults: %w", err)
 	}
 	opts.Port, opts.APIPort, opts.BufferInterval, opts.Parts = *port, *apiPort, *buffer, runner.All
+	opts.FailedVisibility = *failedVisibility
 	r, err := runner.Start(ctx, opts)
 	if err != nil {
 		return err

@@ -70,8 +70,12 @@ type Options struct {
 	Parts   Parts
 	// BufferInterval shortens Firehose's buffering hints.
 	BufferInterval time.Duration
-	Faults         []edge.Fault
-	Parameters     map[string]string
+	// FailedVisibility, when > 0, makes the messages of a failed SQS batch visible again after
+	// this long instead of the queue's visibility timeout (six times the storer's timeout), so
+	// that a short local run recovers from a timed-out batch in seconds, not minutes.
+	FailedVisibility time.Duration
+	Faults           []edge.Fault
+	Parameters       map[string]string
 	// Logs receives the functions' log lines; LogFilter keeps those of these functions only.
 	Logs      io.Writer
 	LogFilter []string
@@ -249,7 +253,7 @@ func Start(ctx context.Context, opts Options) (r *Runner, err error) {
 		if r.Edge != nil {
 			traces = r.Edge
 		}
-		r.ESM, err = esm.New(ctx, r.Stack, r.Lambda, traces, esm.Options{Logger: opts.Logger})
+		r.ESM, err = esm.New(ctx, r.Stack, r.Lambda, traces, esm.Options{Logger: opts.Logger, FailedVisibility: opts.FailedVisibility})
 		if err != nil {
 			return r, fmt.Errorf("event source mappings: %w", err)
 		}
