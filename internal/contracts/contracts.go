@@ -136,6 +136,16 @@ func (s *Set) Check(typ string, doc []byte) error {
 	if !json.Valid(doc) {
 		return fmt.Errorf("%s record %w: not JSON", typ, ErrInvalid)
 	}
+	return s.CheckValidJSON(typ, doc)
+}
+
+// CheckValidJSON is Check for a document the caller has already found to be valid JSON (the
+// record parser scans every record once): it skips Check's second syntax pass, about a tenth of
+// the transformer's time per record.
+func (s *Set) CheckValidJSON(typ string, doc []byte) error {
+	if _, ok := s.schemas[typ]; !ok {
+		return nil
+	}
 	if f := s.fast[typ]; f != nil {
 		if end, ok := f.accepts(doc, 0); ok && skipSpace(doc, end) == len(doc) {
 			return nil

@@ -129,7 +129,7 @@ func (p *Parser) Parse(raw []byte, meta Meta) (Record, error) {
 
 	if p.contracts != nil {
 		// The schemas describe the envelope as the producer sent it.
-		if err := p.contracts.Check(r.Type, raw); err != nil {
+		if err := p.contracts.CheckValidJSON(r.Type, raw); err != nil {
 			return Record{}, fmt.Errorf("%w: %w", ErrSchema, err)
 		}
 	}
