@@ -94,7 +94,7 @@ func (t *Transformer) Transform(ctx context.Context, in []Input) (out []Output, 
 	}
 	if len(recs) > 0 {
 		span.Annotate("record_id", recs[0].ID) // X-Ray caps annotations: the first one stands for the batch
-		span.Annotate("record_type", recs[0].Type)
+		span.Annotate("type", recs[0].Type)
 	}
 
 	// One buffer holds every output line and one string every message body, instead of two
