@@ -40,11 +40,13 @@ import (
 // shortened are the template's timeouts cut for the tests, so that a function hung until its
 // timeout, or a failed queue batch waiting out its visibility timeout, costs seconds rather than
 // minutes. They stay well above what a call takes: moto on a loaded two-core machine has been
-// seen to take 17 s for one PutEvents. The flow is otherwise the template's. Each must occur at least once.
+// seen to take 17 s for one PutEvents. The queue keeps its visibility timeout (six times the
+// storer's): one close to the storer's timeout lets a slow batch's messages be received again
+// while it runs, and each receive counts towards the DLQ; a failed batch is retried soon by the
+// runner's FailedVisibility instead. The flow is otherwise the template's. Each must occur at least once.
 var shortened = []struct{ old, new string }{
-	{"    Timeout: 30\n", "    Timeout: 15\n"},                          // Globals: storer, emitter, responder
-	{"      Timeout: 60\n", "      Timeout: 10\n"},                      // the Firehose processors
-	{"      VisibilityTimeout: 180\n", "      VisibilityTimeout: 20\n"}, // IngestQueue: a failed batch is received again after 20 s
+	{"    Timeout: 30\n", "    Timeout: 15\n"},     // Globals: storer, emitter, responder
+	{"      Timeout: 60\n", "      Timeout: 10\n"}, // the Firehose processors
 }
 
 var (
@@ -144,14 +146,15 @@ func startFlowWith(t *testing.T, more [][2]string) *flow {
 		logger = slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
 	r, err := runner.Start(ctx, runner.Options{
-		Template:       tmplPath,
-		Root:           root,
-		BuildDir:       buildDir,
-		Endpoint:       proxy.URL,
-		Parts:          runner.Parts{Firehose: true, Triggers: true},
-		BufferInterval: time.Second,
-		Logs:           io.Discard,
-		Logger:         logger,
+		Template:         tmplPath,
+		Root:             root,
+		BuildDir:         buildDir,
+		Endpoint:         proxy.URL,
+		Parts:            runner.Parts{Firehose: true, Triggers: true},
+		BufferInterval:   time.Second,
+		FailedVisibility: 2 * time.Second,
+		Logs:             io.Discard,
+		Logger:           logger,
 	})
 	if err != nil {
 		t.Fatal(err)

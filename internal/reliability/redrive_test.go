@@ -24,9 +24,9 @@ func TestRedrive(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the whole flow for minutes")
 	}
-	// Messages the storer fails are received again after 4 s instead of 20, so that the five
-	// receives before IngestDLQ take seconds.
-	f := startFlowWith(t, [][2]string{{"      VisibilityTimeout: 20\n", "      VisibilityTimeout: 4\n"}})
+	// Messages of a batch the storer fails are received again 2 s later (the runner's
+	// FailedVisibility), so the five receives before IngestDLQ take seconds.
+	f := startFlow(t)
 	start := time.Now()
 	callsBefore := f.r.Edge.Calls()
 	recs, err := generate.Generate(generate.Options{Seed: 300, Entities: 3, Start: time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)}, 24)
