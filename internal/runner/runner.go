@@ -31,6 +31,7 @@ import (
 	"github.com/stream-to-events/stream-to-events/internal/runner/edge"
 	"github.com/stream-to-events/stream-to-events/internal/runner/esm"
 	"github.com/stream-to-events/stream-to-events/internal/runner/firehose"
+	"github.com/stream-to-events/stream-to-events/internal/runner/kinesisdest"
 	"github.com/stream-to-events/stream-to-events/internal/runner/lambdaproc"
 	"github.com/stream-to-events/stream-to-events/internal/runner/spec"
 	"github.com/stream-to-events/stream-to-events/internal/runner/stack"
@@ -41,7 +42,7 @@ import (
 // Parts says which parts beyond the core (moto, stack, edge, X-Ray, Lambda) run.
 type Parts struct {
 	Firehose bool // the Firehose API and delivery
-	Triggers bool // event source mappings and rule deliveries
+	Triggers bool // event source mappings, rule deliveries and the tables' Kinesis streaming destinations
 	API      bool // the REST API
 }
 
@@ -99,6 +100,9 @@ type Runner struct {
 	Lambda   *lambdaproc.Runtime
 	Firehose *firehose.Service // nil unless Parts.Firehose
 	ESM      *esm.Runner       // nil unless Parts.Triggers
+	// Changes copies the tables' changes to their Kinesis streams (DynamoDB's Kinesis streaming
+	// destination); nil unless Parts.Triggers.
+	Changes *kinesisdest.Destination
 	API      *apigw.Server     // nil unless Parts.API
 
 	endpoint string // what SDK clients use (the edge, or Endpoint with NoEdge)
@@ -249,6 +253,15 @@ func Start(ctx context.Context, opts Options) (r *Runner, err error) {
 		}
 	}
 	if opts.Parts.Triggers {
+		// Started before the mappings, so stopped after them: what the storer wrote last still
+		// reaches Kinesis, and Firehose, stopped later still, archives it.
+		r.Changes, err = kinesisdest.New(r.Stack, kinesisdest.Options{Logger: opts.Logger})
+		if err != nil {
+			return r, fmt.Errorf("kinesis streaming destination: %w", err)
+		}
+		r.Changes.Start()
+		r.add("kinesis streaming destination", r.Changes.Stop)
+
 		var traces spec.TraceHeaders
 		if r.Edge != nil {
 			traces = r.Edge
