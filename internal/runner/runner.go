@@ -103,7 +103,7 @@ type Runner struct {
 	// Changes copies the tables' changes to their Kinesis streams (DynamoDB's Kinesis streaming
 	// destination); nil unless Parts.Triggers.
 	Changes *kinesisdest.Destination
-	API      *apigw.Server     // nil unless Parts.API
+	API     *apigw.Server // nil unless Parts.API
 
 	endpoint string // what SDK clients use (the edge, or Endpoint with NoEdge)
 	upstream string // moto (or the given endpoint)
