@@ -178,7 +178,7 @@ func (c *common) options(logs io.Writer) (runner.Options, error) {
 
 func (c *common) close() {
 	if c.motoLogF != nil {
-		c.motoLogF.Close()
+		_ = c.motoLogF.Close() // on the way out: there is nothing left to do about a failed close
 	}
 }
 
