@@ -109,6 +109,9 @@ gosec: $(GOSEC) ## gosec over the module; every finding is fixed or justified in
 $(GOSEC):
 	$(GO) install github.com/securego/gosec/v2/cmd/gosec@$(GOSEC_VERSION)
 
+.PHONY: tools
+tools: $(STATICCHECK) $(GOSEC) ## the pinned Go tools lint and gosec use, from the module proxy
+
 .PHONY: load
 load: ## 100,000 records through the local flow, nothing lost, throughput reported (S2E_LOAD_RECORDS, S2E_LOAD_TIMEOUT)
 	S2E_LOAD=1 $(GO) test -count=1 -timeout 60m -run '^TestLoad$$' -v ./internal/reliability
