@@ -201,3 +201,21 @@ func mapOfMaps(v any) map[string]map[string]any {
 	}
 	return out
 }
+
+// Int reads a number the template may hold as an int, a float or a string (a resolved Ref to a
+// Number parameter is a string), or def when v is none of them.
+func Int(v any, def int) int {
+	switch x := v.(type) {
+	case int:
+		return x
+	case int64:
+		return int(x)
+	case float64:
+		return int(x)
+	case string:
+		if n, err := strconv.Atoi(x); err == nil {
+			return n
+		}
+	}
+	return def
+}

@@ -67,3 +67,15 @@ func TestParseTurnsShortFormIntoLongForm(t *testing.T) {
 		t.Fatal("Function(Queue) should fail: not a function")
 	}
 }
+
+func TestIntReadsEveryFormANumberTakes(t *testing.T) {
+	tests := []struct {
+		in   any
+		want int
+	}{{10, 10}, {int64(7), 7}, {2.0, 2}, {"100", 100}, {"x", -1}, {nil, -1}, {[]any{1}, -1}}
+	for _, tc := range tests {
+		if got := Int(tc.in, -1); got != tc.want {
+			t.Errorf("Int(%#v) = %d, want %d", tc.in, got, tc.want)
+		}
+	}
+}

@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/stream-to-events/stream-to-events/internal/runner/spec"
+	"github.com/stream-to-events/stream-to-events/internal/samtemplate"
 )
 
 // streamsAPI is what a shard reader calls.
@@ -56,11 +57,11 @@ func newStreamMapping(ctx context.Context, b mappingBase) (mapping, error) {
 	if s, _ := b.props["StartingPosition"].(string); s == "LATEST" {
 		m.startAt = types.ShardIteratorTypeLatest
 	}
-	m.batchSize = intProp(b.props["BatchSize"], 100)
-	m.window = time.Duration(intProp(b.props["MaximumBatchingWindowInSeconds"], 0)) * time.Second
+	m.batchSize = samtemplate.Int(b.props["BatchSize"], 100)
+	m.window = time.Duration(samtemplate.Int(b.props["MaximumBatchingWindowInSeconds"], 0)) * time.Second
 	m.bisect = boolProp(b.props["BisectBatchOnFunctionError"], false)
-	m.maxRetries = intProp(b.props["MaximumRetryAttempts"], -1)
-	if age := intProp(b.props["MaximumRecordAgeInSeconds"], -1); age > 0 {
+	m.maxRetries = samtemplate.Int(b.props["MaximumRetryAttempts"], -1)
+	if age := samtemplate.Int(b.props["MaximumRecordAgeInSeconds"], -1); age > 0 {
 		m.maxAge = time.Duration(age) * time.Second
 	}
 	m.reportFailed = reportsItemFailures(b.props)

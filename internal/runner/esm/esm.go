@@ -307,23 +307,6 @@ func destination(ctx context.Context, c *sqs.Client, cfg any) (arn, url string, 
 	return arn, url, err
 }
 
-// intProp reads a number the template may hold as an int, a float or a string.
-func intProp(v any, def int) int {
-	switch x := v.(type) {
-	case int:
-		return x
-	case int64:
-		return int(x)
-	case float64:
-		return int(x)
-	case string:
-		if n, err := strconv.Atoi(x); err == nil {
-			return n
-		}
-	}
-	return def
-}
-
 func boolProp(v any, def bool) bool {
 	switch x := v.(type) {
 	case bool:

@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/stream-to-events/stream-to-events/internal/runner/spec"
+	"github.com/stream-to-events/stream-to-events/internal/samtemplate"
 )
 
 // EventBridge's and Lambda's defaults for an asynchronous target.
@@ -58,8 +59,8 @@ func newRuleMapping(ctx context.Context, b mappingBase, st spec.Stack, fnProps m
 	}
 	m.target = target
 	if rp, ok := b.props["RetryPolicy"].(map[string]any); ok {
-		m.ruleRetry = intProp(rp["MaximumRetryAttempts"], defaultRuleRetries)
-		m.ruleAge = time.Duration(intProp(rp["MaximumEventAgeInSeconds"], int(defaultRuleMaxAge/time.Second))) * time.Second
+		m.ruleRetry = samtemplate.Int(rp["MaximumRetryAttempts"], defaultRuleRetries)
+		m.ruleAge = time.Duration(samtemplate.Int(rp["MaximumEventAgeInSeconds"], int(defaultRuleMaxAge/time.Second))) * time.Second
 	}
 	if dl, ok := b.props["DeadLetterConfig"].(map[string]any); ok {
 		m.dlqARN, _ = dl["Arn"].(string)
@@ -75,8 +76,8 @@ func newRuleMapping(ctx context.Context, b mappingBase, st spec.Stack, fnProps m
 			return nil, fmt.Errorf("EventInvokeConfig: %w", err)
 		}
 		eic, _ := resolved.(map[string]any)
-		m.fnRetry = intProp(eic["MaximumRetryAttempts"], defaultAsyncRetry)
-		m.fnAge = time.Duration(intProp(eic["MaximumEventAgeInSeconds"], int(defaultAsyncMaxAge/time.Second))) * time.Second
+		m.fnRetry = samtemplate.Int(eic["MaximumRetryAttempts"], defaultAsyncRetry)
+		m.fnAge = time.Duration(samtemplate.Int(eic["MaximumEventAgeInSeconds"], int(defaultAsyncMaxAge/time.Second))) * time.Second
 		if m.onFailARN, m.onFailURL, err = destination(ctx, b.c.sqs, eic["DestinationConfig"]); err != nil {
 			return nil, fmt.Errorf("EventInvokeConfig: %w", err)
 		}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/stream-to-events/stream-to-events/internal/batch"
 	"github.com/stream-to-events/stream-to-events/internal/runner/spec"
+	"github.com/stream-to-events/stream-to-events/internal/samtemplate"
 )
 
 // sqsAPI is what a queue poller calls.
@@ -55,15 +56,15 @@ func newSQSMapping(ctx context.Context, b mappingBase) (mapping, error) {
 		return nil, err
 	}
 	m.queueURL = url
-	m.batchSize = intProp(b.props["BatchSize"], 10)
-	m.window = time.Duration(intProp(b.props["MaximumBatchingWindowInSeconds"], 0)) * time.Second
+	m.batchSize = samtemplate.Int(b.props["BatchSize"], 10)
+	m.window = time.Duration(samtemplate.Int(b.props["MaximumBatchingWindowInSeconds"], 0)) * time.Second
 	m.reportFailed = reportsItemFailures(b.props)
 	m.fifo = strings.HasSuffix(m.queueARN, ".fifo")
 	if m.filter, err = newFilter(b.props["FilterCriteria"]); err != nil {
 		return nil, err
 	}
 	if sc, ok := b.props["ScalingConfig"].(map[string]any); ok {
-		if n := intProp(sc["MaximumConcurrency"], 0); n > 0 {
+		if n := samtemplate.Int(sc["MaximumConcurrency"], 0); n > 0 {
 			m.pollers = min(m.pollers, n)
 		}
 	}

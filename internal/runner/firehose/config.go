@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/stream-to-events/stream-to-events/internal/runner/spec"
+	"github.com/stream-to-events/stream-to-events/internal/samtemplate"
 )
 
 // Firehose's documented defaults, used where the template leaves a setting out.
@@ -112,8 +113,8 @@ func readStream(st spec.Stack, id string, raw map[string]any) (streamConfig, err
 	c.ErrorPrefix, _ = dest["ErrorOutputPrefix"].(string)
 	c.GZIP = strings.EqualFold(str(dest["CompressionFormat"]), "GZIP")
 	hints, _ := dest["BufferingHints"].(map[string]any)
-	c.BufferSize = intOr(hints["SizeInMBs"], defaultBufferSize>>20) << 20
-	c.BufferInterval = time.Duration(intOr(hints["IntervalInSeconds"], int(defaultBufferInterval/time.Second))) * time.Second
+	c.BufferSize = samtemplate.Int(hints["SizeInMBs"], defaultBufferSize>>20) << 20
+	c.BufferInterval = time.Duration(samtemplate.Int(hints["IntervalInSeconds"], int(defaultBufferInterval/time.Second))) * time.Second
 
 	p, err := readProcessor(st, dest)
 	if err != nil {
@@ -185,7 +186,7 @@ func readProcessor(st spec.Stack, dest map[string]any) (*processorConfig, error)
 			p.Retries = n
 		}
 		if ro, ok := dest["RetryOptions"].(map[string]any); ok {
-			p.RetryDuration = time.Duration(intOr(ro["DurationInSeconds"], 0)) * time.Second
+			p.RetryDuration = time.Duration(samtemplate.Int(ro["DurationInSeconds"], 0)) * time.Second
 		}
 		return p, nil
 	}
@@ -219,21 +220,4 @@ func truthy(v any) bool {
 		return strings.EqualFold(x, "true")
 	}
 	return false
-}
-
-// intOr reads a number the template may hold as an int, a float or a string.
-func intOr(v any, def int) int {
-	switch x := v.(type) {
-	case int:
-		return x
-	case int64:
-		return int(x)
-	case float64:
-		return int(x)
-	case string:
-		if n, err := strconv.Atoi(x); err == nil {
-			return n
-		}
-	}
-	return def
 }
