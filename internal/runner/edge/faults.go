@@ -153,8 +153,8 @@ type partial struct {
 var partials = map[string]*partial{
 	"SendMessageBatch": {split: splitSendMessageBatch, join: joinSendMessageBatch},
 	"BatchWriteItem":   {split: splitBatchWriteItem, join: joinBatchWriteItem},
-	"PutEvents":        {split: splitIndexed("Entries"), join: joinPutEvents},
-	"PutRecordBatch":   {split: splitIndexed("Records"), join: joinPutRecordBatch},
+	"PutEvents":        {split: splitIndexed("Entries"), join: joinEntries("Entries", "FailedEntryCount", "InternalFailure", nil)},
+	"PutRecordBatch":   {split: splitIndexed("Records"), join: joinEntries("RequestResponses", "FailedPutCount", "ServiceUnavailableException", map[string]json.RawMessage{"Encrypted": json.RawMessage("false")})},
 }
 
 type sqsBatchState struct {
@@ -308,53 +308,36 @@ func stitch(st indexedState, upstream []json.RawMessage, failure json.RawMessage
 	return out
 }
 
-func joinPutEvents(state any, upstream []byte) ([]byte, error) {
-	st := state.(indexedState)
-	resp := map[string]json.RawMessage{}
-	var entries []json.RawMessage
-	if upstream != nil {
-		if err := json.Unmarshal(upstream, &resp); err != nil {
-			return nil, err
+// joinEntries answers a call whose entries are answered one by one, in order, in the response's
+// list (PutEvents' Entries, PutRecordBatch's RequestResponses), with a count of the failed ones:
+// the injected failures take their places among moto's answers and the count is recomputed.
+func joinEntries(list, count, failure string, extra map[string]json.RawMessage) func(any, []byte) ([]byte, error) {
+	return func(state any, upstream []byte) ([]byte, error) {
+		st := state.(indexedState)
+		resp := map[string]json.RawMessage{}
+		var entries []json.RawMessage
+		if upstream != nil {
+			if err := json.Unmarshal(upstream, &resp); err != nil {
+				return nil, err
+			}
+			_ = json.Unmarshal(resp[list], &entries)
 		}
-		_ = json.Unmarshal(resp["Entries"], &entries)
-	}
-	all := stitch(st, entries, json.RawMessage(`{"ErrorCode":"InternalFailure","ErrorMessage":"injected by the local edge"}`))
-	failed := 0
-	for _, e := range all {
-		var r struct{ ErrorCode string }
-		_ = json.Unmarshal(e, &r)
-		if r.ErrorCode != "" {
-			failed++
+		all := stitch(st, entries, json.RawMessage(`{"ErrorCode":"`+failure+`","ErrorMessage":"injected by the local edge"}`))
+		failed := 0
+		for _, e := range all {
+			var r struct{ ErrorCode string }
+			_ = json.Unmarshal(e, &r)
+			if r.ErrorCode != "" {
+				failed++
+			}
 		}
-	}
-	resp["Entries"], _ = json.Marshal(all)
-	resp["FailedEntryCount"], _ = json.Marshal(failed)
-	return json.Marshal(resp)
-}
-
-func joinPutRecordBatch(state any, upstream []byte) ([]byte, error) {
-	st := state.(indexedState)
-	resp := map[string]json.RawMessage{}
-	var entries []json.RawMessage
-	if upstream != nil {
-		if err := json.Unmarshal(upstream, &resp); err != nil {
-			return nil, err
+		resp[list], _ = json.Marshal(all)
+		resp[count], _ = json.Marshal(failed)
+		for k, v := range extra {
+			if _, ok := resp[k]; !ok {
+				resp[k] = v
+			}
 		}
-		_ = json.Unmarshal(resp["RequestResponses"], &entries)
+		return json.Marshal(resp)
 	}
-	all := stitch(st, entries, json.RawMessage(`{"ErrorCode":"ServiceUnavailableException","ErrorMessage":"injected by the local edge"}`))
-	failed := 0
-	for _, e := range all {
-		var r struct{ ErrorCode string }
-		_ = json.Unmarshal(e, &r)
-		if r.ErrorCode != "" {
-			failed++
-		}
-	}
-	resp["RequestResponses"], _ = json.Marshal(all)
-	resp["FailedPutCount"], _ = json.Marshal(failed)
-	if _, ok := resp["Encrypted"]; !ok {
-		resp["Encrypted"] = json.RawMessage("false")
-	}
-	return json.Marshal(resp)
 }
