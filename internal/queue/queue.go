@@ -6,8 +6,11 @@ package queue
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
@@ -38,12 +41,18 @@ type Sender struct {
 	queueURL string
 	// Policy says how often entries SQS refused are sent again.
 	Policy batch.Policy
+	// Concurrency is how many SendMessageBatch calls may be in flight at once. A Firehose batch of
+	// thousands of records is hundreds of calls, which one after another may not fit the
+	// processor's timeout.
+	Concurrency int
 }
+
+// DefaultConcurrency keeps the calls within the SDK's ten idle connections per host.
+const DefaultConcurrency = 8
 
 // NewSender returns a sender to the queue at queueURL.
 func NewSender(client batchSender, queueURL string) *Sender {
-
-	return &Sender{client: client, queueURL: queueURL, Policy: batch.DefaultPolicy}
+	return &Sender{client: client, queueURL: queueURL, Policy: batch.DefaultPolicy, Concurrency: DefaultConcurrency}
 }
 
 // Message is a record with its canonical JSON, for callers that have encoded it already.
@@ -118,9 +127,8 @@ type entry struct {
 
 // SendMessages sends messages whose bodies are already encoded, in calls of at most ten entries
 // and 256 KiB. Entries SQS refuses are sent again with backoff, except those it blames on the
-// entry itself (senderFault), which are reported at once. When a call still fails after the
-// retries, the calls after it are not made: the queue is refusing, and the caller will retry the
-// whole batch anyway.
+// entry itself (senderFault), which are reported at once. Calls of different entities run side by
+// side (see sendChunks).
 func (s *Sender) SendMessages(ctx context.Context, msgs []Message, traceHeader string) error {
 	if len(msgs) == 0 {
 		return nil
@@ -149,30 +157,87 @@ func (s *Sender) SendMessages(ctx context.Context, msgs []Message, traceHeader s
 	// SQS counts the bodies and attributes of all entries against the 256 KiB of a call.
 	size := func(e *entry) int { return len(e.msg.Body) + attrSize }
 
-	var failures []Failure
-	send := func(ctx context.Context, pending []*entry) ([]*entry, error) {
-		failed, permanent, err := s.call(ctx, pending)
-		failures = append(failures, permanent...)
-		return failed, err
+	return s.sendChunks(ctx, batch.Chunks(ptrs, MaxBatchEntries, MaxBatchBytes, size))
+}
+
+// sendChunks makes the calls, up to Concurrency at once. A chunk waits for the earlier chunks
+// that hold messages of its groups, so each entity's messages still reach the queue in the order
+// given, which is what the FIFO queue is for; chunks of different entities go side by side. When a
+// chunk still fails after its retries, no chunk starts after it: the queue is refusing, and the
+// caller will retry the whole batch anyway. Failures are reported in the order of the messages.
+func (s *Sender) sendChunks(ctx context.Context, chunks [][]*entry) error {
+	type outcome struct {
+		done     chan struct{}
+		sent     bool // every entry got through or was refused for good
+		failures []Failure
+		err      error
 	}
-	chunks := batch.Chunks(ptrs, MaxBatchEntries, MaxBatchBytes, size)
+	out := make([]outcome, len(chunks))
+	after := make([][]int, len(chunks)) // the earlier chunks each chunk waits for
+	last := map[string]int{}            // group -> the last chunk holding it so far
 	for ci, chunk := range chunks {
-		left, err := batch.Retry(ctx, s.Policy, chunk, send)
-		if len(left) == 0 {
-			continue
-		}
-		for _, e := range left {
-			failures = append(failures, Failure{ID: e.msg.Record.ID, Code: e.code, Message: e.reason})
-		}
-		for _, rest := range chunks[ci+1:] {
-			for _, e := range rest {
-				failures = append(failures, Failure{ID: e.msg.Record.ID, Message: "not sent: an earlier call failed"})
+		out[ci].done = make(chan struct{})
+		for _, e := range chunk {
+			if p, ok := last[e.group]; ok && p != ci && !slices.Contains(after[ci], p) {
+				after[ci] = append(after[ci], p)
 			}
+			last[e.group] = ci
 		}
-		return &SendError{Failures: failures, Err: err}
 	}
-	if len(failures) > 0 {
-		return &SendError{Failures: failures}
+	var refusing atomic.Bool
+	slots := make(chan struct{}, max(1, s.Concurrency))
+	run := func(ci int) {
+		o := &out[ci]
+		defer close(o.done)
+		blocked := false
+		for _, p := range after[ci] {
+			<-out[p].done
+			blocked = blocked || !out[p].sent
+		}
+		if !blocked {
+			slots <- struct{}{}
+			defer func() { <-slots }()
+		}
+		if blocked || refusing.Load() {
+			for _, e := range chunks[ci] {
+				o.failures = append(o.failures, Failure{ID: e.msg.Record.ID, Message: "not sent: an earlier call failed"})
+			}
+			return
+		}
+		left, err := batch.Retry(ctx, s.Policy, chunks[ci], func(ctx context.Context, pending []*entry) ([]*entry, error) {
+			failed, permanent, err := s.call(ctx, pending)
+			o.failures = append(o.failures, permanent...)
+			return failed, err
+		})
+		for _, e := range left {
+			o.failures = append(o.failures, Failure{ID: e.msg.Record.ID, Code: e.code, Message: e.reason})
+		}
+		o.sent, o.err = len(left) == 0, err
+		if !o.sent {
+			refusing.Store(true)
+		}
+	}
+	if len(chunks) == 1 || s.Concurrency <= 1 {
+		for ci := range chunks {
+			run(ci)
+		}
+	} else {
+		var wg sync.WaitGroup
+		for ci := range chunks {
+			wg.Go(func() { run(ci) })
+		}
+		wg.Wait()
+	}
+
+	se := &SendError{}
+	for _, o := range out {
+		se.Failures = append(se.Failures, o.failures...)
+		if se.Err == nil && !o.sent {
+			se.Err = o.err
+		}
+	}
+	if len(se.Failures) > 0 {
+		return se
 	}
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -136,8 +137,9 @@ func TestSendKeepsCallsWithin256KiB(t *testing.T) {
 		}
 		sizes = append(sizes, len(c.Entries))
 	}
-	if fmt.Sprint(sizes) != "[2 2 1]" {
-		t.Errorf("entries per call %v, want [2 2 1]", sizes)
+	slices.Sort(sizes) // calls of different entities may go in any order
+	if fmt.Sprint(sizes) != "[1 2 2]" {
+		t.Errorf("entries per call %v, want 2, 2 and 1", sizes)
 	}
 }
 
@@ -217,5 +219,136 @@ func TestSendNothing(t *testing.T) {
 	fake := &fakeSQS{}
 	if err := NewSender(fake, queueURL).Send(t.Context(), nil, "x"); err != nil || len(fake.calls) != 0 {
 		t.Errorf("empty send: err %v, %d calls", err, len(fake.calls))
+	}
+}
+
+// keyed makes n records, record i of entity keys[i].
+func keyed(keys ...string) []record.Record {
+	recs := records(len(keys), 1)
+	for i, k := range keys {
+		recs[i].Key = k
+	}
+	return recs
+}
+
+// Chunks of different entities are in flight together: a fake that answers only once four calls
+// are waiting would wait forever for calls made one after another.
+func TestSendRunsChunksOfDifferentEntitiesSideBySide(t *testing.T) {
+	keys := make([]string, 40) // four full chunks, every record its own entity
+	for i := range keys {
+		keys[i] = fmt.Sprint("k", i)
+	}
+	var waiting sync.WaitGroup
+	waiting.Add(4)
+	all := make(chan struct{})
+	go func() { waiting.Wait(); close(all) }()
+	fake := &fakeSQS{answer: func(call int, in *sqs.SendMessageBatchInput) (*sqs.SendMessageBatchOutput, error) {
+		waiting.Done()
+		select {
+		case <-all:
+			return failing(nil, false)(call, in)
+		case <-time.After(10 * time.Second):
+			return nil, errors.New("the other calls never came: the chunks were sent one after another")
+		}
+	}}
+	if err := NewSender(fake, queueURL).Send(t.Context(), keyed(keys...), ""); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Each entity's messages reach the queue in the order given, however the calls interleave.
+func TestSendKeepsEachEntitysOrder(t *testing.T) {
+	keys := make([]string, 95)
+	for i := range keys {
+		keys[i] = fmt.Sprint("k", (i*7)%5) // five entities, spread over every chunk
+	}
+	recs := keyed(keys...)
+	var mu sync.Mutex
+	got := map[string][]string{} // group -> deduplication ids in the order the queue took them
+	fake := &fakeSQS{answer: func(call int, in *sqs.SendMessageBatchInput) (*sqs.SendMessageBatchOutput, error) {
+		time.Sleep(time.Duration(call%3) * time.Millisecond) // later calls may overtake
+		mu.Lock()
+		for _, e := range in.Entries {
+			g := aws.ToString(e.MessageGroupId)
+			got[g] = append(got[g], aws.ToString(e.MessageDeduplicationId))
+		}
+		mu.Unlock()
+		return failing(nil, false)(call, in)
+	}}
+	if err := NewSender(fake, queueURL).Send(t.Context(), recs, ""); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string][]string{}
+	for _, r := range recs {
+		want[r.GroupID()] = append(want[r.GroupID()], r.ID)
+	}
+	for g, ids := range want {
+		if fmt.Sprint(got[g]) != fmt.Sprint(ids) {
+			t.Errorf("group %s reached the queue as %v, want %v", g, got[g], ids)
+		}
+	}
+}
+
+// A chunk that never gets through holds back the later chunks of its entities, which are
+// reported as not sent; the chunk of another entity still goes.
+func TestSendFailedChunkHoldsBackItsEntities(t *testing.T) {
+	keys := make([]string, 0, 30)
+	for range 10 {
+		keys = append(keys, "a") // chunk 0: entity a, refused
+	}
+	for range 10 {
+		keys = append(keys, "b") // chunk 1: entity b, independent
+	}
+	for range 10 {
+		keys = append(keys, "a") // chunk 2: entity a again: must wait for chunk 0, and not go
+	}
+	fake := &fakeSQS{answer: func(call int, in *sqs.SendMessageBatchInput) (*sqs.SendMessageBatchOutput, error) {
+		if aws.ToString(in.Entries[0].MessageGroupId) == "order#a" {
+			return nil, errors.New("connection reset")
+		}
+		return failing(nil, false)(call, in)
+	}}
+	s := NewSender(fake, queueURL)
+	s.Concurrency = 1 // chunk 1 runs after chunk 0 failed: "no chunk starts after it" is what is tested
+	err := s.Send(t.Context(), keyed(keys...), "")
+	var se *SendError
+	if !errors.As(err, &se) {
+		t.Fatalf("err = %v, want *SendError", err)
+	}
+	var reasons []string
+	for _, f := range se.Failures {
+		reasons = append(reasons, f.Message)
+	}
+	if len(se.Failures) != 30 || !strings.Contains(reasons[0], "connection reset") || reasons[29] != "not sent: an earlier call failed" {
+		t.Errorf("failures %v", reasons)
+	}
+	for _, c := range fake.calls {
+		if aws.ToString(c.Entries[0].MessageDeduplicationId) == "id-20" {
+			t.Errorf("chunk 2 was sent after the chunk of its entity before it failed")
+		}
+	}
+
+	// With room for both, the other entity's chunk goes while the first is still being tried.
+	bSent := make(chan struct{})
+	var once sync.Once
+	fake = &fakeSQS{answer: func(call int, in *sqs.SendMessageBatchInput) (*sqs.SendMessageBatchOutput, error) {
+		if aws.ToString(in.Entries[0].MessageGroupId) == "order#a" {
+			select {
+			case <-bSent:
+			case <-time.After(10 * time.Second):
+			}
+			return nil, errors.New("connection reset")
+		}
+		once.Do(func() { close(bSent) })
+		return failing(nil, false)(call, in)
+	}}
+	err = NewSender(fake, queueURL).Send(t.Context(), keyed(keys...), "")
+	if !errors.As(err, &se) || len(se.Failures) != 20 {
+		t.Fatalf("err = %v, want the 20 records of entity a", err)
+	}
+	for _, f := range se.Failures {
+		if f.ID >= "id-10" && f.ID < "id-20" {
+			t.Errorf("%s of entity b failed: %s", f.ID, f.Message)
+		}
 	}
 }
