@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -145,6 +146,26 @@ func TestRuleDeliversEvent(t *testing.T) {
 	}
 	if c := r.Counts()["EventResponderFunction.DataInserted"]; c.Batches != 1 || c.Failed != 0 {
 		t.Errorf("counts = %+v", c)
+	}
+}
+
+// Delivered events are deleted from the rule's queue (ten to a call), so none is delivered again.
+func TestRuleDeletesDeliveredEvents(t *testing.T) {
+	f := newRuleFixture(t)
+	fn := &fakeFunction{}
+	for i := range 23 {
+		f.putEvent(t, "s2e.ingest", fmt.Sprintf(`{"id":"r%d"}`, i))
+	}
+	f.st.targets = []spec.RuleTarget{f.target}
+	startRunner(t, targetStack{f.st}, fn, nil, Options{AsyncRetryDelay: 10 * time.Millisecond})
+	eventually(t, "23 events delivered", func() bool { return len(fn.snapshot()) >= 23 })
+	eventually(t, "the rule's queue emptied", func() bool {
+		out, err := f.sqs.GetQueueAttributes(t.Context(), &sqs.GetQueueAttributesInput{QueueUrl: aws.String(f.target.QueueURL),
+			AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameApproximateNumberOfMessages, sqstypes.QueueAttributeNameApproximateNumberOfMessagesNotVisible}})
+		return err == nil && out.Attributes["ApproximateNumberOfMessages"] == "0" && out.Attributes["ApproximateNumberOfMessagesNotVisible"] == "0"
+	})
+	if n := len(fn.snapshot()); n != 23 {
+		t.Errorf("%d invocations for 23 events", n)
 	}
 }
 
