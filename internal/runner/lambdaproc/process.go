@@ -242,9 +242,16 @@ func (p *process) maxMemoryMB() int {
 // run hands c to the process and waits for its answer, its death or its deadline. The returned
 // error is the runner's own (ctx done); everything the function did is in the outcome.
 func (p *process) run(ctx context.Context, c *call, initTimeout time.Duration) (outcome, error) {
-	var initTimer <-chan time.Time
+	var initTimer, frozenTimer <-chan time.Time
 	select {
 	case <-p.ready:
+		// A warm process asks for its next call as soon as it has answered. One that does not
+		// take this call within the function's timeout is frozen or hung between two calls
+		// (stopped after it answered, say): without this bound the call, and the batch it
+		// carries, would wait on it for ever.
+		t := time.NewTimer(c.timeout)
+		defer t.Stop()
+		frozenTimer = t.C
 	default:
 		t := time.NewTimer(initTimeout)
 		defer t.Stop()
@@ -260,6 +267,12 @@ func (p *process) run(ctx context.Context, c *call, initTimeout time.Duration) (
 	case <-initTimer:
 		p.kill()
 		return p.initFailed(c, fmt.Sprintf("init did not finish within %s", initTimeout)), nil
+	case <-frozenTimer:
+		// The function never saw the call: Invoke gives it to a new process.
+		p.log.Warn("warm process did not take the call within the function's timeout: killed, the call goes to a new process",
+			"function", p.fn.LogicalID, "timeout", c.timeout)
+		p.kill()
+		return outcome{}, nil
 	case <-ctx.Done():
 		p.kill()
 		return outcome{}, ctx.Err()

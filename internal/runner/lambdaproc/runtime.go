@@ -300,6 +300,7 @@ type Stats struct {
 	Timeouts    int           // invocations killed at the function's timeout
 	Crashes     int           // invocations whose process exited (Runtime.ExitError)
 	Duration    time.Duration // summed duration of the invocations
+	InFlight    int           // invocations running or waiting for their process now
 }
 
 // Stats returns the counts per function (logical ID) since New.
@@ -307,8 +308,10 @@ func (r *Runtime) Stats() map[string]Stats {
 	out := map[string]Stats{}
 	for id, pl := range r.pools {
 		pl.mu.Lock()
-		out[id] = pl.stats
+		st := pl.stats
 		pl.mu.Unlock()
+		st.InFlight = len(pl.slots)
+		out[id] = st
 	}
 	return out
 }

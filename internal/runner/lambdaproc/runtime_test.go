@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -185,6 +186,55 @@ func TestTimeoutKillsTheProcess(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), fnID+" ") || !strings.Contains(logs.String(), "Task timed out") {
 		t.Errorf("logs lack the timeout line:\n%s", logs)
+	}
+}
+
+// TestFrozenWarmProcessIsReplaced: a process stopped after it answered and before it asked for
+// the next call (where the reliability tests' SIGSTOP of a busy function can land) is back in the
+// warm pool but will never take a call. The next call must not wait on it for ever: it goes to a
+// new process. The bootstrap is a shell script that answers and then stops itself.
+func TestFrozenWarmProcessIsReplaced(t *testing.T) {
+	curl, err := exec.LookPath("curl")
+	if err != nil {
+		t.Skip("curl not installed")
+	}
+	script := filepath.Join(t.TempDir(), "bootstrap")
+	src := `#!/bin/sh
+api="http://$AWS_LAMBDA_RUNTIME_API/2018-06-01/runtime/invocation"
+while :; do
+  id=$(` + curl + ` -s -D - -o /dev/null "$api/next" | tr -d '\r' | sed -n 's/^[Ll]ambda-[Rr]untime-[Aa]ws-[Rr]equest-[Ii]d: //p')
+  ` + curl + ` -s -o /dev/null -X POST -d "{\"pid\":$$}" "$api/$id/response"
+  kill -STOP $$
+done
+`
+	if err := os.WriteFile(script, []byte(src), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	fn := testFunction()
+	fn.Bootstrap = script
+	fn.Timeout = 500 * time.Millisecond
+	r := startRuntime(t, fn, Options{MaxConcurrency: 1, Logger: slog.New(slog.DiscardHandler)})
+	_, first := invoke(t, r, `{}`)
+
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	start := time.Now()
+	res, err := r.Invoke(ctx, fnID, spec.Invocation{Payload: []byte(`{}`)})
+	if err != nil {
+		t.Fatalf("the call after the process froze: %v after %s", err, time.Since(start).Round(time.Millisecond))
+	}
+	var second reply
+	if err := json.Unmarshal(res.Payload, &second); err != nil || res.Error != "" || second.PID == 0 {
+		t.Fatalf("got %s %s, want an answer", res.Error, res.Payload)
+	}
+	if second.PID == first.PID {
+		t.Errorf("the call was answered by the frozen process %d", first.PID)
+	}
+	if err := exec.Command("kill", "-0", fmt.Sprint(first.PID)).Run(); err == nil {
+		t.Errorf("frozen process %d still alive", first.PID)
+	}
+	if took := time.Since(start); took > 3*time.Second {
+		t.Errorf("took %s: the frozen process held the call beyond the function's 500 ms timeout", took)
 	}
 }
 
