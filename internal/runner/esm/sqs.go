@@ -3,7 +3,6 @@ package esm
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"strconv"
 	"strings"
 	"sync"
@@ -28,7 +27,9 @@ type sqsAPI interface {
 
 var _ sqsAPI = (*sqs.Client)(nil)
 
-// deletePolicy retries deletes of processed messages: a message not deleted is processed again.
+// deletePolicy retries the deletes of processed messages (a message not deleted is processed
+// again) and the visibility changes of failed ones (a message left in flight holds its FIFO group
+// for the queue's visibility timeout).
 var deletePolicy = batch.Policy{Attempts: 8, Base: 50 * time.Millisecond, Max: time.Second}
 
 // sqsMapping is an SQS trigger: Events.<name> with Type SQS.
@@ -335,45 +336,63 @@ func (m *sqsMapping) applyFilter(ctx context.Context, msgs []types.Message) []ty
 }
 
 func (m *sqsMapping) delete(ctx context.Context, msgs []types.Message) {
+	m.settle(ctx, msgs, "delete", func(ctx context.Context, part []types.Message) ([]types.BatchResultErrorEntry, error) {
+		in := &sqs.DeleteMessageBatchInput{QueueUrl: aws.String(m.queueURL)}
+		for i, msg := range part {
+			in.Entries = append(in.Entries, types.DeleteMessageBatchRequestEntry{Id: aws.String(strconv.Itoa(i)), ReceiptHandle: msg.ReceiptHandle})
+		}
+		out, err := m.api.DeleteMessageBatch(ctx, in)
+		if err != nil {
+			return nil, err
+		}
+		return out.Failed, nil
+	})
+}
+
+// changeVisibility makes messages visible again after d.
+func (m *sqsMapping) changeVisibility(ctx context.Context, msgs []types.Message, d time.Duration) {
+	secs := int32(d / time.Second) // #nosec G115 -- seconds of a Duration fit in int32 up to 68 years; SQS refuses over 12 hours itself
+	m.settle(ctx, msgs, "visibility change", func(ctx context.Context, part []types.Message) ([]types.BatchResultErrorEntry, error) {
+		in := &sqs.ChangeMessageVisibilityBatchInput{QueueUrl: aws.String(m.queueURL)}
+		for i, msg := range part {
+			in.Entries = append(in.Entries, types.ChangeMessageVisibilityBatchRequestEntry{Id: aws.String(strconv.Itoa(i)), ReceiptHandle: msg.ReceiptHandle, VisibilityTimeout: secs})
+		}
+		out, err := m.api.ChangeMessageVisibilityBatch(ctx, in)
+		if err != nil {
+			return nil, err
+		}
+		return out.Failed, nil
+	})
+}
+
+// settle ends the runner's hold on received messages with a batch call (a delete or a visibility
+// change whose entries are named by their index in part), ten at a time: a failed call, and
+// entries that failed on SQS's side, are sent again.
+// A message whose call never got through stays in flight until its visibility timeout, and on a
+// FIFO queue holds its whole group back until then, so every such message is logged.
+func (m *sqsMapping) settle(ctx context.Context, msgs []types.Message, what string,
+	call func(ctx context.Context, part []types.Message) ([]types.BatchResultErrorEntry, error)) {
 	for _, chunk := range batch.Chunks(msgs, 10, 0, nil) {
-		_, err := batch.Retry(ctx, deletePolicy, chunk, func(ctx context.Context, part []types.Message) ([]types.Message, error) {
-			in := &sqs.DeleteMessageBatchInput{QueueUrl: aws.String(m.queueURL)}
-			for i, msg := range part {
-				in.Entries = append(in.Entries, types.DeleteMessageBatchRequestEntry{Id: aws.String(strconv.Itoa(i)), ReceiptHandle: msg.ReceiptHandle})
-			}
-			out, err := m.api.DeleteMessageBatch(ctx, in)
+		left, err := batch.Retry(ctx, deletePolicy, chunk, func(ctx context.Context, part []types.Message) ([]types.Message, error) {
+			failed, err := call(ctx, part)
 			if err != nil {
 				return nil, err
 			}
 			var again []types.Message
-			for _, f := range out.Failed {
-				if i, err := strconv.Atoi(aws.ToString(f.Id)); err == nil && i < len(part) && !f.SenderFault {
+			for _, f := range failed {
+				if i, err := strconv.Atoi(aws.ToString(f.Id)); err == nil && i >= 0 && i < len(part) && !f.SenderFault {
 					again = append(again, part[i])
 					continue
 				}
-				// Not retried: the message stays in flight until its visibility timeout, and on a
-				// FIFO queue holds its group back until then, which is worth a line in the log.
-				m.log.Warn("sqs delete refused: the message will be received again after its visibility timeout",
+				// Not retried: SQS would refuse it again (a receipt handle no longer valid).
+				m.log.Warn("sqs "+what+" refused: the message comes back after its visibility timeout",
 					"queue", m.queueURL, "code", aws.ToString(f.Code), "message", aws.ToString(f.Message))
 			}
 			return again, nil
 		})
 		if err != nil {
-			m.log.Error("sqs delete failed: messages will be processed again", "queue", m.queueURL, "error", err)
-		}
-	}
-}
-
-// changeVisibility makes messages visible again after d.
-func (m *sqsMapping) changeVisibility(ctx context.Context, msgs []types.Message, d time.Duration) {
-	for _, chunk := range batch.Chunks(msgs, 10, 0, nil) {
-		in := &sqs.ChangeMessageVisibilityBatchInput{QueueUrl: aws.String(m.queueURL)}
-		for i, msg := range chunk {
-			in.Entries = append(in.Entries, types.ChangeMessageVisibilityBatchRequestEntry{Id: aws.String(strconv.Itoa(i)),
-				ReceiptHandle: msg.ReceiptHandle, VisibilityTimeout: int32(d / time.Second)}) // #nosec G115 -- seconds of a Duration fit in int32 up to 68 years; SQS refuses over 12 hours itself
-		}
-		if _, err := m.api.ChangeMessageVisibilityBatch(ctx, in); err != nil {
-			m.log.Warn("sqs visibility change failed", "error", fmt.Errorf("queue %s: %w", m.queueURL, err))
+			m.log.Error("sqs "+what+" failed: the messages come back after their visibility timeout", "queue", m.queueURL,
+				"messages", len(left), "error", err)
 		}
 	}
 }

@@ -7,12 +7,14 @@ import (
 	"log/slog"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
+	"github.com/stream-to-events/stream-to-events/internal/batch"
 	"github.com/stream-to-events/stream-to-events/internal/runner/spec"
 )
 
@@ -95,6 +97,124 @@ func TestSQSHandleDeletes(t *testing.T) {
 			}
 			if got := m.counts().Failed; got != int64(len(tc.wantExposed)) {
 				t.Errorf("failed count %d, want %d", got, len(tc.wantExposed))
+			}
+		})
+	}
+}
+
+// flakySQS fails the first calls of deletes and visibility changes as script says, then succeeds,
+// and keeps the receipt handles each operation got through with.
+type flakySQS struct {
+	recordingSQS
+	script []flakyAnswer // one per call, in order; calls beyond it succeed
+	calls  int
+}
+
+// flakyAnswer is how one call fails: as a whole (err), or the entries of failed by their ids.
+type flakyAnswer struct {
+	err         error
+	failed      []string
+	senderFault bool
+}
+
+func (f *flakySQS) answer(ids []string) (ok []string, failed []types.BatchResultErrorEntry, err error) {
+	f.calls++
+	if f.calls > len(f.script) {
+		return ids, nil, nil
+	}
+	a := f.script[f.calls-1]
+	if a.err != nil {
+		return nil, nil, a.err
+	}
+	for _, id := range ids {
+		if slices.Contains(a.failed, id) {
+			failed = append(failed, types.BatchResultErrorEntry{Id: aws.String(id), Code: aws.String("InternalError"), SenderFault: a.senderFault})
+		} else {
+			ok = append(ok, id)
+		}
+	}
+	return ok, failed, nil
+}
+
+func (f *flakySQS) DeleteMessageBatch(_ context.Context, in *sqs.DeleteMessageBatchInput, _ ...func(*sqs.Options)) (*sqs.DeleteMessageBatchOutput, error) {
+	handles := map[string]string{}
+	var ids []string
+	for _, e := range in.Entries {
+		handles[aws.ToString(e.Id)] = aws.ToString(e.ReceiptHandle)
+		ids = append(ids, aws.ToString(e.Id))
+	}
+	ok, failed, err := f.answer(ids)
+	if err != nil {
+		return nil, err
+	}
+	for _, id := range ok {
+		f.deleted = append(f.deleted, handles[id])
+	}
+	return &sqs.DeleteMessageBatchOutput{Failed: failed}, nil
+}
+
+func (f *flakySQS) ChangeMessageVisibilityBatch(_ context.Context, in *sqs.ChangeMessageVisibilityBatchInput, _ ...func(*sqs.Options)) (*sqs.ChangeMessageVisibilityBatchOutput, error) {
+	handles := map[string]string{}
+	var ids []string
+	for _, e := range in.Entries {
+		handles[aws.ToString(e.Id)] = aws.ToString(e.ReceiptHandle)
+		ids = append(ids, aws.ToString(e.Id))
+	}
+	ok, failed, err := f.answer(ids)
+	if err != nil {
+		return nil, err
+	}
+	for _, id := range ok {
+		f.exposed = append(f.exposed, handles[id])
+	}
+	return &sqs.ChangeMessageVisibilityBatchOutput{Failed: failed}, nil
+}
+
+// Every message the runner received must end deleted or visible again: a message left in flight
+// holds its FIFO group (every later record of its entity) for the queue's visibility timeout. A
+// failed call and the entries SQS failed on its side are sent again; entries refused as the
+// caller's fault are not (SQS would refuse them again).
+func TestSQSSettleRetriesFailures(t *testing.T) {
+	sleep := batch.Sleep
+	batch.Sleep = func(context.Context, time.Duration) error { return nil }
+	t.Cleanup(func() { batch.Sleep = sleep })
+	tests := []struct {
+		name      string
+		res       spec.Result // the function's answer: success deletes, an error makes visible again
+		script    []flakyAnswer
+		wantDone  []string // receipt handles deleted or made visible, sorted
+		wantCalls int
+	}{
+		{"visibility change: failed entries sent again", functionError,
+			[]flakyAnswer{{failed: []string{"0", "2"}}}, []string{"r1", "r2", "r3"}, 2},
+		{"visibility change: failed call sent again", functionError,
+			[]flakyAnswer{{err: errors.New("connection reset")}, {failed: []string{"1"}}}, []string{"r1", "r2", "r3"}, 3},
+		{"visibility change: refused entries not sent again", functionError,
+			[]flakyAnswer{{failed: []string{"1"}, senderFault: true}}, []string{"r1", "r3"}, 1},
+		{"delete: failed entries sent again", spec.Result{},
+			[]flakyAnswer{{failed: []string{"1"}}, {err: errors.New("throttled")}}, []string{"r1", "r2", "r3"}, 3},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			api := &flakySQS{script: tc.script}
+			fn := &fakeFunction{answer: func(int, spec.Invocation) (spec.Result, error) { return tc.res, nil }}
+			m := &sqsMapping{
+				mappingBase: mappingBase{functionID: "EventStorerFunction", inv: fn, counters: &counters{},
+					opts: Options{FailedVisibility: 2 * time.Second}, log: slog.New(slog.DiscardHandler)},
+				api: api, queueURL: "http://q/123456789012/ingest.fifo", queueARN: "arn:aws:sqs:us-east-1:123456789012:ingest.fifo",
+				fifo: true, filter: &filter{},
+			}
+			var msgs []types.Message
+			for _, id := range []string{"1", "2", "3"} {
+				msgs = append(msgs, types.Message{MessageId: aws.String("m" + id), ReceiptHandle: aws.String("r" + id), Body: aws.String("b" + id)})
+			}
+			m.handle(t.Context(), msgs)
+			done := slices.Sorted(slices.Values(append(api.deleted, api.exposed...)))
+			if !slices.Equal(done, tc.wantDone) {
+				t.Errorf("deleted or made visible %v, want %v", done, tc.wantDone)
+			}
+			if api.calls != tc.wantCalls {
+				t.Errorf("%d calls, want %d", api.calls, tc.wantCalls)
 			}
 		})
 	}
