@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http/httptest"
 	"net/url"
 	"os"
@@ -73,6 +74,9 @@ type flow struct {
 
 	lakeMu sync.Mutex
 	lake   map[string][]string // object key -> record ids of its lines
+
+	warnings *tailWriter // the runner's warnings and errors, for a failure's diagnosis
+	motoLog  string      // moto_server's output
 }
 
 func needMoto(t *testing.T) {
@@ -123,7 +127,12 @@ func startFlowWith(t *testing.T, more [][2]string) *flow {
 
 	// moto and the runner outlive t.Context(), which ends before the cleanups run.
 	ctx := context.Background()
-	moto, err := motoserver.Start(ctx, 0, nil)
+	motoLog, err := os.Create(filepath.Join(t.TempDir(), "moto.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = motoLog.Close() })
+	moto, err := motoserver.Start(ctx, 0, motoLog)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,10 +150,12 @@ func startFlowWith(t *testing.T, more [][2]string) *flow {
 	if buildErr != nil {
 		t.Fatal(buildErr)
 	}
-	logger := slog.New(slog.DiscardHandler)
+	warnings := &tailWriter{max: 30}
+	var logw io.Writer = warnings
 	if os.Getenv("S2E_TEST_LOG") != "" {
-		logger = slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+		logw = io.MultiWriter(os.Stderr, warnings)
 	}
+	logger := slog.New(slog.NewJSONHandler(logw, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	r, err := runner.Start(ctx, runner.Options{
 		Template:         tmplPath,
 		Root:             root,
@@ -178,8 +189,10 @@ func startFlowWith(t *testing.T, more [][2]string) *flow {
 			Region: spec.Region, Credentials: credentials.NewStaticCredentialsProvider("generator", "local", ""),
 			BaseEndpoint: aws.String(r.Endpoint()),
 		}),
-		queues: map[string]string{},
-		lake:   map[string][]string{},
+		queues:   map[string]string{},
+		lake:     map[string][]string{},
+		warnings: warnings,
+		motoLog:  motoLog.Name(),
 	}
 	f.bucket = f.physical("LakeBucket")
 	f.store = f.physical("EventStoreTable")
@@ -424,6 +437,7 @@ func (f *flow) await(ctx context.Context, x expectation, timeout time.Duration) 
 		}
 		select {
 		case <-ctx.Done():
+			f.t.Logf("await gave up after %s; where the records are: %s", timeout, f.diagnose(context.WithoutCancel(ctx)))
 			return s, o
 		case <-time.After(time.Second):
 		}
@@ -434,6 +448,69 @@ func (f *flow) await(ctx context.Context, x expectation, timeout time.Duration) 
 		f.t.Fatal(err)
 	}
 	return s, x.compare(s)
+}
+
+// diagnose says where records that did not cross the flow may be: the ingest queue's visible and
+// in-flight messages (a FIFO group held by a message in flight holds every later record of its
+// entity), what the triggers and the functions did and have in flight, the runner's last
+// warnings, and moto's server errors.
+func (f *flow) diagnose(ctx context.Context) string {
+	var b strings.Builder
+	out, err := f.sqs.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: aws.String(f.queues["IngestQueue"]), AttributeNames: []sqstypes.QueueAttributeName{
+		sqstypes.QueueAttributeNameApproximateNumberOfMessages, sqstypes.QueueAttributeNameApproximateNumberOfMessagesNotVisible,
+	}})
+	if err != nil {
+		fmt.Fprintf(&b, "\nIngestQueue: %v", err)
+	} else {
+		fmt.Fprintf(&b, "\nIngestQueue: %s visible, %s in flight", out.Attributes[string(sqstypes.QueueAttributeNameApproximateNumberOfMessages)],
+			out.Attributes[string(sqstypes.QueueAttributeNameApproximateNumberOfMessagesNotVisible)])
+	}
+	counts := f.r.ESM.Counts()
+	for _, name := range slices.Sorted(maps.Keys(counts)) {
+		c := counts[name]
+		fmt.Fprintf(&b, "\ntrigger %s: %d batches, %d records, %d failed, %d dead-lettered", name, c.Batches, c.Records, c.Failed, c.DeadLettered)
+	}
+	stats := f.r.Lambda.Stats()
+	for _, id := range slices.Sorted(maps.Keys(stats)) {
+		st := stats[id]
+		fmt.Fprintf(&b, "\nfunction %s: %d invocations, %d errors, %d timeouts, %d crashes, %d in flight", id, st.Invocations, st.Errors, st.Timeouts, st.Crashes, st.InFlight)
+	}
+	fmt.Fprintf(&b, "\nrunner's last warnings:\n%s", f.warnings)
+	if log, err := os.ReadFile(f.motoLog); err == nil {
+		var failed []string
+		for line := range strings.Lines(string(log)) {
+			if strings.Contains(line, "Traceback") || strings.Contains(line, "Error") || strings.Contains(line, `" 500 `) {
+				failed = append(failed, line)
+			}
+		}
+		fmt.Fprintf(&b, "moto: %d lines of errors or 500s\n%s", len(failed), strings.Join(failed[max(0, len(failed)-10):], ""))
+	}
+	return b.String()
+}
+
+// tailWriter keeps the last max lines written to it.
+type tailWriter struct {
+	max   int
+	mu    sync.Mutex
+	lines []string
+}
+
+func (w *tailWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for line := range strings.Lines(string(p)) {
+		w.lines = append(w.lines, line)
+	}
+	if n := len(w.lines) - w.max; n > 0 {
+		w.lines = slices.Delete(w.lines, 0, n)
+	}
+	return len(p), nil
+}
+
+func (w *tailWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return strings.Join(w.lines, "")
 }
 
 // settle is how long a drained flow is watched for late duplicates.
