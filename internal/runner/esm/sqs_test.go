@@ -210,6 +210,13 @@ func TestSQSFIFOOneBatchPerGroup(t *testing.T) {
 	}
 	st := newFakeStack(t, fmt.Sprintf(sqsTemplate, 2), moto.URL, map[string]any{"IngestQueue.Arn": arn})
 	startRunner(t, st, fn, nil, Options{SQSPollers: 5})
+	// Delivered first, then drained: moto's counts (approximate, as on AWS) may lag the sends by
+	// a moment, so an empty queue alone could be read before the runner has received anything.
+	eventually(t, "every message delivered", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(order["a"])+len(order["b"])+len(order["c"]) >= sent
+	})
 	eventually(t, "queue drained", func() bool { return depth(t, c, url) == 0 })
 
 	mu.Lock()
@@ -250,6 +257,10 @@ func TestSQSFilterDeletesWhatItLeavesOut(t *testing.T) {
 	}
 	fn := &fakeFunction{}
 	r := startRunner(t, st, fn, nil, Options{})
+	// Handled first, then drained: moto's counts may lag the sends by a moment (see above).
+	eventually(t, "every message delivered or filtered", func() bool {
+		return len(fn.snapshot()) > 0 && r.Counts()["EventStorerFunction.IngestQueue"].Filtered == 2
+	})
 	eventually(t, "queue drained", func() bool { return depth(t, c, url) == 0 })
 	var got []string
 	for _, cl := range fn.snapshot() {
