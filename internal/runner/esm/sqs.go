@@ -98,7 +98,7 @@ func (m *sqsMapping) poll(ctx context.Context, stop <-chan struct{}) {
 			continue
 		}
 		if len(msgs) > 0 {
-			m.handle(ctx, msgs)
+			m.handle(ctx, msgs, nil)
 		}
 	}
 }
@@ -145,19 +145,26 @@ func (m *sqsMapping) runFIFO(ctx context.Context, stop <-chan struct{}) {
 		if len(run) == 0 {
 			continue
 		}
+		// A group is released once the function has answered, before its messages are deleted
+		// or made visible again: SQS withholds the group until then by itself, and releasing it
+		// after the deletes let a receive meanwhile hand out the group's next messages, which
+		// were then sent back, each bounce a receive counted towards the queue's DLQ.
+		release := sync.OnceFunc(func() {
+			mu.Lock()
+			for g := range groups {
+				delete(inFlight, g)
+			}
+			mu.Unlock()
+		})
 		sem <- struct{}{}
 		wg.Add(1)
 		go func() {
 			defer func() {
-				mu.Lock()
-				for g := range groups {
-					delete(inFlight, g)
-				}
-				mu.Unlock()
+				release()
 				<-sem
 				wg.Done()
 			}()
-			m.handle(ctx, run)
+			m.handle(ctx, run, release)
 		}()
 	}
 }
@@ -240,7 +247,9 @@ func nonNil[T any](l []T) []T {
 // handle invokes the function with one batch and deletes the messages that succeeded: all of
 // them on success, none on a function error, all but the reported ones with
 // ReportBatchItemFailures. An invalid failure report fails the whole batch, as Lambda does.
-func (m *sqsMapping) handle(ctx context.Context, msgs []types.Message) {
+// answered, when not nil, is called once the function has answered, before the messages are
+// deleted or made visible again.
+func (m *sqsMapping) handle(ctx context.Context, msgs []types.Message, answered func()) {
 	msgs = m.applyFilter(ctx, msgs)
 	if len(msgs) == 0 {
 		return
@@ -255,6 +264,9 @@ func (m *sqsMapping) handle(ctx context.Context, msgs []types.Message) {
 	m.records.Add(int64(len(msgs)))
 	trace := msgs[0].Attributes[string(types.MessageSystemAttributeNameAWSTraceHeader)]
 	res, err := m.inv.Invoke(ctx, m.functionID, spec.Invocation{Payload: payload, TraceHeader: trace})
+	if answered != nil {
+		answered()
+	}
 	failed := map[string]bool{}
 	all := func() {
 		for _, msg := range msgs {

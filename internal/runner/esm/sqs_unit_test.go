@@ -6,6 +6,8 @@ import (
 	"errors"
 	"log/slog"
 	"slices"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -88,7 +90,7 @@ func TestSQSHandleDeletes(t *testing.T) {
 			for _, id := range []string{"1", "2", "3"} {
 				msgs = append(msgs, types.Message{MessageId: aws.String("m" + id), ReceiptHandle: aws.String("r" + id), Body: aws.String("b" + id)})
 			}
-			m.handle(t.Context(), msgs)
+			m.handle(t.Context(), msgs, nil)
 			if !slices.Equal(api.deleted, tc.wantDeleted) {
 				t.Errorf("deleted %v, want %v", api.deleted, tc.wantDeleted)
 			}
@@ -208,7 +210,7 @@ func TestSQSSettleRetriesFailures(t *testing.T) {
 			for _, id := range []string{"1", "2", "3"} {
 				msgs = append(msgs, types.Message{MessageId: aws.String("m" + id), ReceiptHandle: aws.String("r" + id), Body: aws.String("b" + id)})
 			}
-			m.handle(t.Context(), msgs)
+			m.handle(t.Context(), msgs, nil)
 			done := slices.Sorted(slices.Values(append(api.deleted, api.exposed...)))
 			if !slices.Equal(done, tc.wantDone) {
 				t.Errorf("deleted or made visible %v, want %v", done, tc.wantDone)
@@ -217,5 +219,107 @@ func TestSQSSettleRetriesFailures(t *testing.T) {
 				t.Errorf("%d calls, want %d", api.calls, tc.wantCalls)
 			}
 		})
+	}
+}
+
+// groupSQS is a FIFO queue of one group: the first receive hands out m1; once m1's delete is
+// asked for, the group is free on SQS's side and the next receive hands out m2. It holds that
+// delete until the runner has run m2 or sent it back, and counts what was sent back.
+type groupSQS struct {
+	recordingSQS
+	mu       sync.Mutex
+	queue    []types.Message
+	progress chan struct{} // m2 run or sent back
+	freed    bool          // m1's delete was asked for
+}
+
+func groupMessage(n string) types.Message {
+	return types.Message{MessageId: aws.String("m" + n), ReceiptHandle: aws.String("r" + n), Body: aws.String("b" + n),
+		Attributes: map[string]string{string(types.MessageSystemAttributeNameMessageGroupId): "g"}}
+}
+
+func (q *groupSQS) ReceiveMessage(ctx context.Context, _ *sqs.ReceiveMessageInput, _ ...func(*sqs.Options)) (*sqs.ReceiveMessageOutput, error) {
+	q.mu.Lock()
+	msgs := q.queue
+	q.queue = nil
+	q.mu.Unlock()
+	if len(msgs) == 0 {
+		select {
+		case <-ctx.Done():
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	return &sqs.ReceiveMessageOutput{Messages: msgs}, nil
+}
+
+func (q *groupSQS) DeleteMessageBatch(ctx context.Context, in *sqs.DeleteMessageBatchInput, opts ...func(*sqs.Options)) (*sqs.DeleteMessageBatchOutput, error) {
+	q.mu.Lock()
+	first := !q.freed
+	if first {
+		q.freed = true
+		q.queue = append(q.queue, groupMessage("2"))
+	}
+	q.mu.Unlock()
+	if first {
+		select {
+		case <-q.progress:
+		case <-time.After(5 * time.Second):
+		}
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.recordingSQS.DeleteMessageBatch(ctx, in, opts...)
+}
+
+func (q *groupSQS) ChangeMessageVisibilityBatch(ctx context.Context, in *sqs.ChangeMessageVisibilityBatchInput, opts ...func(*sqs.Options)) (*sqs.ChangeMessageVisibilityBatchOutput, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for _, e := range in.Entries {
+		q.queue = append(q.queue, groupMessage(strings.TrimPrefix(aws.ToString(e.ReceiptHandle), "r")))
+	}
+	select {
+	case q.progress <- struct{}{}:
+	default:
+	}
+	return q.recordingSQS.ChangeMessageVisibilityBatch(ctx, in, opts...)
+}
+
+// A FIFO group is free for its next messages as soon as its batch's function has answered: SQS
+// withholds the group until the batch is deleted, and once it is, the next messages must run,
+// not be sent back (each bounce is a receive that counts towards the queue's DLQ).
+func TestSQSFIFONextBatchOfAGroupRunsOnceDeleted(t *testing.T) {
+	api := &groupSQS{queue: []types.Message{groupMessage("1")}, progress: make(chan struct{}, 1)}
+	fn := &fakeFunction{answer: func(n int, _ spec.Invocation) (spec.Result, error) {
+		if n == 2 {
+			select {
+			case api.progress <- struct{}{}:
+			default:
+			}
+		}
+		return spec.Result{}, nil
+	}}
+	m := &sqsMapping{
+		mappingBase: mappingBase{functionID: "EventStorerFunction", inv: fn, counters: &counters{},
+			opts: Options{PollWait: time.Second, FailedVisibility: 2 * time.Second}, log: slog.New(slog.DiscardHandler)},
+		api: api, queueURL: "http://q/123456789012/ingest", queueARN: "arn:aws:sqs:us-east-1:123456789012:ingest.fifo",
+		batchSize: 10, pollers: 5, fifo: true, filter: &filter{},
+	}
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		m.runFIFO(t.Context(), stop)
+	}()
+	eventually(t, "both messages run", func() bool { return len(fn.snapshot()) >= 2 })
+	close(stop)
+	<-done
+	api.mu.Lock()
+	defer api.mu.Unlock()
+	if len(api.exposed) > 0 {
+		t.Errorf("m2 sent back %d times: the group was still held when SQS handed out its next message", len(api.exposed))
+	}
+	// m1's delete is held until m2 has run, so their order says nothing.
+	if got := slices.Sorted(slices.Values(api.deleted)); !slices.Equal(got, []string{"r1", "r2"}) {
+		t.Errorf("deleted %v, want r1 and r2", got)
 	}
 }
