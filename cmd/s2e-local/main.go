@@ -124,7 +124,7 @@ func newFlags(name, synopsis string, stderr io.Writer) (*flag.FlagSet, *common) 
 	fs.StringVar(&c.endpoint, "endpoint", "", "use this running moto_server (or a running s2e-local start's edge) instead of starting moto")
 	fs.Var(c.params, "param", "override a template parameter: --param Name=Value (repeatable)")
 	fs.StringVar(&c.logLevel, "log-level", "info", "the runner's own log level: debug, info, warn, error")
-	fs.StringVar(&c.motoLog, "moto-log", "", "write moto_server's output to this file")
+	fs.StringVar(&c.motoLog, "moto-log", "", "write moto_server's output to this file (its errors; a line per request too with S2E_MOTO_REQUEST_LOG=1)")
 	fs.StringVar(&c.logFilter, "log-filter", "", "print the logs of these functions only (comma-separated logical IDs or names)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "%s\n\nFlags:\n", synopsis)

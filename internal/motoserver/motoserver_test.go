@@ -156,8 +156,8 @@ func fifoQueue(tb testing.TB, n int) (*sqs.Client, *string, func(n int)) {
 	return q, out.QueueUrl, send
 }
 
-// The queue's counts, which moto is started to reuse for 100 ms, still follow what the queue
-// holds: the tests and `redrive` read them to know when a queue is drained.
+// GetQueueAttributes counts the queue afresh, though moto is started to reuse the counts for
+// 100 ms in its own reads: the tests and `redrive` read them to know when a queue is drained.
 func TestQueueCountsFollowTheQueue(t *testing.T) {
 	q, url, _ := fifoQueue(t, 25)
 	counts := func() string {
@@ -168,23 +168,18 @@ func TestQueueCountsFollowTheQueue(t *testing.T) {
 		}
 		return out.Attributes["ApproximateNumberOfMessages"] + " visible, " + out.Attributes["ApproximateNumberOfMessagesNotVisible"] + " in flight"
 	}
-	waitFor := func(want string) {
+	expect := func(want string) {
 		t.Helper()
-		got := ""
-		for range 40 {
-			if got = counts(); got == want {
-				return
-			}
-			time.Sleep(50 * time.Millisecond)
+		if got := counts(); got != want {
+			t.Fatalf("queue counts %q, want %q", got, want)
 		}
-		t.Fatalf("queue counts %q, want %q", got, want)
 	}
-	waitFor("25 visible, 0 in flight")
+	expect("25 visible, 0 in flight")
 	msgs, err := q.ReceiveMessage(t.Context(), &sqs.ReceiveMessageInput{QueueUrl: url, MaxNumberOfMessages: 10})
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(fmt.Sprintf("%d visible, %d in flight", 25-len(msgs.Messages), len(msgs.Messages)))
+	expect(fmt.Sprintf("%d visible, %d in flight", 25-len(msgs.Messages), len(msgs.Messages)))
 }
 
 // BenchmarkSendToDeepFIFOQueue is a SendMessageBatch call to a FIFO queue holding 5,000

@@ -1,5 +1,5 @@
 # Loaded by the Python that runs moto_server: the local runner puts this file's folder first on
-# PYTHONPATH. Three patches change how fast moto answers, not what it answers: each fixed a cost
+# PYTHONPATH. Most patches change how fast moto answers, not what it answers: each fixed a cost
 # that made moto, not the pipeline, the bound of a local run. One fixes a race that lost SQS
 # messages. Numbers from moto 5.2 on the two-core machine this project is built on.
 import functools
@@ -35,8 +35,8 @@ def _cache_sqs_counts(ttl=0.1):
     # Sending one message reads the queue's attributes six times, and each read counts the
     # visible, delayed and in-flight messages by scanning the whole queue: a send cost grows with
     # the queue, so a FIFO queue of a thousand messages took a second a SendMessageBatch and one of
-    # ten thousand ten. The counts are approximate on AWS (and lag by up to a minute there); here
-    # each is reused for 100 ms.
+    # ten thousand ten. Those reads only want ContentBasedDeduplication: for them each count is
+    # reused for 100 ms. GetQueueAttributes, where a caller sees the counts, counts afresh.
     import moto.sqs.models as sqs
 
     for name in (
@@ -58,6 +58,14 @@ def _cache_sqs_counts(ttl=0.1):
 
         setattr(sqs.Queue, name, property(cached))
 
+    get_attributes = sqs.SQSBackend.get_queue_attributes
+
+    def get_queue_attributes(backend, queue_name, *args, **kwargs):
+        backend.get_queue(queue_name).__dict__.pop("_s2e_counts", None)
+        return get_attributes(backend, queue_name, *args, **kwargs)
+
+    sqs.SQSBackend.get_queue_attributes = get_queue_attributes
+
 
 def _lock_sqs_writes():
     # moto_server answers each request on its own thread, and a queue's delete rebuilds the list
@@ -77,7 +85,38 @@ def _lock_sqs_writes():
         setattr(sqs.Queue, name, locked)
 
 
-for _patch in (_cache_jsonpath, _fast_sqs_clock, _cache_sqs_counts, _lock_sqs_writes):
+def _cache_routing():
+    # To find the service a request is for, moto lists its own package folder (a stat call for
+    # each of its 170 services) and then tries its URL patterns, for every request and under one
+    # lock that every request thread waits on. Neither the folder nor the patterns change while
+    # the server runs: the answer for each host is kept.
+    import moto.backends as backends
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication as app
+
+    modules = tuple(backends.list_of_moto_modules())
+    backends.list_of_moto_modules = lambda: modules
+    find = app.get_backend_for_host
+
+    def get_backend_for_host(self, host):
+        known = self.__dict__.setdefault("_s2e_hosts", {})
+        if host not in known:
+            known[host] = find(self, host)
+        return known[host]
+
+    app.get_backend_for_host = get_backend_for_host
+
+
+def _quiet_requests():
+    # A line per request on stderr costs a lock and a write per call: only with
+    # S2E_MOTO_REQUEST_LOG=1. moto's errors are still written.
+    import logging
+    import os
+
+    if os.environ.get("S2E_MOTO_REQUEST_LOG") != "1":
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
+
+
+for _patch in (_cache_jsonpath, _fast_sqs_clock, _cache_sqs_counts, _lock_sqs_writes, _cache_routing, _quiet_requests):
     try:
         _patch()
     except Exception:  # a moto without the patched part: nothing to speed up, nothing to break
