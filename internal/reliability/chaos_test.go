@@ -15,6 +15,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/stream-to-events/stream-to-events/internal/runner/edge"
 )
 
 // chaos sits between the runner's edge and moto_server. The edge injects faults before a call
@@ -61,6 +63,7 @@ func newChaos(upstream string) (*chaos, error) {
 	}
 	c := &chaos{emitted: map[string]int{}, latency: map[string]*opLatency{}}
 	c.proxy = &httputil.ReverseProxy{
+		Transport: edge.KeepAliveTransport(),
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(up)
 			pr.Out.Host = pr.In.Host // moto names queues by the Host it was called on: the edge's

@@ -111,6 +111,7 @@ func New(opts Options) (*Edge, error) {
 		sqsTraces: traceStore{byID: map[string]string{}, max: 100_000},
 	}
 	e.proxy = &httputil.ReverseProxy{
+		Transport: KeepAliveTransport(),
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(up)
 			// moto builds queue URLs from the Host it was called on: keep the edge's.
@@ -787,4 +788,13 @@ func xmlEscape(s string) string {
 	var b bytes.Buffer
 	_ = xml.EscapeText(&b, []byte(s))
 	return b.String()
+}
+
+// KeepAliveTransport keeps as many idle connections to moto as calls run at once. Go's default
+// keeps two per host: under load every call beyond them opened a new connection, and moto_server
+// started a new thread for each, which cost moto more than many of the calls themselves.
+func KeepAliveTransport() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConns, t.MaxIdleConnsPerHost = 256, 256
+	return t
 }
