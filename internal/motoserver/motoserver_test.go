@@ -13,6 +13,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	ebtypes "github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	kinesistypes "github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 )
@@ -243,5 +245,68 @@ func TestQueueKeepsMessagesSentDuringDeletes(t *testing.T) {
 	consumers.Wait()
 	if len(got) != deep+more {
 		t.Errorf("%d of %d messages received: the rest were lost", len(got), deep+more)
+	}
+}
+
+// A Kinesis shard read page by page gives every record once, in order, whatever the page size:
+// moto is started to find where a GetRecords begins by sequence number instead of reading the
+// shard from its start (see sitecustomize.py).
+func TestKinesisShardReadsInOrder(t *testing.T) {
+	ForTest(t)
+	ctx := t.Context()
+	cfg, err := config.LoadDefaultConfig(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := kinesis.NewFromConfig(cfg)
+	if _, err := k.CreateStream(ctx, &kinesis.CreateStreamInput{StreamName: aws.String("changes"), ShardCount: aws.Int32(1)}); err != nil {
+		t.Fatal(err)
+	}
+	const n = 230
+	for sent := 0; sent < n; sent += 100 {
+		var entries []kinesistypes.PutRecordsRequestEntry
+		for i := sent; i < min(n, sent+100); i++ {
+			entries = append(entries, kinesistypes.PutRecordsRequestEntry{Data: []byte(fmt.Sprint(i)), PartitionKey: aws.String("p")})
+		}
+		out, err := k.PutRecords(ctx, &kinesis.PutRecordsInput{StreamName: aws.String("changes"), Records: entries})
+		if err != nil || aws.ToInt32(out.FailedRecordCount) > 0 {
+			t.Fatalf("PutRecords: %v", err)
+		}
+	}
+	shards, err := k.ListShards(ctx, &kinesis.ListShardsInput{StreamName: aws.String("changes")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, page := range []int32{1, 7, 100, 1000} {
+		it, err := k.GetShardIterator(ctx, &kinesis.GetShardIteratorInput{StreamName: aws.String("changes"), ShardId: shards.Shards[0].ShardId,
+			ShardIteratorType: kinesistypes.ShardIteratorTypeTrimHorizon})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for next := it.ShardIterator; next != nil && len(got) < n; {
+			out, err := k.GetRecords(ctx, &kinesis.GetRecordsInput{ShardIterator: next, Limit: aws.Int32(page)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(out.Records) > int(page) {
+				t.Fatalf("a page of %d records for a limit of %d", len(out.Records), page)
+			}
+			for _, r := range out.Records {
+				got = append(got, string(r.Data))
+			}
+			next = out.NextShardIterator
+			if len(out.Records) == 0 {
+				break
+			}
+		}
+		for i := range n {
+			if i >= len(got) || got[i] != fmt.Sprint(i) {
+				t.Fatalf("pages of %d: record %d is %v (of %d read)", page, i, got[min(i, len(got)-1)], len(got))
+			}
+		}
+		if len(got) != n {
+			t.Errorf("pages of %d: %d records read, want %d", page, len(got), n)
+		}
 	}
 }

@@ -32,12 +32,18 @@ def _fast_sqs_clock():
 
 
 def _cache_sqs_counts(ttl=0.1):
-    # Sending one message reads the queue's attributes six times, and each read counts the
-    # visible, delayed and in-flight messages by scanning the whole queue: a send cost grows with
-    # the queue, so a FIFO queue of a thousand messages took a second a SendMessageBatch and one of
-    # ten thousand ten. Those reads only want ContentBasedDeduplication: for them each count is
-    # reused for 100 ms. GetQueueAttributes, where a caller sees the counts, counts afresh.
+    # Sending one message reads the queue's attributes six times, and receiving one reads them
+    # once, and each read counts the visible, delayed and in-flight messages by scanning the whole
+    # queue: a call's cost grew with the queue, so a SendMessageBatch to a FIFO queue of a thousand
+    # messages took a second and one of ten thousand ten. Those reads want other attributes: for
+    # them each count is reused for 100 ms. A GetQueueAttributes call, where a caller sees the
+    # counts, counts afresh.
+    import threading
+
     import moto.sqs.models as sqs
+    import moto.sqs.responses as responses
+
+    asked = threading.local()  # set while this thread answers GetQueueAttributes
 
     for name in (
         "approximate_number_of_messages",
@@ -47,6 +53,8 @@ def _cache_sqs_counts(ttl=0.1):
         count = getattr(sqs.Queue, name).fget
 
         def cached(queue, name=name, count=count):
+            if getattr(asked, "fresh", False):
+                return count(queue)
             now = time.monotonic()
             memo = queue.__dict__.setdefault("_s2e_counts", {})
             hit = memo.get(name)
@@ -58,13 +66,16 @@ def _cache_sqs_counts(ttl=0.1):
 
         setattr(sqs.Queue, name, property(cached))
 
-    get_attributes = sqs.SQSBackend.get_queue_attributes
+    answer = responses.SQSResponse.get_queue_attributes
 
-    def get_queue_attributes(backend, queue_name, *args, **kwargs):
-        backend.get_queue(queue_name).__dict__.pop("_s2e_counts", None)
-        return get_attributes(backend, queue_name, *args, **kwargs)
+    def get_queue_attributes(self, *args, **kwargs):
+        asked.fresh = True
+        try:
+            return answer(self, *args, **kwargs)
+        finally:
+            asked.fresh = False
 
-    sqs.SQSBackend.get_queue_attributes = get_queue_attributes
+    responses.SQSResponse.get_queue_attributes = get_queue_attributes
 
 
 def _lock_sqs_writes():
@@ -106,6 +117,48 @@ def _cache_routing():
     app.get_backend_for_host = get_backend_for_host
 
 
+def _index_kinesis_shards():
+    # moto's Kinesis shard keeps its records in an ordered dict by sequence number, and copied
+    # every key to a list to read the first or last one (each PutRecord reads the last), and read
+    # every record from the shard's start to find where a GetRecords begins: both grew with the
+    # stream, and the change archive's stream gets a record for every record stored. A shard's
+    # sequence numbers are consecutive (each is the last plus one; trimming removes the oldest),
+    # so a GetRecords can start at its place; where they are not, moto's own reading is used.
+    import moto.kinesis.models as kinesis
+
+    shard = kinesis.Shard
+
+    def get_min_sequence_number(self):
+        return next(iter(self.records)) if self.records else 0
+
+    def get_max_sequence_number(self):
+        return next(reversed(self.records)) if self.records else 0
+
+    read_from_start = shard.get_records
+
+    def get_records(self, last_sequence_id, limit):
+        records = self.records
+        if not records or (limit is not None and limit < 1):
+            return read_from_start(self, last_sequence_id, limit)
+        first, last = next(iter(records)), next(reversed(records))
+        if last - first + 1 != len(records):
+            return read_from_start(self, last_sequence_id, limit)
+        after = int(last_sequence_id)
+        newest = records[last]
+        results, behind = [], 0.0
+        for seq in range(max(after + 1, first), last + 1):
+            if limit is not None and len(results) == limit:
+                break
+            results.append(records[seq])
+            after = seq
+            behind = newest.created_at - records[seq].created_at
+        return results, after, int(behind * 1000)
+
+    shard.get_min_sequence_number = get_min_sequence_number
+    shard.get_max_sequence_number = get_max_sequence_number
+    shard.get_records = get_records
+
+
 def _quiet_requests():
     # A line per request on stderr costs a lock and a write per call: only with
     # S2E_MOTO_REQUEST_LOG=1. moto's errors are still written.
@@ -116,7 +169,7 @@ def _quiet_requests():
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
 
-for _patch in (_cache_jsonpath, _fast_sqs_clock, _cache_sqs_counts, _lock_sqs_writes, _cache_routing, _quiet_requests):
+for _patch in (_cache_jsonpath, _fast_sqs_clock, _cache_sqs_counts, _lock_sqs_writes, _cache_routing, _index_kinesis_shards, _quiet_requests):
     try:
         _patch()
     except Exception:  # a moto without the patched part: nothing to speed up, nothing to break
