@@ -177,6 +177,16 @@ func (c *chaos) setRules(rules []chaosRule) {
 	}
 }
 
+// answered is how many calls of operation by caller moto has answered so far.
+func (c *chaos) answered(caller, operation string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if l := c.latency[caller+" "+operation]; l != nil {
+		return l.Calls
+	}
+	return 0
+}
+
 // fired is how many processes the rules killed or stopped so far.
 func (c *chaos) fired() int {
 	c.mu.Lock()
