@@ -152,8 +152,12 @@ func loadDoc(table string, rows []figure) string {
 
 Written by ` + "`make load` (`S2E_LOAD=1 go test ./internal/reliability -run TestLoad -update`)" + `: records
 through the whole local flow (the local runner, moto_server and the functions' real bootstraps)
-on this machine, bounded in time. "lost" counts the records that had not crossed every hop when
-the time ran out.
+on this machine, bounded in time (S2E_LOAD_TIMEOUT, 60 minutes by default). The producer sends a
+thousand records at a time and holds back while more than S2E_LOAD_MAX_BACKLOG (3,000) of them
+have not reached the responder's projection write: moto's SQS slows as its queues deepen, which
+AWS does not. "took" ends when the bus has every record, the projection every entity's newest
+record and the store every record; the final check, which reads every line and item, is timed
+apart. "lost" counts the records that had not crossed every hop when the time ran out.
 
 ` + table + "\n" + notes.String()
 }

@@ -131,7 +131,8 @@ func TestLoad(t *testing.T) {
 		t.Fatal(err)
 	}
 	o := x.compare(s)
-	t.Logf("the final check read the lake, the store and the projection in %s", time.Since(checkStart).Round(time.Second))
+	checkTook := time.Since(checkStart).Round(time.Second)
+	t.Logf("the final check read the lake, the store and the projection in %s", checkTook)
 	t.Logf("load: %d records (%d valid, %d unique) end to end in %s: %.0f records/s; lost %d, store duplicates %d, events emitted twice %d",
 		n, x.valid, len(x.sentByID), took.Round(time.Second), float64(x.valid)/took.Seconds(), len(o.lost), o.dupStore, o.dupEmitted)
 	lake, stored, emitted := 0, 0, 0
@@ -141,8 +142,8 @@ func TestLoad(t *testing.T) {
 		emitted += min(1, s.emitted[id])
 	}
 	rate := func(n int) string { return fmt.Sprintf("%d (%.1f/s)", n, float64(n)/took.Seconds()) }
-	notes := fmt.Sprintf("into Firehose in %s (held back while over %d records were on their way); after %s the lake held %s, the store %s and the bus %s of %d unique records; events on the bus over time: %s; moto's time by call: %s",
-		sendTook.Round(time.Second), maxBacklog, took.Round(time.Second), rate(lake), rate(stored), rate(emitted), len(x.sentByID), strings.Join(samples, ", "), f.chaos.slowest(6))
+	notes := fmt.Sprintf("into Firehose in %s (held back while over %d records were on their way); after %s the lake held %s, the store %s and the bus %s of %d unique records; events on the bus over time: %s; the final check read every line and item in %s; moto's time by call: %s",
+		sendTook.Round(time.Second), maxBacklog, took.Round(time.Second), rate(lake), rate(stored), rate(emitted), len(x.sentByID), strings.Join(samples, ", "), checkTook, f.chaos.slowest(6))
 	t.Log(notes)
 	addFigure(t, figure{Case: "load: " + strconv.Itoa(n) + " records", Sent: x.sent, Valid: x.valid, Lost: len(o.lost), DupStore: o.dupStore,
 		DupEmitted: o.dupEmitted, DLQ: [3]int{s.depths["IngestDLQ"], s.depths["EmitterDLQ"], s.depths["ResponderDLQ"]}, Took: took, Load: notes})
