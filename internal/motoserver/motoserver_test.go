@@ -39,16 +39,22 @@ func TestForTestStartsAndStops(t *testing.T) {
 	}
 }
 
+// startForClients starts moto for the test and returns the SDK configuration that reaches it.
+func startForClients(tb testing.TB) aws.Config {
+	tb.Helper()
+	ForTest(tb)
+	cfg, err := config.LoadDefaultConfig(context.Background())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return cfg
+}
+
 // putEventsToQueue makes a bus whose rule delivers to an SQS queue, as the local runner does for
 // the responder's rule, and returns a function that puts n events and waits for them on the queue.
 func putEventsToQueue(tb testing.TB) func(n int) {
 	tb.Helper()
-	ForTest(tb)
-	ctx := context.Background()
-	cfg, err := config.LoadDefaultConfig(ctx)
-	if err != nil {
-		tb.Fatal(err)
-	}
+	ctx, cfg := context.Background(), startForClients(tb)
 	eb, q := eventbridge.NewFromConfig(cfg), sqs.NewFromConfig(cfg)
 	queue, err := q.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String("target")})
 	if err != nil {
@@ -125,13 +131,7 @@ func BenchmarkPutEventsToQueue(b *testing.B) {
 // fifoQueue makes a FIFO queue holding n messages, ten to a SendMessageBatch call.
 func fifoQueue(tb testing.TB, n int) (*sqs.Client, *string, func(n int)) {
 	tb.Helper()
-	ForTest(tb)
-	ctx := context.Background()
-	cfg, err := config.LoadDefaultConfig(ctx)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	q := sqs.NewFromConfig(cfg)
+	ctx, q := context.Background(), sqs.NewFromConfig(startForClients(tb))
 	out, err := q.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String("ingest.fifo"),
 		Attributes: map[string]string{"FifoQueue": "true", "VisibilityTimeout": "180"}})
 	if err != nil {
@@ -252,13 +252,7 @@ func TestQueueKeepsMessagesSentDuringDeletes(t *testing.T) {
 // moto is started to find where a GetRecords begins by sequence number instead of reading the
 // shard from its start (see sitecustomize.py).
 func TestKinesisShardReadsInOrder(t *testing.T) {
-	ForTest(t)
-	ctx := t.Context()
-	cfg, err := config.LoadDefaultConfig(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	k := kinesis.NewFromConfig(cfg)
+	ctx, k := t.Context(), kinesis.NewFromConfig(startForClients(t))
 	if _, err := k.CreateStream(ctx, &kinesis.CreateStreamInput{StreamName: aws.String("changes"), ShardCount: aws.Int32(1)}); err != nil {
 		t.Fatal(err)
 	}
