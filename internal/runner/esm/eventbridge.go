@@ -15,7 +15,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
-	"github.com/stream-to-events/stream-to-events/internal/batch"
 	"github.com/stream-to-events/stream-to-events/internal/runner/spec"
 	"github.com/stream-to-events/stream-to-events/internal/samtemplate"
 )
@@ -270,7 +269,7 @@ func (m *ruleMapping) deleteInBatches(ctx context.Context, msgs <-chan types.Mes
 		select {
 		case msg, ok := <-msgs:
 			if !ok {
-				m.deleteBatch(ctx, pending)
+				deleteMessages(ctx, m.c.sqs, m.target.QueueURL, m.log, pending)
 				return
 			}
 			pending = append(pending, msg)
@@ -282,39 +281,8 @@ func (m *ruleMapping) deleteInBatches(ctx context.Context, msgs <-chan types.Mes
 			}
 		case <-flush:
 		}
-		m.deleteBatch(ctx, pending)
+		deleteMessages(ctx, m.c.sqs, m.target.QueueURL, m.log, pending)
 		pending, flush = pending[:0], nil
-	}
-}
-
-// deleteBatch deletes up to ten messages, retrying the entries SQS failed on its side. A message
-// not deleted is delivered again after its visibility timeout, which the log says.
-func (m *ruleMapping) deleteBatch(ctx context.Context, msgs []types.Message) {
-	if len(msgs) == 0 {
-		return
-	}
-	left, err := batch.Retry(ctx, deletePolicy, msgs, func(ctx context.Context, part []types.Message) ([]types.Message, error) {
-		in := &sqs.DeleteMessageBatchInput{QueueUrl: aws.String(m.target.QueueURL)}
-		for i, msg := range part {
-			in.Entries = append(in.Entries, types.DeleteMessageBatchRequestEntry{Id: aws.String(strconv.Itoa(i)), ReceiptHandle: msg.ReceiptHandle})
-		}
-		out, err := m.c.sqs.DeleteMessageBatch(ctx, in)
-		if err != nil {
-			return part, err
-		}
-		var again []types.Message
-		for _, f := range out.Failed {
-			i, convErr := strconv.Atoi(aws.ToString(f.Id))
-			if convErr != nil || i < 0 || i >= len(part) || f.SenderFault {
-				m.log.Error("rule queue delete refused: the event will be delivered again", "code", aws.ToString(f.Code), "message", aws.ToString(f.Message))
-				continue
-			}
-			again = append(again, part[i])
-		}
-		return again, nil
-	})
-	if len(left) > 0 {
-		m.log.Error("rule queue delete failed: the events will be delivered again", "messages", len(left), "error", err)
 	}
 }
 

@@ -3,6 +3,7 @@ package esm
 import (
 	"context"
 	"encoding/json"
+	"log/slog"
 	"strconv"
 	"strings"
 	"sync"
@@ -348,12 +349,21 @@ func (m *sqsMapping) applyFilter(ctx context.Context, msgs []types.Message) []ty
 }
 
 func (m *sqsMapping) delete(ctx context.Context, msgs []types.Message) {
-	m.settle(ctx, msgs, "delete", func(ctx context.Context, part []types.Message) ([]types.BatchResultErrorEntry, error) {
-		in := &sqs.DeleteMessageBatchInput{QueueUrl: aws.String(m.queueURL)}
+	deleteMessages(ctx, m.api, m.queueURL, m.log, msgs)
+}
+
+type messageDeleter interface {
+	DeleteMessageBatch(context.Context, *sqs.DeleteMessageBatchInput, ...func(*sqs.Options)) (*sqs.DeleteMessageBatchOutput, error)
+}
+
+// deleteMessages deletes received messages of the queue at queueURL, ten to a call (see settle).
+func deleteMessages(ctx context.Context, api messageDeleter, queueURL string, log *slog.Logger, msgs []types.Message) {
+	settle(ctx, queueURL, log, msgs, "delete", func(ctx context.Context, part []types.Message) ([]types.BatchResultErrorEntry, error) {
+		in := &sqs.DeleteMessageBatchInput{QueueUrl: aws.String(queueURL)}
 		for i, msg := range part {
 			in.Entries = append(in.Entries, types.DeleteMessageBatchRequestEntry{Id: aws.String(strconv.Itoa(i)), ReceiptHandle: msg.ReceiptHandle})
 		}
-		out, err := m.api.DeleteMessageBatch(ctx, in)
+		out, err := api.DeleteMessageBatch(ctx, in)
 		if err != nil {
 			return nil, err
 		}
@@ -364,7 +374,7 @@ func (m *sqsMapping) delete(ctx context.Context, msgs []types.Message) {
 // changeVisibility makes messages visible again after d.
 func (m *sqsMapping) changeVisibility(ctx context.Context, msgs []types.Message, d time.Duration) {
 	secs := int32(d / time.Second) // #nosec G115 -- seconds of a Duration fit in int32 up to 68 years; SQS refuses over 12 hours itself
-	m.settle(ctx, msgs, "visibility change", func(ctx context.Context, part []types.Message) ([]types.BatchResultErrorEntry, error) {
+	settle(ctx, m.queueURL, m.log, msgs, "visibility change", func(ctx context.Context, part []types.Message) ([]types.BatchResultErrorEntry, error) {
 		in := &sqs.ChangeMessageVisibilityBatchInput{QueueUrl: aws.String(m.queueURL)}
 		for i, msg := range part {
 			in.Entries = append(in.Entries, types.ChangeMessageVisibilityBatchRequestEntry{Id: aws.String(strconv.Itoa(i)), ReceiptHandle: msg.ReceiptHandle, VisibilityTimeout: secs})
@@ -382,7 +392,7 @@ func (m *sqsMapping) changeVisibility(ctx context.Context, msgs []types.Message,
 // entries that failed on SQS's side, are sent again.
 // A message whose call never got through stays in flight until its visibility timeout, and on a
 // FIFO queue holds its whole group back until then, so every such message is logged.
-func (m *sqsMapping) settle(ctx context.Context, msgs []types.Message, what string,
+func settle(ctx context.Context, queueURL string, log *slog.Logger, msgs []types.Message, what string,
 	call func(ctx context.Context, part []types.Message) ([]types.BatchResultErrorEntry, error)) {
 	for _, chunk := range batch.Chunks(msgs, 10, 0, nil) {
 		left, err := batch.Retry(ctx, deletePolicy, chunk, func(ctx context.Context, part []types.Message) ([]types.Message, error) {
@@ -397,13 +407,13 @@ func (m *sqsMapping) settle(ctx context.Context, msgs []types.Message, what stri
 					continue
 				}
 				// Not retried: SQS would refuse it again (a receipt handle no longer valid).
-				m.log.Warn("sqs "+what+" refused: the message comes back after its visibility timeout",
-					"queue", m.queueURL, "code", aws.ToString(f.Code), "message", aws.ToString(f.Message))
+				log.Warn("sqs "+what+" refused: the message comes back after its visibility timeout",
+					"queue", queueURL, "code", aws.ToString(f.Code), "message", aws.ToString(f.Message))
 			}
 			return again, nil
 		})
 		if err != nil {
-			m.log.Error("sqs "+what+" failed: the messages come back after their visibility timeout", "queue", m.queueURL,
+			log.Error("sqs "+what+" failed: the messages come back after their visibility timeout", "queue", queueURL,
 				"messages", len(left), "error", err)
 		}
 	}
