@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -140,36 +141,40 @@ func (f *flakySQS) answer(ids []string) (ok []string, failed []types.BatchResult
 
 func (f *flakySQS) DeleteMessageBatch(_ context.Context, in *sqs.DeleteMessageBatchInput, _ ...func(*sqs.Options)) (*sqs.DeleteMessageBatchOutput, error) {
 	handles := map[string]string{}
-	var ids []string
 	for _, e := range in.Entries {
 		handles[aws.ToString(e.Id)] = aws.ToString(e.ReceiptHandle)
-		ids = append(ids, aws.ToString(e.Id))
 	}
-	ok, failed, err := f.answer(ids)
+	failed, err := f.settle(handles, &f.deleted)
 	if err != nil {
 		return nil, err
-	}
-	for _, id := range ok {
-		f.deleted = append(f.deleted, handles[id])
 	}
 	return &sqs.DeleteMessageBatchOutput{Failed: failed}, nil
 }
 
 func (f *flakySQS) ChangeMessageVisibilityBatch(_ context.Context, in *sqs.ChangeMessageVisibilityBatchInput, _ ...func(*sqs.Options)) (*sqs.ChangeMessageVisibilityBatchOutput, error) {
 	handles := map[string]string{}
-	var ids []string
 	for _, e := range in.Entries {
 		handles[aws.ToString(e.Id)] = aws.ToString(e.ReceiptHandle)
-		ids = append(ids, aws.ToString(e.Id))
 	}
+	failed, err := f.settle(handles, &f.exposed)
+	if err != nil {
+		return nil, err
+	}
+	return &sqs.ChangeMessageVisibilityBatchOutput{Failed: failed}, nil
+}
+
+// settle answers a batch call whose entries are handles by entry id: the receipt handles of the
+// entries that succeed are added to done.
+func (f *flakySQS) settle(handles map[string]string, done *[]string) ([]types.BatchResultErrorEntry, error) {
+	ids := slices.Sorted(maps.Keys(handles))
 	ok, failed, err := f.answer(ids)
 	if err != nil {
 		return nil, err
 	}
 	for _, id := range ok {
-		f.exposed = append(f.exposed, handles[id])
+		*done = append(*done, handles[id])
 	}
-	return &sqs.ChangeMessageVisibilityBatchOutput{Failed: failed}, nil
+	return failed, nil
 }
 
 // Every message the runner received must end deleted or visible again: a message left in flight
