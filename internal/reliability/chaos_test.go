@@ -194,6 +194,13 @@ func (c *chaos) fired() int {
 	return c.signalled
 }
 
+// emittedIDs is how many record ids have had an event put on the bus, without copying the counts.
+func (c *chaos) emittedIDs() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.emitted)
+}
+
 func (c *chaos) emittedCounts() map[string]int {
 	c.mu.Lock()
 	defer c.mu.Unlock()

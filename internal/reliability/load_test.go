@@ -100,7 +100,7 @@ func TestLoad(t *testing.T) {
 			}
 			t.Logf("sent %d records in %s, held back %s while over %d records were on their way", n, sendTook.Round(time.Second), held, maxBacklog)
 		case <-check.C:
-			emitted := len(f.chaos.emittedCounts())
+			emitted := f.chaos.emittedIDs()
 			if time.Since(lastLog) >= 30*time.Second {
 				depths, _ := f.depths(ctx)
 				rate := float64(emitted-lastEmitted) / time.Since(lastLog).Seconds()
