@@ -114,7 +114,7 @@ tools: $(STATICCHECK) $(GOSEC) ## the pinned Go tools lint and gosec use, from t
 
 .PHONY: load
 load: ## 100,000 records through the local flow, nothing lost, throughput reported (S2E_LOAD_RECORDS, S2E_LOAD_TIMEOUT)
-	S2E_LOAD=1 $(GO) test -count=1 -timeout 90m -run '^TestLoad$$' -v ./internal/reliability -update
+	S2E_LOAD=1 $(GO) test -count=1 -timeout 90m -run '^TestLoad$$' -v ./test/reliability -update
 
 .PHONY: local
 local: ## the whole flow on this machine (moto_server + the local runner), no AWS account

@@ -12,13 +12,13 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/stream-to-events/stream-to-events/internal/benchreport"
-	"github.com/stream-to-events/stream-to-events/internal/samtemplate"
+	"github.com/stream-to-events/stream-to-events/bench/report"
+	"github.com/stream-to-events/stream-to-events/local/samtemplate"
 )
 
 // bootstraps builds each function as it is deployed (make build-<ID>, linux/arm64) and sizes
 // the bootstrap raw and zipped as SAM uploads it; inits are the cold starts measured locally.
-func bootstraps(ctx context.Context, root string, inits map[string][]float64, log *slog.Logger) ([]benchreport.Bootstrap, error) {
+func bootstraps(ctx context.Context, root string, inits map[string][]float64, log *slog.Logger) ([]report.Bootstrap, error) {
 	tmpl, err := samtemplate.Load(filepath.Join(root, "template.yaml"))
 	if err != nil {
 		return nil, err
@@ -28,7 +28,7 @@ func bootstraps(ctx context.Context, root string, inits map[string][]float64, lo
 		return nil, err
 	}
 	defer os.RemoveAll(dir)
-	var out []benchreport.Bootstrap
+	var out []report.Bootstrap
 	for _, id := range slices.Sorted(slices.Values(tmpl.OfType("AWS::Serverless::Function"))) {
 		art := filepath.Join(dir, id)
 		cmd := exec.CommandContext(ctx, "make", "--no-print-directory", "-C", root, "build-"+id, "ARTIFACTS_DIR="+art, "GOARCH=arm64") // #nosec G204 -- make on PATH, building the template's own functions
@@ -41,9 +41,9 @@ func bootstraps(ctx context.Context, root string, inits map[string][]float64, lo
 		if err != nil {
 			return nil, err
 		}
-		b := benchreport.Bootstrap{Function: id, RawBytes: raw, ZipBytes: zipped, InitMS: inits[id]}
+		b := report.Bootstrap{Function: id, RawBytes: raw, ZipBytes: zipped, InitMS: inits[id]}
 		if len(b.InitMS) > 0 {
-			b.InitMedianMS = benchreport.MedianOf(b.InitMS)
+			b.InitMedianMS = report.MedianOf(b.InitMS)
 		}
 		out = append(out, b)
 		log.Info("bootstrap", "function", id, "bytes", raw, "zipped", zipped)

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"math"
 
-	"github.com/stream-to-events/stream-to-events/internal/benchreport"
+	"github.com/stream-to-events/stream-to-events/bench/report"
 )
 
 // perMillion is the volume the cost is quoted for, and the record size.
@@ -20,22 +20,22 @@ var pipelineFunctions = []string{"TransformerFunction", "EventStorerFunction", "
 // costs prices a million 1 KB records for the floor, this design (the local run's calls,
 // invocations, billed durations and memory, scaled) and the baseline (its calls as counted, its
 // Node.js durations as assumed in the price list).
-func costs(prices benchreport.PriceList, l localResult, hops []benchreport.HopResult) (floor, design, base benchreport.Bill, assumptions []string) {
+func costs(prices report.PriceList, l localResult, hops []report.HopResult) (floor, design, base report.Bill, assumptions []string) {
 	// The generated records are smaller than 1 KB; the items and events carry a fixed overhead
 	// on top of the record, which the run measured.
-	sizes := benchreport.Sizes{
+	sizes := report.Sizes{
 		RecordBytes:     recordBytes,
 		StoreItemBytes:  recordBytes + max(l.sizes.StoreItemBytes-l.sizes.RecordBytes, 0),
 		ProjectionBytes: recordBytes + max(l.sizes.ProjectionBytes-l.sizes.RecordBytes, 0),
 		EventBytes:      recordBytes + max(l.sizes.EventBytes-l.sizes.RecordBytes, 0),
 	}
-	floorUsage := benchreport.Floor(perMillion, sizes)
+	floorUsage := report.Floor(perMillion, sizes)
 	floor = bill(prices, "floor", floorUsage)
 	if l.unique == 0 {
-		return floor, benchreport.Bill{Name: "this design"}, benchreport.Bill{Name: "baseline"}, []string{"No local run: only the floor is priced."}
+		return floor, report.Bill{Name: "this design"}, report.Bill{Name: "baseline"}, []string{"No local run: only the floor is priced."}
 	}
 	scale := perMillion / float64(l.unique)
-	stats := map[string]benchreport.FunctionStats{}
+	stats := map[string]report.FunctionStats{}
 	for _, f := range l.functions {
 		stats[f.Function] = f
 	}
@@ -58,18 +58,18 @@ func costs(prices benchreport.PriceList, l localResult, hops []benchreport.HopRe
 		if id == "EventResponderFunction" {
 			inv = responderInvocations
 		}
-		d.LambdaGBs[benchreport.PriceLambdaArmGBs] += benchreport.GBSeconds(inv, modelledMS(l, hops, id, prices.Baseline.CallMS), f.MemorySizeMB)
-		localGBs += benchreport.GBSeconds(inv, f.MeanBilledMS, f.MemorySizeMB)
+		d.LambdaGBs[report.PriceLambdaArmGBs] += report.GBSeconds(inv, modelledMS(l, hops, id, prices.Baseline.CallMS), f.MemorySizeMB)
+		localGBs += report.GBSeconds(inv, f.MeanBilledMS, f.MemorySizeMB)
 		d.LambdaRequests += inv
 	}
-	d.SQSRequests = float64(benchreport.CallsOf(l.calls, benchreport.Design, "SendMessageBatch"))*scale + 2*storerBatches
+	d.SQSRequests = float64(report.CallsOf(l.calls, report.Design, "SendMessageBatch"))*scale + 2*storerBatches
 	d.S3Puts = s3Puts
 	design = bill(prices, "this design", d)
 
 	a := prices.Baseline
-	arch := benchreport.PriceLambdaX86GBs
+	arch := report.PriceLambdaX86GBs
 	if a.Arch == "arm64" {
-		arch = benchreport.PriceLambdaArmGBs
+		arch = report.PriceLambdaArmGBs
 	}
 	b := floorUsage
 	b.LambdaGBs = map[string]float64{}
@@ -80,14 +80,14 @@ func costs(prices benchreport.PriceList, l localResult, hops []benchreport.HopRe
 			continue
 		}
 		perInvocation := perMillion / inv * (a.CPUMSPerRecord + a.CallMS) // one awaited call per record
-		b.LambdaGBs[arch] += benchreport.GBSeconds(inv, math.Ceil(perInvocation), a.MemoryMB)
+		b.LambdaGBs[arch] += report.GBSeconds(inv, math.Ceil(perInvocation), a.MemoryMB)
 		b.LambdaRequests += inv
 	}
 	resp := stats["EventResponderFunction"]
 	respInv := responderInvocations
-	b.LambdaGBs[benchreport.PriceLambdaArmGBs] += benchreport.GBSeconds(respInv, modelledMS(l, hops, "EventResponderFunction", a.CallMS), resp.MemorySizeMB)
+	b.LambdaGBs[report.PriceLambdaArmGBs] += report.GBSeconds(respInv, modelledMS(l, hops, "EventResponderFunction", a.CallMS), resp.MemorySizeMB)
 	b.LambdaRequests += respInv
-	b.SQSRequests = float64(benchreport.CallsOf(l.calls, benchreport.Baseline, "SendMessage"))*scale + 2*storerBatches
+	b.SQSRequests = float64(report.CallsOf(l.calls, report.Baseline, "SendMessage"))*scale + 2*storerBatches
 	b.S3Puts = s3Puts
 	base = bill(prices, "baseline", b)
 
@@ -95,7 +95,7 @@ func costs(prices benchreport.PriceList, l localResult, hops []benchreport.HopRe
 		fmt.Sprintf("Records of 1 KB: items and events are 1 KB plus the overhead measured on the generated records (store item %d B, projection item %d B, event entry %d B); Firehose bills each record as 5 KB.",
 			sizes.StoreItemBytes, sizes.ProjectionBytes, sizes.EventBytes),
 		fmt.Sprintf("Lambda durations on AWS are modelled alike for both designs: the CPU time per record (this design: the hop benchmarks; baseline: the assumption below) times the records per invocation, plus %.0f ms per AWS call made one after another, rounded up to the billed millisecond; invocations per record and memory are the local run's and the template's. Billed with the local run's own durations, which wait on moto_server, this design's Lambda duration would cost $%.3f per million instead.",
-			a.CallMS, localGBs*prices.Prices[benchreport.PriceLambdaArmGBs].USD/prices.Prices[benchreport.PriceLambdaArmGBs].Per),
+			a.CallMS, localGBs*prices.Prices[report.PriceLambdaArmGBs].USD/prices.Prices[report.PriceLambdaArmGBs].Per),
 		"SQS reads: Lambda's poller makes one ReceiveMessage and one DeleteMessageBatch per storer batch (counted from the storer's invocations), in both designs; empty long polls of an idle queue are left out.",
 		"DynamoDB stream reads by the emitter's trigger are free (Lambda's GetRecords); the rule's delivery to the responder is free (same account).",
 		fmt.Sprintf("S3 PUTs: one object per %.0f MB of records (the template's Firehose buffer), in both designs.", bufferMB),
@@ -105,9 +105,9 @@ func costs(prices benchreport.PriceList, l localResult, hops []benchreport.HopRe
 	return floor, design, base, assumptions
 }
 
-func bill(p benchreport.PriceList, name string, u benchreport.Usage) benchreport.Bill {
+func bill(p report.PriceList, name string, u report.Usage) report.Bill {
 	lines := p.Bill(u)
-	return benchreport.Bill{Name: name, Lines: lines, Total: benchreport.Total(lines)}
+	return report.Bill{Name: name, Lines: lines, Total: report.Total(lines)}
 }
 
 // hopOf names the benchmark hop of each function.
@@ -120,8 +120,8 @@ var hopOf = map[string]string{
 // invocation times the hop's CPU time per record, plus callMS for each AWS call it made per
 // invocation in the local run (one after another), rounded up. Without the hop's benchmark it
 // falls back to the local mean billed duration.
-func modelledMS(l localResult, hops []benchreport.HopResult, id string, callMS float64) float64 {
-	var f benchreport.FunctionStats
+func modelledMS(l localResult, hops []report.HopResult, id string, callMS float64) float64 {
+	var f report.FunctionStats
 	for _, s := range l.functions {
 		if s.Function == id {
 			f = s

@@ -9,18 +9,18 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
-	"github.com/stream-to-events/stream-to-events/internal/benchreport"
-	"github.com/stream-to-events/stream-to-events/internal/generate"
+	"github.com/stream-to-events/stream-to-events/bench/report"
+	"github.com/stream-to-events/stream-to-events/cmd/generator/generate"
 )
 
 func TestCostsFromARun(t *testing.T) {
-	prices, err := benchreport.LoadPrices("../../bench/prices.json")
+	prices, err := report.LoadPrices("../../bench/prices.json")
 	if err != nil {
 		t.Fatal(err)
 	}
 	l := localResult{
 		unique: 1000,
-		calls: benchreport.PerThousand([]benchreport.Call{
+		calls: report.PerThousand([]report.Call{
 			{Caller: "TransformerFunction", Service: "sqs", Operation: "SendMessageBatch", Calls: 100},
 			{Caller: "EventStorerFunction", Service: "dynamodb", Operation: "BatchWriteItem", Calls: 100},
 			{Caller: "EventEmitterFunction", Service: "events", Operation: "PutEvents", Calls: 100},
@@ -28,7 +28,7 @@ func TestCostsFromARun(t *testing.T) {
 			{Caller: "baseline", Service: "dynamodb", Operation: "PutItem", Calls: 1000},
 			{Caller: "baseline", Service: "events", Operation: "PutEvents", Calls: 1000},
 		}, groups, 1000),
-		functions: []benchreport.FunctionStats{
+		functions: []report.FunctionStats{
 			{Function: "TransformerFunction", Invocations: 1, MeanBilledMS: 60000, MemorySizeMB: 128},
 			{Function: "EventStorerFunction", Invocations: 100, MeanBilledMS: 500, MemorySizeMB: 128},
 			{Function: "EventEmitterFunction", Invocations: 10, MeanBilledMS: 20000, MemorySizeMB: 128},
@@ -36,23 +36,23 @@ func TestCostsFromARun(t *testing.T) {
 			{Function: "EventResponderFunction", Invocations: 1500, MeanBilledMS: 700, MemorySizeMB: 128},
 		},
 		callsByCaller: map[string]int{"TransformerFunction": 100, "EventStorerFunction": 100, "EventEmitterFunction": 100, "EventResponderFunction": 1500},
-		sizes:         benchreport.Sizes{RecordBytes: 500, StoreItemBytes: 700, ProjectionBytes: 600, EventBytes: 720},
+		sizes:         report.Sizes{RecordBytes: 500, StoreItemBytes: 700, ProjectionBytes: 600, EventBytes: 720},
 		bufferMB:      5,
 	}
-	hops := []benchreport.HopResult{
-		{Hop: benchreport.Hop{Name: "transformer"}, Found: true, CPUNs: 10_000},
-		{Hop: benchreport.Hop{Name: "storer"}, Found: true, CPUNs: 10_000},
-		{Hop: benchreport.Hop{Name: "emitter"}, Found: true, CPUNs: 10_000},
-		{Hop: benchreport.Hop{Name: "responder"}, Found: true, Ns: 100_000},
+	hops := []report.HopResult{
+		{Hop: report.Hop{Name: "transformer"}, Found: true, CPUNs: 10_000},
+		{Hop: report.Hop{Name: "storer"}, Found: true, CPUNs: 10_000},
+		{Hop: report.Hop{Name: "emitter"}, Found: true, CPUNs: 10_000},
+		{Hop: report.Hop{Name: "responder"}, Found: true, Ns: 100_000},
 	}
 	floor, design, base, assumptions := costs(prices, l, hops)
-	line := func(b benchreport.Bill, item string) benchreport.CostLine {
+	line := func(b report.Bill, item string) report.CostLine {
 		for _, c := range b.Lines {
 			if c.Item == item {
 				return c
 			}
 		}
-		return benchreport.CostLine{}
+		return report.CostLine{}
 	}
 	// 1 KB records: items 1024 + 200 and 1024 + 100 bytes, both 2 WRU; 4 million WRU.
 	if got := line(floor, "DynamoDB writes").Quantity; got != 4e6 {
@@ -76,7 +76,7 @@ func TestCostsFromARun(t *testing.T) {
 	if design.Total <= floor.Total || base.Total <= design.Total {
 		t.Errorf("want floor < design < baseline, got %.3f, %.3f, %.3f", floor.Total, design.Total, base.Total)
 	}
-	if math.Abs(design.Total-benchreport.Total(design.Lines)) > 1e-12 || len(assumptions) == 0 {
+	if math.Abs(design.Total-report.Total(design.Lines)) > 1e-12 || len(assumptions) == 0 {
 		t.Errorf("bill total or assumptions missing: %+v %v", design, assumptions)
 	}
 }

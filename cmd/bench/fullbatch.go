@@ -13,24 +13,24 @@ import (
 	"net/http/httptest"
 	"strconv"
 
-	"github.com/stream-to-events/stream-to-events/internal/benchreport"
-	"github.com/stream-to-events/stream-to-events/internal/generate"
-	"github.com/stream-to-events/stream-to-events/internal/runner/lambdaproc"
-	"github.com/stream-to-events/stream-to-events/internal/runner/spec"
+	"github.com/stream-to-events/stream-to-events/bench/report"
+	"github.com/stream-to-events/stream-to-events/cmd/generator/generate"
+	"github.com/stream-to-events/stream-to-events/local/lambdaproc"
+	"github.com/stream-to-events/stream-to-events/local/spec"
 )
 
 // fullTransformerBatch invokes the transformer once with a Firehose batch as large as the
 // template lets Firehose hand it (ProcessorBufferSizeMB), against an in-process SQS that accepts
 // every SendMessageBatch at once, and returns its REPORT: the peak memory under a full batch,
 // which the local run's smaller batches do not reach, and the duration without moto's waits.
-func fullTransformerBatch(ctx context.Context, fn spec.Function, bufferMB float64) (benchreport.FullBatch, error) {
+func fullTransformerBatch(ctx context.Context, fn spec.Function, bufferMB float64) (report.FullBatch, error) {
 	sqs := httptest.NewServer(http.HandlerFunc(answerSendMessageBatch))
 	defer sqs.Close()
 
 	limit := int(bufferMB * 1024 * 1024)
 	gen, err := generate.New(generate.Options{Seed: 2, Entities: generate.MaxEntities})
 	if err != nil {
-		return benchreport.FullBatch{}, err
+		return report.FullBatch{}, err
 	}
 	type fhRecord struct {
 		RecordID string `json:"recordId"`
@@ -54,26 +54,26 @@ func fullTransformerBatch(ctx context.Context, fn spec.Function, bufferMB float6
 		"records":           recs,
 	})
 	if err != nil {
-		return benchreport.FullBatch{}, err
+		return report.FullBatch{}, err
 	}
-	reports := &benchreport.Reports{}
+	reports := &report.Reports{}
 	rt := lambdaproc.New(map[string]spec.Function{fn.LogicalID: fn}, lambdaproc.Options{Endpoint: sqs.URL, Logs: reports, MaxConcurrency: 1, Logger: slog.New(slog.DiscardHandler)})
 	if err := rt.Start(ctx); err != nil {
-		return benchreport.FullBatch{}, err
+		return report.FullBatch{}, err
 	}
 	res, err := rt.Invoke(ctx, fn.LogicalID, spec.Invocation{Payload: payload})
 	_ = rt.Stop()
 	if err != nil {
-		return benchreport.FullBatch{}, fmt.Errorf("full batch: %w", err)
+		return report.FullBatch{}, fmt.Errorf("full batch: %w", err)
 	}
 	if res.Error != "" {
-		return benchreport.FullBatch{}, fmt.Errorf("full batch: the transformer failed: %s %s", res.Error, res.Payload)
+		return report.FullBatch{}, fmt.Errorf("full batch: the transformer failed: %s %s", res.Error, res.Payload)
 	}
 	invs := reports.Invocations()
 	if len(invs) == 0 {
-		return benchreport.FullBatch{}, fmt.Errorf("full batch: no REPORT line")
+		return report.FullBatch{}, fmt.Errorf("full batch: no REPORT line")
 	}
-	return benchreport.FullBatch{Function: fn.LogicalID, Records: len(recs), Bytes: size, Invocation: invs[len(invs)-1]}, nil
+	return report.FullBatch{Function: fn.LogicalID, Records: len(recs), Bytes: size, Invocation: invs[len(invs)-1]}, nil
 }
 
 // answerSendMessageBatch accepts every entry of a SendMessageBatch with its body's MD5, which the

@@ -17,15 +17,15 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
 	fhsdk "github.com/aws/aws-sdk-go-v2/service/firehose"
 
-	"github.com/stream-to-events/stream-to-events/internal/baseline"
-	"github.com/stream-to-events/stream-to-events/internal/benchreport"
+	"github.com/stream-to-events/stream-to-events/bench/baseline"
+	"github.com/stream-to-events/stream-to-events/bench/report"
+	"github.com/stream-to-events/stream-to-events/cmd/generator/generate"
 	"github.com/stream-to-events/stream-to-events/internal/emit"
-	"github.com/stream-to-events/stream-to-events/internal/generate"
 	"github.com/stream-to-events/stream-to-events/internal/record"
-	"github.com/stream-to-events/stream-to-events/internal/runner"
-	"github.com/stream-to-events/stream-to-events/internal/runner/lambdaproc"
-	"github.com/stream-to-events/stream-to-events/internal/runner/spec"
 	"github.com/stream-to-events/stream-to-events/internal/store"
+	"github.com/stream-to-events/stream-to-events/local/lambdaproc"
+	"github.com/stream-to-events/stream-to-events/local/runner"
+	"github.com/stream-to-events/stream-to-events/local/spec"
 )
 
 // Access keys of the bench's own clients, so that the edge counts them apart from the
@@ -37,30 +37,30 @@ const (
 )
 
 // The functions' logical IDs and whose calls they are.
-var groups = benchreport.Groups{
-	"TransformerFunction":    benchreport.Design,
-	"EventStorerFunction":    benchreport.Design,
-	"EventEmitterFunction":   benchreport.Design,
-	"EventResponderFunction": benchreport.Consumer,
-	"RecordsApiFunction":     benchreport.Consumer,
-	baselineKey:              benchreport.Baseline,
-	spec.RunnerAccessKey:     benchreport.Platform,
+var groups = report.Groups{
+	"TransformerFunction":    report.Design,
+	"EventStorerFunction":    report.Design,
+	"EventEmitterFunction":   report.Design,
+	"EventResponderFunction": report.Consumer,
+	"RecordsApiFunction":     report.Consumer,
+	baselineKey:              report.Baseline,
+	spec.RunnerAccessKey:     report.Platform,
 }
 
 type localResult struct {
 	records, unique int
-	calls           []benchreport.OpCount
-	functions       []benchreport.FunctionStats
+	calls           []report.OpCount
+	functions       []report.FunctionStats
 	elapsed         time.Duration
 	throughput      float64
-	latency         benchreport.Latency
+	latency         report.Latency
 	baselineTime    time.Duration
 	inits           map[string][]float64 // by logical ID
-	sizes           benchreport.Sizes    // measured on the generated records
+	sizes           report.Sizes         // measured on the generated records
 	notes           []string
 	bufferMB        float64        // the template's delivery buffer size, for S3 PUTs on AWS
 	callsByCaller   map[string]int // AWS calls on the data path (no X-Ray) by access key
-	fullBatches     []benchreport.FullBatch
+	fullBatches     []report.FullBatch
 }
 
 func clientConfig(endpoint, key string) aws.Config {
@@ -86,7 +86,7 @@ func runLocal(ctx context.Context, o options, log *slog.Logger) (localResult, er
 	want := generate.Expect(records)
 	res.records, res.unique = want.Sent, want.Unique
 
-	reports := &benchreport.Reports{}
+	reports := &report.Reports{}
 	start := time.Now()
 	r, err := runner.Start(ctx, runner.Options{
 		Template:       filepath.Join(o.root, "template.yaml"),
@@ -161,7 +161,7 @@ done:
 	stopWatch()
 	<-watched
 	lat, last := w.latencies()
-	res.latency = benchreport.Percentiles(lat)
+	res.latency = report.Percentiles(lat)
 	res.elapsed = last.Sub(sent)
 	if res.elapsed > 0 {
 		res.throughput = float64(len(records)) / res.elapsed.Seconds()
@@ -180,23 +180,23 @@ done:
 	res.baselineTime = time.Since(bstart)
 	log.Info("baseline done", "took", res.baselineTime.Round(time.Millisecond).String())
 
-	var calls []benchreport.Call
+	var calls []report.Call
 	res.callsByCaller = map[string]int{}
 	for _, c := range r.Edge.Calls() {
 		if strings.HasPrefix(c.Operation, "Create") {
 			continue // the baseline's setup, not per record
 		}
-		calls = append(calls, benchreport.Call{Caller: c.Caller, Service: c.Service, Operation: c.Operation, Calls: c.Calls})
+		calls = append(calls, report.Call{Caller: c.Caller, Service: c.Service, Operation: c.Operation, Calls: c.Calls})
 		if c.Service != "xray" {
 			res.callsByCaller[c.Caller] += c.Calls
 		}
 	}
-	res.calls = benchreport.PerThousand(calls, groups, want.Unique)
-	if extra := benchreport.CallsOf(res.calls, benchreport.Consumer, "PutItem") - want.Unique; extra > 0 {
+	res.calls = report.PerThousand(calls, groups, want.Unique)
+	if extra := report.CallsOf(res.calls, report.Consumer, "PutItem") - want.Unique; extra > 0 {
 		res.notes = append(res.notes, fmt.Sprintf("The responder wrote %d times more than there were records: some events were delivered more than once (the emitter made %d PutEvents calls for %d records; a call or batch retried after a slow or failed answer emits its entries again). Delivery is at least once by design; the projection's conditional write absorbs the repeats.",
-			extra, benchreport.CallsOf(res.calls, benchreport.Design, "PutEvents"), want.Unique))
+			extra, report.CallsOf(res.calls, report.Design, "PutEvents"), want.Unique))
 	}
-	res.functions = benchreport.Summarise(reports.Invocations())
+	res.functions = report.Summarise(reports.Invocations())
 	for id, st := range r.Lambda.Stats() {
 		if st.Timeouts > 0 || st.Errors > 0 {
 			res.notes = append(res.notes, fmt.Sprintf("%s: %d of %d invocations failed (%d timed out) in the local run, waiting on a busy moto_server; their batches were retried, so its calls (and what follows it) are counted more than once.",
@@ -269,7 +269,7 @@ func runBaseline(ctx context.Context, b *baseline.Pipeline, records []generate.R
 
 // measureSizes sizes what the generated records become: the producer's bytes, the event store
 // item, the projection item (the store item without the trace header) and the event entry.
-func measureSizes(records []generate.Record, source string, r *runner.Runner) (benchreport.Sizes, error) {
+func measureSizes(records []generate.Record, source string, r *runner.Runner) (report.Sizes, error) {
 	parser := record.NewParser(nil)
 	tableARN := "arn:aws:dynamodb:" + spec.Region + ":" + spec.Account + ":table/EventStore"
 	if name, ok := r.Stack.PhysicalID("EventStoreTable"); ok {
@@ -282,29 +282,29 @@ func measureSizes(records []generate.Record, source string, r *runner.Runner) (b
 		}
 		cr, err := parser.Parse(g.Data, record.Meta{Source: source, ArrivalMillis: time.Now().UnixMilli()})
 		if err != nil {
-			return benchreport.Sizes{}, fmt.Errorf("size record %d: %w", g.Seq, err)
+			return report.Sizes{}, fmt.Errorf("size record %d: %w", g.Seq, err)
 		}
 		withTrace, err := store.Item(store.Entry{Record: cr, TraceHeader: "Root=1-6741a8f0-3c5a2b1d4e6f708192a3b4c5;Parent=53995c3f42cd8ad8;Sampled=1"})
 		if err != nil {
-			return benchreport.Sizes{}, err
+			return report.Sizes{}, err
 		}
 		plain, err := store.Item(store.Entry{Record: cr})
 		if err != nil {
-			return benchreport.Sizes{}, err
+			return report.Sizes{}, err
 		}
 		n++
 		rec += len(g.Data)
-		item += benchreport.ItemSize(withTrace)
-		proj += benchreport.ItemSize(plain)
+		item += report.ItemSize(withTrace)
+		proj += report.ItemSize(plain)
 		event += emit.EntrySize(types.PutEventsRequestEntry{
 			Source: aws.String("stream-to-events.ingest"), DetailType: aws.String(emit.DetailType),
 			Detail: aws.String(string(cr.AppendJSON(nil))), Resources: []string{tableARN},
 		})
 	}
 	if n == 0 {
-		return benchreport.Sizes{}, fmt.Errorf("no valid records to size")
+		return report.Sizes{}, fmt.Errorf("no valid records to size")
 	}
-	return benchreport.Sizes{RecordBytes: rec / n, StoreItemBytes: item / n, ProjectionBytes: proj / n, EventBytes: event / n}, nil
+	return report.Sizes{RecordBytes: rec / n, StoreItemBytes: item / n, ProjectionBytes: proj / n, EventBytes: event / n}, nil
 }
 
 // coldStarts starts each function's bootstrap n times in a runtime of its own and reads the
@@ -314,7 +314,7 @@ func coldStarts(ctx context.Context, fns map[string]spec.Function, endpoint stri
 	quiet := slog.New(slog.DiscardHandler)
 	for id, fn := range fns {
 		for range n {
-			reports := &benchreport.Reports{}
+			reports := &report.Reports{}
 			rt := lambdaproc.New(map[string]spec.Function{id: fn}, lambdaproc.Options{Endpoint: endpoint, Logs: reports, MaxConcurrency: 1, Logger: quiet})
 			if err := rt.Start(ctx); err != nil {
 				return nil, fmt.Errorf("cold start %s: %w", id, err)

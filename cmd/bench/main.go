@@ -26,7 +26,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/stream-to-events/stream-to-events/internal/benchreport"
+	"github.com/stream-to-events/stream-to-events/bench/report"
 )
 
 type options struct {
@@ -71,11 +71,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	o.quiet = slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 
 	o.out, o.prices = underRoot(o.root, o.out), underRoot(o.root, o.prices)
-	prices, err := benchreport.LoadPrices(o.prices)
+	prices, err := report.LoadPrices(o.prices)
 	if err != nil {
 		return err
 	}
-	rep := benchreport.Report{
+	rep := report.Report{
 		Generated:  time.Now(),
 		Machine:    fmt.Sprintf("%s/%s, %d CPUs, load average %s at the start", runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), loadAverage()),
 		GoVersion:  runtime.Version(),
@@ -129,7 +129,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("write report: %w", err)
 	}
 	var chart bytes.Buffer
-	if err := benchreport.DrawChart(&chart, rep.Panels()); err != nil {
+	if err := report.DrawChart(&chart, rep.Panels()); err != nil {
 		return fmt.Errorf("draw chart: %w", err)
 	}
 	if err := os.WriteFile(filepath.Join(o.out, "chart.png"), chart.Bytes(), 0o644); err != nil { // #nosec G306 -- a chart committed to the repository, for anyone to read

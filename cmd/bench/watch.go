@@ -9,7 +9,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
-	"github.com/stream-to-events/stream-to-events/internal/generate"
+	"github.com/stream-to-events/stream-to-events/cmd/generator/generate"
 	"github.com/stream-to-events/stream-to-events/internal/record"
 )
 

@@ -25,7 +25,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/stream-to-events/stream-to-events/internal/generate"
+	"github.com/stream-to-events/stream-to-events/cmd/generator/generate"
 )
 
 func main() {

@@ -18,9 +18,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
+	"github.com/stream-to-events/stream-to-events/cmd/generator/generate"
 	"github.com/stream-to-events/stream-to-events/internal/awsclient"
-	"github.com/stream-to-events/stream-to-events/internal/generate"
-	"github.com/stream-to-events/stream-to-events/internal/motoserver"
+	"github.com/stream-to-events/stream-to-events/local/motoserver"
 )
 
 // isolate keeps the developer's AWS configuration out of a test.

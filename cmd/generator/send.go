@@ -21,9 +21,9 @@ import (
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
+	"github.com/stream-to-events/stream-to-events/cmd/generator/generate"
 	"github.com/stream-to-events/stream-to-events/internal/awsclient"
 	"github.com/stream-to-events/stream-to-events/internal/contracts"
-	"github.com/stream-to-events/stream-to-events/internal/generate"
 	"github.com/stream-to-events/stream-to-events/internal/record"
 )
 

@@ -14,11 +14,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	fhsdk "github.com/aws/aws-sdk-go-v2/service/firehose"
 
-	"github.com/stream-to-events/stream-to-events/internal/generate"
-	"github.com/stream-to-events/stream-to-events/internal/runner"
-	"github.com/stream-to-events/stream-to-events/internal/runner/edge"
-	"github.com/stream-to-events/stream-to-events/internal/runner/spec"
-	"github.com/stream-to-events/stream-to-events/internal/runner/xraylocal"
+	"github.com/stream-to-events/stream-to-events/cmd/generator/generate"
+	"github.com/stream-to-events/stream-to-events/local/edge"
+	"github.com/stream-to-events/stream-to-events/local/runner"
+	"github.com/stream-to-events/stream-to-events/local/spec"
+	"github.com/stream-to-events/stream-to-events/local/xraylocal"
 )
 
 func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {

@@ -25,11 +25,11 @@ import (
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/stream-to-events/stream-to-events/cmd/generator/generate"
 	"github.com/stream-to-events/stream-to-events/internal/api"
-	"github.com/stream-to-events/stream-to-events/internal/generate"
 	"github.com/stream-to-events/stream-to-events/internal/record"
-	"github.com/stream-to-events/stream-to-events/internal/runner"
-	"github.com/stream-to-events/stream-to-events/internal/runner/xraylocal"
+	"github.com/stream-to-events/stream-to-events/local/runner"
+	"github.com/stream-to-events/stream-to-events/local/xraylocal"
 )
 
 // TestDemo runs the demo's own path (start the whole flow from template.yaml with the bootstraps

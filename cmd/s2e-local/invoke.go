@@ -8,9 +8,9 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/stream-to-events/stream-to-events/internal/runner"
-	"github.com/stream-to-events/stream-to-events/internal/runner/spec"
-	"github.com/stream-to-events/stream-to-events/internal/samtemplate"
+	"github.com/stream-to-events/stream-to-events/local/runner"
+	"github.com/stream-to-events/stream-to-events/local/samtemplate"
+	"github.com/stream-to-events/stream-to-events/local/spec"
 )
 
 func cmdInvoke(ctx context.Context, args []string, stdout, stderr io.Writer) error {

@@ -18,9 +18,9 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/stream-to-events/stream-to-events/internal/motoserver"
-	"github.com/stream-to-events/stream-to-events/internal/runner"
-	"github.com/stream-to-events/stream-to-events/internal/runner/edge"
+	"github.com/stream-to-events/stream-to-events/local/edge"
+	"github.com/stream-to-events/stream-to-events/local/motoserver"
+	"github.com/stream-to-events/stream-to-events/local/runner"
 )
 
 const usage = `s2e-local runs stream-to-events locally: no AWS account, no Docker.
@@ -31,7 +31,6 @@ Usage:
   s2e-local start-api  [flags]                     the REST API on http://127.0.0.1:3000
   s2e-local demo       [flags]                     start, send records, wait, summarise, stop
   s2e-local traces     [flags]                     the newest X-Ray traces as trees
-  s2e-local redrive    [flags]                     replay the dead-letter queues once the fault is mended
 
 Run "s2e-local <command> -h" for a command's flags.
 
@@ -65,8 +64,6 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdDemo(ctx, args[1:], stdout, stderr)
 	case "traces":
 		err = cmdTraces(ctx, args[1:], stdout, stderr)
-	case "redrive":
-		err = cmdRedrive(ctx, args[1:], stdout, stderr)
 	default:
 		fmt.Fprintf(stderr, "s2e-local: unknown command %q\n\n%s\n", args[0], usage)
 		return 2

@@ -11,7 +11,7 @@ import (
 )
 
 func TestRunUsage(t *testing.T) {
-	app := filepath.Join("..", "..", "internal", "runner", "testdata", "app", "template.yaml")
+	app := filepath.Join("..", "..", "local", "runner", "testdata", "app", "template.yaml")
 	tests := []struct {
 		name       string
 		args       []string
@@ -52,7 +52,7 @@ func TestInvoke(t *testing.T) {
 	if err := os.WriteFile(event, []byte(`{"hello":"world"}`), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	app := filepath.Join("..", "..", "internal", "runner", "testdata", "app", "template.yaml")
+	app := filepath.Join("..", "..", "local", "runner", "testdata", "app", "template.yaml")
 	var stdout, stderr bytes.Buffer
 	code := run([]string{"invoke", "EchoFunction", "-e", event, "--template", app, "--build-dir", t.TempDir(), "--log-level", "warn"}, &stdout, &stderr)
 	if code != 0 {

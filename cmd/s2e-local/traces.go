@@ -11,8 +11,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/xray"
 
-	"github.com/stream-to-events/stream-to-events/internal/runner"
-	"github.com/stream-to-events/stream-to-events/internal/runner/xraylocal"
+	"github.com/stream-to-events/stream-to-events/local/runner"
+	"github.com/stream-to-events/stream-to-events/local/xraylocal"
 )
 
 // traceReader is the part of the X-Ray API that traces reads.

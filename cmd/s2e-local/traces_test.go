@@ -11,7 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/xray"
 	xraytypes "github.com/aws/aws-sdk-go-v2/service/xray/types"
 
-	"github.com/stream-to-events/stream-to-events/internal/runner/xraylocal"
+	"github.com/stream-to-events/stream-to-events/local/xraylocal"
 )
 
 // fakeXRay answers with two traces, the newer one with a function segment and its subsegment.

@@ -8,8 +8,8 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
-	"github.com/stream-to-events/stream-to-events/internal/awsfake"
 	"github.com/stream-to-events/stream-to-events/internal/projection"
+	"github.com/stream-to-events/stream-to-events/test/awsfake"
 )
 
 // BenchmarkRespond measures one DataInserted event through the handler as Lambda runs it: the

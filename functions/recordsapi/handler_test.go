@@ -15,8 +15,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/stream-to-events/stream-to-events/internal/api"
-	"github.com/stream-to-events/stream-to-events/internal/awsfake"
 	"github.com/stream-to-events/stream-to-events/internal/projection"
+	"github.com/stream-to-events/stream-to-events/test/awsfake"
 )
 
 func item(key, id string) string {

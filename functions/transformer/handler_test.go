@@ -18,12 +18,12 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
-	"github.com/stream-to-events/stream-to-events/internal/awsfake"
 	"github.com/stream-to-events/stream-to-events/internal/batch"
 	"github.com/stream-to-events/stream-to-events/internal/contracts"
 	"github.com/stream-to-events/stream-to-events/internal/queue"
 	"github.com/stream-to-events/stream-to-events/internal/record"
 	"github.com/stream-to-events/stream-to-events/internal/transform"
+	"github.com/stream-to-events/stream-to-events/test/awsfake"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")

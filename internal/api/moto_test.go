@@ -13,9 +13,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/stream-to-events/stream-to-events/internal/awsclient"
-	"github.com/stream-to-events/stream-to-events/internal/motoserver"
 	"github.com/stream-to-events/stream-to-events/internal/projection"
 	"github.com/stream-to-events/stream-to-events/internal/record"
+	"github.com/stream-to-events/stream-to-events/local/motoserver"
 )
 
 // TestAPIOverMoto runs the API over the real projection reader and a table on moto_server,

@@ -11,9 +11,9 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 
-	"github.com/stream-to-events/stream-to-events/internal/awsfake"
 	"github.com/stream-to-events/stream-to-events/internal/record"
 	"github.com/stream-to-events/stream-to-events/internal/store"
+	"github.com/stream-to-events/stream-to-events/test/awsfake"
 )
 
 // BenchmarkEmit runs the emitter on a full stream batch (100 inserts, 10 PutEvents calls) with

@@ -11,9 +11,9 @@ import (
 	streamtypes "github.com/aws/aws-sdk-go-v2/service/dynamodbstreams/types"
 
 	"github.com/stream-to-events/stream-to-events/internal/awsclient"
-	"github.com/stream-to-events/stream-to-events/internal/motoserver"
 	"github.com/stream-to-events/stream-to-events/internal/record"
 	"github.com/stream-to-events/stream-to-events/internal/store"
+	"github.com/stream-to-events/stream-to-events/local/motoserver"
 )
 
 // TestStreamImagesAgainstMoto stores records twice through the store, reads the table's stream

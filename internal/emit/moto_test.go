@@ -13,8 +13,8 @@ import (
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/stream-to-events/stream-to-events/internal/awsclient"
-	"github.com/stream-to-events/stream-to-events/internal/motoserver"
 	"github.com/stream-to-events/stream-to-events/internal/record"
+	"github.com/stream-to-events/stream-to-events/local/motoserver"
 )
 
 // TestPublisherAgainstMoto puts events on a bus whose rule matches them as the responder's rule

@@ -6,9 +6,9 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
-	"github.com/stream-to-events/stream-to-events/internal/awsfake"
 	"github.com/stream-to-events/stream-to-events/internal/jsonattr"
 	"github.com/stream-to-events/stream-to-events/internal/record"
+	"github.com/stream-to-events/stream-to-events/test/awsfake"
 )
 
 var benchRecord = record.Record{

@@ -10,8 +10,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/stream-to-events/stream-to-events/internal/awsclient"
-	"github.com/stream-to-events/stream-to-events/internal/motoserver"
 	"github.com/stream-to-events/stream-to-events/internal/record"
+	"github.com/stream-to-events/stream-to-events/local/motoserver"
 )
 
 // TestSendToFIFOQueue sends through the real SDK client to moto's SQS, with the IngestQueue's

@@ -11,8 +11,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
-	"github.com/stream-to-events/stream-to-events/internal/awsfake"
 	"github.com/stream-to-events/stream-to-events/internal/record"
+	"github.com/stream-to-events/stream-to-events/test/awsfake"
 )
 
 // BenchmarkStore runs the storer on a full SQS batch (10 messages) with a real DynamoDB client

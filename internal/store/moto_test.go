@@ -11,7 +11,7 @@ import (
 	streamtypes "github.com/aws/aws-sdk-go-v2/service/dynamodbstreams/types"
 
 	"github.com/stream-to-events/stream-to-events/internal/awsclient"
-	"github.com/stream-to-events/stream-to-events/internal/motoserver"
+	"github.com/stream-to-events/stream-to-events/local/motoserver"
 )
 
 // createEventStore creates the table as template.yaml declares it: pk/sk, on-demand, stream

@@ -14,8 +14,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
-	"github.com/stream-to-events/stream-to-events/internal/awsfake"
 	"github.com/stream-to-events/stream-to-events/internal/queue"
+	"github.com/stream-to-events/stream-to-events/test/awsfake"
 )
 
 // sqsAnswers answers SendMessageBatch as SQS does, with the MD5 of every body (the SDK checks

@@ -4,7 +4,7 @@ import (
 	"strconv"
 	"testing"
 
-	"github.com/stream-to-events/stream-to-events/internal/generate"
+	"github.com/stream-to-events/stream-to-events/cmd/generator/generate"
 )
 
 // TestGeneratedRecords keeps the generator and the transformer in step: every record the

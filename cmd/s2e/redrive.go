@@ -1,0 +1,155 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
+
+	"github.com/stream-to-events/stream-to-events/cmd/s2e/redrive"
+	"github.com/stream-to-events/stream-to-events/internal/awsclient"
+	"github.com/stream-to-events/stream-to-events/local/spec"
+)
+
+// redriveAccessKey signs redrive's calls to a local endpoint, so that the edge counts them as
+// the redrive's own.
+const redriveAccessKey = "redrive"
+
+func cmdRedrive(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("redrive", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	synopsis := `s2e redrive: replay the dead-letter queues once their fault is mended.
+  IngestDLQ     → IngestQueue (same MessageGroupId; a fresh MessageDeduplicationId, since the
+                  queue drops a deduplication id it saw in the last five minutes and the
+                  storer is idempotent)
+  ResponderDLQ  → the event bus (Lambda OnFailure records and EventBridge dead letters alike)
+  EmitterDLQ    → the bus: the stream range each OnFailure record names is read again and
+                  every inserted item is read from the store and emitted
+A message is deleted from its DLQ only after its replay succeeded. Against the local runner
+give --endpoint (its edge answers DescribeStacks); against AWS leave it out.`
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "%s\n\nFlags:\n", synopsis)
+		fs.PrintDefaults()
+	}
+	endpoint := fs.String("endpoint", "", "AWS endpoint URL, e.g. a running s2e-local start's http://127.0.0.1:4566 (default: AWS_ENDPOINT_URL, else AWS)")
+	stack := fs.String("stack-name", spec.StackName, "the CloudFormation stack whose Outputs name the queues, the bus and the table")
+	only := fs.String("only", "", "redrive only these DLQs: comma-separated ingest, emitter, responder")
+	asJSON := fs.Bool("json", false, "print the report as JSON")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		fs.Usage()
+		return errUsage
+	}
+	want := map[string]bool{"ingest": true, "emitter": true, "responder": true}
+	if *only != "" {
+		want = map[string]bool{}
+		for _, q := range strings.Split(*only, ",") {
+			q = strings.TrimSpace(q)
+			if q != "ingest" && q != "emitter" && q != "responder" {
+				fmt.Fprintf(stderr, "--only: %q is not ingest, emitter or responder\n", q)
+				return errUsage
+			}
+			want[q] = true
+		}
+	}
+
+	cfg, err := redriveConfig(ctx, *endpoint)
+	if err != nil {
+		return err
+	}
+	names, err := redrive.NamesFromStack(ctx, cloudformation.NewFromConfig(cfg), *stack)
+	if err != nil {
+		return err
+	}
+	r := &redrive.Redriver{
+		Names:   names,
+		Clients: redrive.NewClients(cfg),
+		Logger:  slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+	}
+	var rep redrive.Report
+	var errs []error
+	if want["ingest"] {
+		rep.Ingest, err = r.Ingest(ctx)
+		errs = append(errs, err)
+	}
+	if want["emitter"] {
+		var un []string
+		rep.Emitter, un, err = r.Emitter(ctx)
+		rep.Unreplayable = append(rep.Unreplayable, un...)
+		errs = append(errs, err)
+	}
+	if want["responder"] {
+		var un []string
+		rep.Responder, un, err = r.Responder(ctx)
+		rep.Unreplayable = append(rep.Unreplayable, un...)
+		errs = append(errs, err)
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(rep)
+	} else {
+		printRedrive(stdout, rep)
+	}
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	if n := rep.Ingest.Failed + rep.Emitter.Failed + rep.Responder.Failed; n > 0 {
+		return fmt.Errorf("redrive: %d DLQ messages could not be replayed and stay in their DLQ", n)
+	}
+	return nil
+}
+
+func printRedrive(w io.Writer, rep redrive.Report) {
+	fmt.Fprintf(w, "%-14s %9s %9s %9s %7s\n", "DLQ", "messages", "redriven", "records", "failed")
+	for _, row := range []struct {
+		name string
+		c    redrive.Counts
+	}{{"IngestDLQ", rep.Ingest}, {"EmitterDLQ", rep.Emitter}, {"ResponderDLQ", rep.Responder}} {
+		fmt.Fprintf(w, "%-14s %9d %9d %9d %7d\n", row.name, row.c.Messages, row.c.Redriven, row.c.Records, row.c.Failed)
+	}
+	for _, u := range rep.Unreplayable {
+		fmt.Fprintln(w, "not replayable:", u)
+	}
+}
+
+// redriveConfig is the SDK config for endpoint (a local one signs with redriveAccessKey when no
+// credentials are configured), or for AWS.
+func redriveConfig(ctx context.Context, endpoint string) (aws.Config, error) {
+	if endpoint == "" {
+		endpoint = os.Getenv("AWS_ENDPOINT_URL")
+	}
+	var lo []func(*config.LoadOptions) error
+	if endpoint != "" {
+		lo = append(lo, config.WithBaseEndpoint(strings.TrimRight(endpoint, "/")))
+		if os.Getenv("AWS_ACCESS_KEY_ID") == "" && os.Getenv("AWS_PROFILE") == "" {
+			lo = append(lo, config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider(redriveAccessKey, "local", "")))
+		}
+	}
+	cfg, err := awsclient.Config(ctx, lo...)
+	if err != nil {
+		return aws.Config{}, fmt.Errorf("AWS config: %w", err)
+	}
+	if cfg.Region == "" {
+		if endpoint == "" {
+			return aws.Config{}, fmt.Errorf("no AWS region: set AWS_REGION or a profile's region")
+		}
+		cfg.Region = spec.Region
+	}
+	// A redrive of a large DLQ must not die of one slow answer.
+	cfg.RetryMaxAttempts = max(cfg.RetryMaxAttempts, 5)
+	return cfg, nil
+}

@@ -1,0 +1,216 @@
+package runner
+
+import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"fmt"
+	"io"
+	"maps"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/stream-to-events/stream-to-events/local/edge"
+	"github.com/stream-to-events/stream-to-events/local/esm"
+	"github.com/stream-to-events/stream-to-events/local/firehose"
+)
+
+// Summary is what the pipeline holds at one moment, hop by hop: what the demo prints and what an
+// end-to-end check compares with what was sent.
+type Summary struct {
+	// LakeObjects and LakeLines count the objects and lines under each top-level prefix of
+	// every bucket of the stack ("records/", "errors/", …), gzip undone.
+	LakeObjects map[string]int
+	LakeLines   map[string]int
+	// Items counts the items of each table of the stack, by logical ID.
+	Items map[string]int
+	// QueueDepths are the messages (visible and in flight) of each queue, by logical ID.
+	QueueDepths map[string]int
+	Firehose    map[string]firehose.Counts
+	Mappings    map[string]esm.Counts
+	Calls       []edge.CallCount
+}
+
+// Summary reads the stack's buckets, tables and queues straight from moto (so that reading does
+// not show up in the call counts) and the parts' own counters.
+func (r *Runner) Summary(ctx context.Context) (Summary, error) {
+	s := Summary{
+		LakeObjects: map[string]int{}, LakeLines: map[string]int{},
+		Items: map[string]int{}, QueueDepths: map[string]int{},
+	}
+	if r.Edge != nil {
+		s.Calls = r.Edge.Calls()
+	}
+	if r.Firehose != nil {
+		s.Firehose = r.Firehose.Counts()
+	}
+	if r.ESM != nil {
+		s.Mappings = r.ESM.Counts()
+	}
+	cfg := RunnerConfig(r.upstream)
+	tmpl := r.Stack.Template()
+
+	s3c := s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = true })
+	for _, id := range tmpl.OfType("AWS::S3::Bucket") {
+		bucket, ok := r.Stack.PhysicalID(id)
+		if !ok {
+			continue
+		}
+		pages := s3.NewListObjectsV2Paginator(s3c, &s3.ListObjectsV2Input{Bucket: aws.String(bucket)})
+		for pages.HasMorePages() {
+			page, err := pages.NextPage(ctx)
+			if err != nil {
+				return s, fmt.Errorf("list bucket %s: %w", bucket, err)
+			}
+			for _, o := range page.Contents {
+				key := aws.ToString(o.Key)
+				prefix, _, _ := strings.Cut(key, "/")
+				prefix += "/"
+				n, err := objectLines(ctx, s3c, bucket, key)
+				if err != nil {
+					return s, err
+				}
+				s.LakeObjects[prefix]++
+				s.LakeLines[prefix] += n
+			}
+		}
+	}
+
+	db := dynamodb.NewFromConfig(cfg)
+	for _, id := range tmpl.OfType("AWS::DynamoDB::Table") {
+		table, ok := r.Stack.PhysicalID(id)
+		if !ok {
+			continue
+		}
+		pages := dynamodb.NewScanPaginator(db, &dynamodb.ScanInput{TableName: aws.String(table), Select: ddbtypes.SelectCount})
+		for pages.HasMorePages() {
+			page, err := pages.NextPage(ctx)
+			if err != nil {
+				return s, fmt.Errorf("count table %s: %w", table, err)
+			}
+			s.Items[id] += int(page.Count)
+		}
+	}
+
+	sq := sqs.NewFromConfig(cfg)
+	for _, id := range tmpl.OfType("AWS::SQS::Queue") {
+		ref, ok := r.Stack.PhysicalID(id)
+		if !ok {
+			continue
+		}
+		// Queue URLs name the edge; moto finds a queue by the URL's path.
+		u, err := url.Parse(ref)
+		if err != nil {
+			return s, fmt.Errorf("queue %s URL %q: %w", id, ref, err)
+		}
+		queueURL := r.upstream + u.Path
+		out, err := sq.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{
+			QueueUrl: aws.String(queueURL),
+			AttributeNames: []sqstypes.QueueAttributeName{
+				sqstypes.QueueAttributeNameApproximateNumberOfMessages, sqstypes.QueueAttributeNameApproximateNumberOfMessagesNotVisible,
+			},
+		})
+		if err != nil {
+			return s, fmt.Errorf("queue %s: %w", id, err)
+		}
+		visible, _ := strconv.Atoi(out.Attributes[string(sqstypes.QueueAttributeNameApproximateNumberOfMessages)])
+		inFlight, _ := strconv.Atoi(out.Attributes[string(sqstypes.QueueAttributeNameApproximateNumberOfMessagesNotVisible)])
+		s.QueueDepths[id] = visible + inFlight
+	}
+	return s, nil
+}
+
+// objectLines counts the lines of an object, gunzipped when it is gzip.
+func objectLines(ctx context.Context, c *s3.Client, bucket, key string) (int, error) {
+	out, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
+	if err != nil {
+		return 0, fmt.Errorf("get s3://%s/%s: %w", bucket, key, err)
+	}
+	defer out.Body.Close()
+	br := bufio.NewReader(out.Body)
+	var rd io.Reader = br
+	if magic, err := br.Peek(2); err == nil && bytes.Equal(magic, []byte{0x1f, 0x8b}) {
+		zr, err := gzip.NewReader(br)
+		if err != nil {
+			return 0, fmt.Errorf("gunzip s3://%s/%s: %w", bucket, key, err)
+		}
+		defer zr.Close()
+		rd = zr
+	}
+	sc := bufio.NewScanner(rd)
+	sc.Buffer(make([]byte, 64<<10), 8<<20)
+	n := 0
+	for sc.Scan() {
+		if len(bytes.TrimSpace(sc.Bytes())) > 0 {
+			n++
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return 0, fmt.Errorf("read s3://%s/%s: %w", bucket, key, err)
+	}
+	return n, nil
+}
+
+// Print writes the summary as aligned text.
+func (s Summary) Print(w io.Writer) {
+	fmt.Fprintln(w, "Lake (objects, lines):")
+	for _, p := range slices.Sorted(maps.Keys(s.LakeObjects)) {
+		fmt.Fprintf(w, "  %-24s %6d objects %8d lines\n", p, s.LakeObjects[p], s.LakeLines[p])
+	}
+	if len(s.Firehose) > 0 {
+		fmt.Fprintln(w, "Firehose:")
+		for _, name := range slices.Sorted(maps.Keys(s.Firehose)) {
+			c := s.Firehose[name]
+			fmt.Fprintf(w, "  %-48s in %d  delivered %d  dropped %d  failed %d\n", name, c.In, c.Delivered, c.Dropped, c.Failed)
+		}
+	}
+	fmt.Fprintln(w, "Tables (items):")
+	for _, id := range slices.Sorted(maps.Keys(s.Items)) {
+		fmt.Fprintf(w, "  %-24s %8d\n", id, s.Items[id])
+	}
+	if len(s.Mappings) > 0 {
+		fmt.Fprintln(w, "Triggers:")
+		for _, name := range slices.Sorted(maps.Keys(s.Mappings)) {
+			c := s.Mappings[name]
+			fmt.Fprintf(w, "  %-40s batches %d  records %d  failed %d  filtered %d  dead-lettered %d\n",
+				name, c.Batches, c.Records, c.Failed, c.Filtered, c.DeadLettered)
+		}
+	}
+	fmt.Fprintln(w, "Queues (messages waiting or in flight):")
+	for _, id := range slices.Sorted(maps.Keys(s.QueueDepths)) {
+		fmt.Fprintf(w, "  %-24s %8d\n", id, s.QueueDepths[id])
+	}
+	if len(s.Calls) > 0 {
+		fmt.Fprintln(w, "AWS calls (service operation: calls by caller):")
+		total := 0
+		byOp := map[string][]edge.CallCount{}
+		for _, c := range s.Calls {
+			byOp[c.Service+" "+c.Operation] = append(byOp[c.Service+" "+c.Operation], c)
+			total += c.Calls
+		}
+		for _, op := range slices.Sorted(maps.Keys(byOp)) {
+			n := 0
+			var who []string
+			for _, c := range byOp[op] {
+				n += c.Calls
+				if c.Injected > 0 {
+					who = append(who, fmt.Sprintf("%s %d, %d with injected faults", c.Caller, c.Calls, c.Injected))
+					continue
+				}
+				who = append(who, fmt.Sprintf("%s %d", c.Caller, c.Calls))
+			}
+			fmt.Fprintf(w, "  %-40s %6d  (%s)\n", op, n, strings.Join(who, ", "))
+		}
+		fmt.Fprintf(w, "  %-40s %6d\n", "total", total)
+	}
+}

@@ -1,0 +1,147 @@
+package reliability
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
+
+	"github.com/stream-to-events/stream-to-events/cmd/generator/generate"
+	"github.com/stream-to-events/stream-to-events/cmd/s2e/redrive"
+	"github.com/stream-to-events/stream-to-events/local/edge"
+	"github.com/stream-to-events/stream-to-events/local/spec"
+)
+
+// TestRedrive fills each DLQ through a permanent fault (the storer's, the emitter's and the
+// responder's every call refused), lifts the faults, redrives, and finds every record in the
+// store, on the bus and in the projection, and the DLQs empty.
+func TestRedrive(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the whole flow for minutes")
+	}
+	// Messages of a batch the storer fails are received again 2 s later (the runner's
+	// FailedVisibility), so the five receives before IngestDLQ take seconds.
+	f := startFlow(t)
+	start := time.Now()
+	callsBefore := f.r.Edge.Calls()
+	recs, err := generate.Generate(generate.Options{Seed: 300, Entities: 3, Start: time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)}, 24)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ingest, emitter, responder := recs[:8], recs[8:16], recs[16:]
+	x := expect(recs)
+
+	refuse := func(caller, service string) []edge.Fault {
+		return []edge.Fault{{Service: service, Operation: "*", Kind: edge.ServerError, Rate: 1, Caller: caller}}
+	}
+	phases := []struct {
+		name   string
+		faults []edge.Fault
+		recs   []generate.Record
+		dlq    string
+		want   int // messages the DLQ must hold at least
+	}{
+		{"storer refuses every write", refuse("EventStorerFunction", "dynamodb"), ingest, "IngestDLQ", len(ingest)},
+		{"emitter refuses every put", refuse("EventEmitterFunction", "events"), emitter, "EmitterDLQ", 1},
+		{"responder refuses every write", refuse("EventResponderFunction", "dynamodb"), responder, "ResponderDLQ", len(responder)},
+	}
+	var held [3]int
+	for i, p := range phases {
+		if err := f.r.Edge.SetFaults(p.faults); err != nil {
+			t.Fatal(err)
+		}
+		f.send(t.Context(), p.recs)
+		s := f.waitFor(t.Context(), 4*time.Minute, func(s state) bool { return s.depths[p.dlq] >= p.want })
+		if s.depths[p.dlq] < p.want {
+			t.Fatalf("%s: %s holds %d messages, want %d", p.name, p.dlq, s.depths[p.dlq], p.want)
+		}
+		// The emitter's OnFailure may come in several parts (bisection): let it finish.
+		if p.dlq == "EmitterDLQ" {
+			s = f.waitFor(t.Context(), time.Minute, func(s state) bool {
+				for _, r := range p.recs {
+					if s.store[r.ID] == 0 {
+						return false
+					}
+				}
+				return true
+			})
+			time.Sleep(5 * time.Second)
+			s, _ = f.observe(t.Context())
+		}
+		held[i] = s.depths[p.dlq]
+		t.Logf("%s: %s holds %d", p.name, p.dlq, held[i])
+	}
+	if err := f.r.Edge.SetFaults(nil); err != nil {
+		t.Fatal(err)
+	}
+	n, ops := injected(callsBefore, f.r.Edge.Calls())
+	// What the DLQs hold now, which can exceed what the phases waited for: a message received
+	// again while its failed batch still ran can reach IngestDLQ twice (seen with a visibility
+	// timeout close to the storer's), and the emitter's failures may come in several parts.
+	depths, err := f.depths(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	held = [3]int{depths["IngestDLQ"], depths["EmitterDLQ"], depths["ResponderDLQ"]}
+
+	cfg := aws.Config{Region: spec.Region, Credentials: credentials.NewStaticCredentialsProvider("redrive", "local", ""), BaseEndpoint: aws.String(f.r.Endpoint())}
+	names, err := redrive.NamesFromStack(t.Context(), cloudformation.NewFromConfig(cfg), spec.StackName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rd := &redrive.Redriver{Names: names, Clients: redrive.NewClients(cfg), Logger: slog.New(slog.DiscardHandler)}
+	rep, err := rd.All(t.Context())
+	if err != nil {
+		t.Fatalf("redrive: %v (report %+v)", err, rep)
+	}
+	t.Logf("redrive report: %+v", rep)
+	if rep.Ingest.Redriven < held[0] || rep.Emitter.Redriven < held[1] || rep.Responder.Redriven < held[2] || len(rep.Unreplayable) > 0 {
+		t.Errorf("redrive replayed %d/%d/%d messages (unreplayable %v), the DLQs held %v", rep.Ingest.Redriven, rep.Emitter.Redriven, rep.Responder.Redriven, rep.Unreplayable, held)
+	}
+
+	s, o := f.await(t.Context(), x, 3*time.Minute)
+	addFigure(t, figure{
+		Case: "permanent faults, then redrive", Injected: n, ByOp: ops, Sent: x.sent, Valid: x.valid, Lost: len(o.lost),
+		DupStore: o.dupStore, DupEmitted: o.dupEmitted, DLQ: held,
+		Redriven: rep.Ingest.Redriven + rep.Emitter.Redriven + rep.Responder.Redriven, Took: time.Since(start),
+	})
+	if len(o.lost) > 0 {
+		t.Errorf("%d records not delivered after the redrive: %v", len(o.lost), o.lost)
+	}
+	if len(o.stale) > 0 {
+		t.Errorf("projection not the newest state: %v", o.stale)
+	}
+	if o.dupStore > 0 {
+		t.Errorf("%d duplicate store items", o.dupStore)
+	}
+	if d := s.depths["IngestDLQ"] + s.depths["EmitterDLQ"] + s.depths["ResponderDLQ"]; d > 0 {
+		t.Errorf("DLQs not empty after the redrive: %v", s.depths)
+	}
+}
+
+// waitFor polls the flow until cond holds or timeout passes, and returns the last state.
+func (f *flow) waitFor(ctx context.Context, timeout time.Duration, cond func(state) bool) state {
+	f.t.Helper()
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	for {
+		_ = f.r.Firehose.Flush(ctx)
+		s, err := f.observe(context.WithoutCancel(ctx))
+		if err != nil {
+			f.t.Fatal(fmt.Errorf("observe: %w", err))
+		}
+		if cond(s) {
+			return s
+		}
+		select {
+		case <-ctx.Done():
+			return s
+		case <-time.After(time.Second):
+		}
+	}
+}

@@ -1,0 +1,874 @@
+package template
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/stream-to-events/stream-to-events/local/samtemplate"
+)
+
+const templatePath = "template.yaml"
+
+// functionIDs are the functions the design names; the template must have exactly these.
+var functionIDs = []string{
+	"ChangeTransformerFunction",
+	"EventEmitterFunction",
+	"EventResponderFunction",
+	"EventStorerFunction",
+	"RecordsApiFunction",
+	"TransformerFunction",
+}
+
+// TestCfnLint runs cfn-lint, informational rules included: the template must draw no remark at
+// all, so that a new remark is noticed rather than lost among old ones.
+func TestCfnLint(t *testing.T) {
+	t.Parallel()
+	if _, err := exec.LookPath("cfn-lint"); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("cfn-lint is not on PATH; CI must run it (pip install cfn-lint)")
+		}
+		t.Skip("cfn-lint is not on PATH")
+	}
+	cmd := exec.CommandContext(t.Context(), "cfn-lint", "--include-checks", "I", "--", templatePath)
+	out, err := cmd.CombinedOutput()
+	if err != nil || len(out) > 0 {
+		t.Fatalf("cfn-lint %s: %v\n%s", templatePath, err, out)
+	}
+}
+
+// templateCheck is one rule of the design; it returns what in the template breaks it.
+type templateCheck func(*samtemplate.Template) []string
+
+var templateChecks = map[string]templateCheck{
+	"functions":       checkFunctions,
+	"log groups":      checkLogGroups,
+	"environment":     checkEnvironment,
+	"policies":        checkPolicies,
+	"no IAM wildcard": checkNoWildcardResources,
+	"ingest queue":    checkIngestQueue,
+	"queues":          checkQueues,
+	"lake bucket":     checkLakeBucket,
+	"tables":          checkTables,
+	"delivery stream": checkDeliveryStream,
+	"storer mapping":  checkStorerMapping,
+	"emitter mapping": checkEmitterMapping,
+	"responder":       checkResponder,
+	"api":             checkAPI,
+	"layer":           checkLayer,
+	"parameters":      checkParameters,
+	"outputs":         checkOutputs,
+	"change archive":  checkChangeArchive,
+	"athena tables":   checkAthenaTables,
+}
+
+func TestTemplateKeepsTheDesign(t *testing.T) {
+	t.Parallel()
+	tpl := loadTemplate(t)
+	for name, check := range templateChecks {
+		t.Run(name, func(t *testing.T) {
+			for _, p := range check(tpl) {
+				t.Error(p)
+			}
+		})
+	}
+}
+
+// TestTemplateChecksCatchBreakage breaks the template in the ways that matter and expects the
+// checks to notice: a check that passes whatever the template says would be worse than none.
+func TestTemplateChecksCatchBreakage(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		check  string
+		mutate func(*samtemplate.Template)
+	}{
+		{"tracing passed through", "functions", func(tp *samtemplate.Template) {
+			tp.Globals["Function"]["Tracing"] = "PassThrough"
+		}},
+		{"x86 function", "functions", func(tp *samtemplate.Template) {
+			tp.Resources["EventStorerFunction"].Properties["Architectures"] = []any{"x86_64"}
+		}},
+		{"built by SAM's Go builder", "functions", func(tp *samtemplate.Template) {
+			tp.Resources["TransformerFunction"].Metadata["BuildMethod"] = "go1.x"
+		}},
+		{"log group dropped", "log groups", func(tp *samtemplate.Template) {
+			delete(tp.Resources, "EventEmitterFunctionLogGroup")
+		}},
+		{"queue URL missing", "environment", func(tp *samtemplate.Template) {
+			delete(dig(tp.Resources["TransformerFunction"].Properties, "Environment", "Variables").(map[string]any), "QUEUE_URL")
+		}},
+		{"storer may write anywhere", "no IAM wildcard", func(tp *samtemplate.Template) {
+			stmt := dig(tp.Resources["EventStorerFunction"].Properties, "Policies", 0, "Statement", 0).(map[string]any)
+			stmt["Resource"] = "*"
+		}},
+		{"full-access managed policy", "policies", func(tp *samtemplate.Template) {
+			p := tp.Resources["RecordsApiFunction"].Properties
+			p["Policies"] = append(p["Policies"].([]any), "AmazonDynamoDBFullAccess")
+		}},
+		{"visibility shorter than 6x the storer", "ingest queue", func(tp *samtemplate.Template) {
+			tp.Resources["IngestQueue"].Properties["VisibilityTimeout"] = 60
+		}},
+		{"one dedup scope for the whole queue", "ingest queue", func(tp *samtemplate.Template) {
+			tp.Resources["IngestQueue"].Properties["DeduplicationScope"] = "queue"
+		}},
+		{"DLQ without encryption", "queues", func(tp *samtemplate.Template) {
+			delete(tp.Resources["EmitterDLQ"].Properties, "SqsManagedSseEnabled")
+		}},
+		{"queue policy allows plain HTTP", "queues", func(tp *samtemplate.Template) {
+			delete(tp.Resources, "ResponderDLQPolicy")
+		}},
+		{"bucket policy allows plain HTTP", "lake bucket", func(tp *samtemplate.Template) {
+			delete(tp.Resources, "LakeBucketPolicy")
+		}},
+		{"errors kept forever", "lake bucket", func(tp *samtemplate.Template) {
+			delete(tp.Resources["LakeBucket"].Properties, "LifecycleConfiguration")
+		}},
+		{"no point-in-time recovery", "tables", func(tp *samtemplate.Template) {
+			delete(tp.Resources["ProjectionTable"].Properties, "PointInTimeRecoverySpecification")
+		}},
+		{"stream without the new image", "tables", func(tp *samtemplate.Template) {
+			tp.Resources["EventStoreTable"].Properties["StreamSpecification"] = map[string]any{"StreamViewType": "KEYS_ONLY"}
+		}},
+		{"lake without compression", "delivery stream", func(tp *samtemplate.Template) {
+			dig(tp.Resources["IngestDeliveryStream"].Properties, "ExtendedS3DestinationConfiguration").(map[string]any)["CompressionFormat"] = "UNCOMPRESSED"
+		}},
+		{"whole SQS batch retried on one failure", "storer mapping", func(tp *samtemplate.Template) {
+			delete(dig(tp.Resources["EventStorerFunction"].Properties, "Events", "IngestQueue", "Properties").(map[string]any), "FunctionResponseTypes")
+		}},
+		{"stream mapping emits on MODIFY", "emitter mapping", func(tp *samtemplate.Template) {
+			f := dig(tp.Resources["EventEmitterFunction"].Properties, "Events", "EventStoreStream", "Properties", "FilterCriteria", "Filters", 0).(map[string]any)
+			f["Pattern"] = `{"eventName":["INSERT","MODIFY"]}`
+		}},
+		{"stream mapping retries forever", "emitter mapping", func(tp *samtemplate.Template) {
+			dig(tp.Resources["EventEmitterFunction"].Properties, "Events", "EventStoreStream", "Properties").(map[string]any)["MaximumRetryAttempts"] = -1
+		}},
+		{"stream starts at LATEST", "emitter mapping", func(tp *samtemplate.Template) {
+			dig(tp.Resources["EventEmitterFunction"].Properties, "Events", "EventStoreStream", "Properties").(map[string]any)["StartingPosition"] = "LATEST"
+		}},
+		{"rule without DLQ", "responder", func(tp *samtemplate.Template) {
+			delete(dig(tp.Resources["EventResponderFunction"].Properties, "Events", "DataInserted", "Properties").(map[string]any), "DeadLetterConfig")
+		}},
+		{"API auth through Fn::If, which SAM drops", "api", func(tp *samtemplate.Template) {
+			dig(tp.Resources["RecordsApi"].Properties, "Auth").(map[string]any)["DefaultAuthorizer"] = map[string]any{
+				"Fn::If": []any{"ApiAuthIAM", "AWS_IAM", map[string]any{"Ref": "AWS::NoValue"}},
+			}
+		}},
+		{"API without tracing", "api", func(tp *samtemplate.Template) {
+			tp.Resources["RecordsApi"].Properties["TracingEnabled"] = false
+		}},
+		{"layer for x86", "layer", func(tp *samtemplate.Template) {
+			tp.Resources["ContractsLayer"].Properties["CompatibleArchitectures"] = []any{"x86_64"}
+		}},
+		{"parameter without default", "parameters", func(tp *samtemplate.Template) {
+			delete(tp.Parameters["LogRetentionInDays"], "Default")
+		}},
+		{"no API URL output", "outputs", func(tp *samtemplate.Template) {
+			delete(tp.Outputs, "RecordsApiUrl")
+		}},
+		{"table streams to no Kinesis stream", "change archive", func(tp *samtemplate.Template) {
+			delete(tp.Resources["EventStoreTable"].Properties, "KinesisStreamSpecification")
+		}},
+		{"change stream unencrypted", "change archive", func(tp *samtemplate.Template) {
+			delete(tp.Resources["ChangeStream"].Properties, "StreamEncryption")
+		}},
+		{"changes processed by the ingest transformer", "change archive", func(tp *samtemplate.Template) {
+			p := dig(tp.Resources["ChangeDeliveryStream"].Properties, "ExtendedS3DestinationConfiguration", "ProcessingConfiguration", "Processors", 0, "Parameters", 0).(map[string]any)
+			p["ParameterValue"] = getAtt("TransformerFunction", "Arn")
+		}},
+		{"change errors outside errors/", "change archive", func(tp *samtemplate.Template) {
+			dig(tp.Resources["ChangeDeliveryStream"].Properties, "ExtendedS3DestinationConfiguration").(map[string]any)["ErrorOutputPrefix"] = "failed/"
+		}},
+		{"change role reads every stream", "change archive", func(tp *samtemplate.Template) {
+			stmt := dig(tp.Resources["ChangeDeliveryStreamRole"].Properties, "Policies", 0, "PolicyDocument", "Statement", 0).(map[string]any)
+			stmt["Resource"] = map[string]any{"Fn::Sub": "arn:${AWS::Partition}:kinesis:${AWS::Region}:${AWS::AccountId}:stream/*"}
+		}},
+		{"change transformer given a policy", "change archive", func(tp *samtemplate.Template) {
+			tp.Resources["ChangeTransformerFunction"].Properties["Policies"] = []any{"AmazonS3ReadOnlyAccess"}
+		}},
+		{"records table without partition projection", "athena tables", func(tp *samtemplate.Template) {
+			delete(dig(tp.Resources["LakeRecordsTable"].Properties, "TableInput", "Parameters").(map[string]any), "projection.enabled")
+		}},
+		{"changes table over records/", "athena tables", func(tp *samtemplate.Template) {
+			dig(tp.Resources["LakeChangesTable"].Properties, "TableInput", "StorageDescriptor").(map[string]any)["Location"] = map[string]any{"Fn::Sub": "s3://${LakeBucket}/records/"}
+		}},
+		{"changes table loses a column", "athena tables", func(tp *samtemplate.Template) {
+			sd := dig(tp.Resources["LakeChangesTable"].Properties, "TableInput", "StorageDescriptor").(map[string]any)
+			sd["Columns"] = sd["Columns"].([]any)[1:]
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			tpl := loadTemplate(t)
+			check, ok := templateChecks[tt.check]
+			if !ok {
+				t.Fatalf("no check %q", tt.check)
+			}
+			before := check(tpl)
+			tt.mutate(tpl)
+			if after := check(tpl); len(after) <= len(before) {
+				t.Errorf("check %q did not notice; problems before %q, after %q", tt.check, before, after)
+			}
+		})
+	}
+}
+
+func loadTemplate(t *testing.T) *samtemplate.Template {
+	t.Helper()
+	tpl, err := samtemplate.Load(templatePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tpl
+}
+
+// problems collects what a check finds, in the order found.
+type problems []string
+
+func (p *problems) addf(format string, args ...any) { *p = append(*p, fmt.Sprintf(format, args...)) }
+
+// want records a problem when got (at what) is not want.
+func (p *problems) want(what string, got, want any) {
+	if !reflect.DeepEqual(got, want) {
+		p.addf("%s = %s, want %s", what, show(got), show(want))
+	}
+}
+
+func show(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Sprint(v)
+	}
+	return string(b)
+}
+
+// dig walks maps (string keys) and lists (int indexes); nil when the path does not exist.
+func dig(v any, path ...any) any {
+	for _, step := range path {
+		switch k := step.(type) {
+		case string:
+			m, ok := v.(map[string]any)
+			if !ok {
+				return nil
+			}
+			v = m[k]
+		case int:
+			l, ok := v.([]any)
+			if !ok || k >= len(l) {
+				return nil
+			}
+			v = l[k]
+		}
+	}
+	return v
+}
+
+func ref(id string) any { return map[string]any{"Ref": id} }
+
+func getAtt(id, attr string) any { return map[string]any{"Fn::GetAtt": []any{id, attr}} }
+
+// resolve replaces a Ref to a template parameter by the parameter's default.
+func resolve(tpl *samtemplate.Template, v any) any {
+	if m, ok := v.(map[string]any); ok && len(m) == 1 {
+		if name, ok := m["Ref"].(string); ok {
+			if p, ok := tpl.Parameters[name]; ok {
+				return p["Default"]
+			}
+		}
+	}
+	return v
+}
+
+// number reads an integer property, resolving a parameter reference to its default.
+func number(tpl *samtemplate.Template, v any) (int, bool) {
+	switch n := resolve(tpl, v).(type) {
+	case int:
+		return n, true
+	case string:
+		var i int
+		_, err := fmt.Sscan(n, &i)
+		return i, err == nil
+	}
+	return 0, false
+}
+
+func function(tpl *samtemplate.Template, id string) map[string]any {
+	f, err := tpl.Function(id)
+	if err != nil {
+		return map[string]any{}
+	}
+	return f
+}
+
+func checkFunctions(tpl *samtemplate.Template) []string {
+	var p problems
+	p.want("AWS::Serverless::Function resources", tpl.OfType("AWS::Serverless::Function"), functionIDs)
+	for _, id := range tpl.OfType("AWS::Serverless::Function") {
+		f := function(tpl, id)
+		p.want(id+" Runtime", f["Runtime"], "provided.al2023")
+		p.want(id+" Architectures", f["Architectures"], []any{"arm64"})
+		p.want(id+" Handler", f["Handler"], "bootstrap")
+		p.want(id+" Tracing", f["Tracing"], "Active")
+		p.want(id+" LoggingConfig.LogFormat", dig(f, "LoggingConfig", "LogFormat"), "JSON")
+		// With its own LogGroup, `sam logs --stack-name` would no longer find the function's logs.
+		p.want(id+" LoggingConfig.LogGroup", dig(f, "LoggingConfig", "LogGroup"), nil)
+		p.want(id+" CodeUri", f["CodeUri"], ".")
+		p.want(id+" Metadata.BuildMethod", tpl.Resources[id].Metadata["BuildMethod"], "makefile")
+		if timeout, ok := number(tpl, f["Timeout"]); !ok || timeout < 1 || timeout > 900 {
+			p.addf("%s Timeout = %v, want 1..900 seconds", id, f["Timeout"])
+		}
+	}
+	return p
+}
+
+func checkLogGroups(tpl *samtemplate.Template) []string {
+	var p problems
+	named := map[string]int{}
+	for _, id := range tpl.OfType("AWS::Logs::LogGroup") {
+		props := tpl.Resources[id].Properties
+		if props["RetentionInDays"] == nil {
+			p.addf("log group %s keeps logs forever: no RetentionInDays", id)
+		}
+		if sub, ok := dig(props, "LogGroupName", "Fn::Sub").(string); ok {
+			if fn, ok := strings.CutPrefix(sub, "/aws/lambda/${"); ok {
+				fn = strings.TrimSuffix(fn, "}")
+				named[fn]++
+				p.want(id+" RetentionInDays", props["RetentionInDays"], ref("LogRetentionInDays"))
+			}
+		}
+	}
+	for _, fn := range tpl.OfType("AWS::Serverless::Function") {
+		if named[fn] != 1 {
+			p.addf("%d log groups named /aws/lambda/${%s}, want 1", named[fn], fn)
+		}
+	}
+	return p
+}
+
+// checkEnvironment holds the environment variables the handlers read at start-up (brief: "the
+// functions fail fast when one is missing") to the resources they must point at.
+func checkEnvironment(tpl *samtemplate.Template) []string {
+	want := map[string]map[string]any{
+		"TransformerFunction":    {"QUEUE_URL": ref("IngestQueue"), "CONTRACTS_DIR": "/opt/contracts"},
+		"EventStorerFunction":    {"TABLE_NAME": ref("EventStoreTable")},
+		"EventEmitterFunction":   {"EVENT_BUS_NAME": ref("EventBus"), "EVENT_SOURCE": ref("EventSource"), "TABLE_ARN": getAtt("EventStoreTable", "Arn")},
+		"EventResponderFunction": {"PROJECTION_TABLE": ref("ProjectionTable")},
+		"RecordsApiFunction":     {"PROJECTION_TABLE": ref("ProjectionTable")},
+	}
+	var p problems
+	for id, vars := range want {
+		p.want(id+" Environment.Variables", dig(function(tpl, id), "Environment", "Variables"), vars)
+	}
+	p.want("EventSource default", tpl.Parameters["EventSource"]["Default"], "stream-to-events.ingest")
+	return p
+}
+
+// checkPolicies pins each function's policies: a SAM policy template or a statement scoped to the
+// one resource the function uses, and nothing else.
+func checkPolicies(tpl *samtemplate.Template) []string {
+	statement := func(resource any, actions ...string) any {
+		acts := make([]any, len(actions))
+		for i, a := range actions {
+			acts[i] = a
+		}
+		return map[string]any{"Statement": []any{map[string]any{"Effect": "Allow", "Action": acts, "Resource": resource}}}
+	}
+	want := map[string][]any{
+		"TransformerFunction": {map[string]any{"SQSSendMessagePolicy": map[string]any{"QueueName": getAtt("IngestQueue", "QueueName")}}},
+		"EventStorerFunction": {statement(getAtt("EventStoreTable", "Arn"), "dynamodb:BatchWriteItem", "dynamodb:PutItem")},
+		// The stream read and the EmitterDLQ send come from SAM: the DynamoDB event's managed
+		// policy, and DestinationConfig.OnFailure.Type SQS.
+		"EventEmitterFunction":   {map[string]any{"EventBridgePutEventsPolicy": map[string]any{"EventBusName": ref("EventBus")}}},
+		"EventResponderFunction": {statement(getAtt("ProjectionTable", "Arn"), "dynamodb:PutItem")},
+		"RecordsApiFunction":     {map[string]any{"DynamoDBReadPolicy": map[string]any{"TableName": ref("ProjectionTable")}}},
+	}
+	var p problems
+	for id, policies := range want {
+		p.want(id+" Policies", function(tpl, id)["Policies"], policies)
+	}
+	p.want("EmitterDLQ OnFailure Type (SAM grants sqs:SendMessage only with it)",
+		dig(function(tpl, "EventEmitterFunction"), "Events", "EventStoreStream", "Properties", "DestinationConfig", "OnFailure", "Type"), "SQS")
+	p.want("EventInvokeConfig OnFailure Type (SAM grants sqs:SendMessage only with it)",
+		dig(function(tpl, "EventResponderFunction"), "EventInvokeConfig", "DestinationConfig", "OnFailure", "Type"), "SQS")
+
+	role := tpl.Resources["IngestDeliveryStreamRole"].Properties
+	p.want("IngestDeliveryStreamRole trust", dig(role, "AssumeRolePolicyDocument", "Statement", 0, "Principal", "Service"), "firehose.amazonaws.com")
+	for _, stmt := range statements(dig(role, "Policies", 0, "PolicyDocument", "Statement")) {
+		targets := show(stmt["Resource"])
+		if !strings.Contains(targets, "LakeBucket") && !strings.Contains(targets, `"TransformerFunction"`) &&
+			!strings.Contains(targets, "${IngestDeliveryStreamLogStream}") {
+			p.addf("IngestDeliveryStreamRole grants %s on %s, beyond the lake, the transformer and its log stream", show(stmt["Action"]), targets)
+		}
+	}
+	return p
+}
+
+// checkNoWildcardResources: no statement anywhere in the template grants on Resource "*",
+// except for X-Ray, whose API has no resource to scope to.
+func checkNoWildcardResources(tpl *samtemplate.Template) []string {
+	var p problems
+	for id, r := range tpl.Resources {
+		var stmts []map[string]any
+		switch r.Type {
+		case "AWS::Serverless::Function":
+			for _, pol := range asList(r.Properties["Policies"]) {
+				stmts = append(stmts, statements(dig(pol, "Statement"))...)
+			}
+		case "AWS::IAM::Role":
+			for _, pol := range asList(r.Properties["Policies"]) {
+				stmts = append(stmts, statements(dig(pol, "PolicyDocument", "Statement"))...)
+			}
+		case "AWS::IAM::Policy", "AWS::IAM::ManagedPolicy", "AWS::SQS::QueuePolicy", "AWS::S3::BucketPolicy":
+			stmts = statements(dig(r.Properties, "PolicyDocument", "Statement"))
+		}
+		for _, stmt := range stmts {
+			resources := asList(stmt["Resource"])
+			if stmt["Resource"] != nil && len(resources) == 0 {
+				resources = []any{stmt["Resource"]}
+			}
+			if !slices.Contains(resources, any("*")) || stmt["Effect"] == "Deny" {
+				continue
+			}
+			actions := asList(stmt["Action"])
+			if len(actions) == 0 {
+				actions = []any{stmt["Action"]}
+			}
+			for _, a := range actions {
+				if s, _ := a.(string); !strings.HasPrefix(s, "xray:") {
+					p.addf("%s grants %v on Resource \"*\"", id, a)
+				}
+			}
+		}
+	}
+	return p
+}
+
+func asList(v any) []any {
+	l, _ := v.([]any)
+	return l
+}
+
+func statements(v any) []map[string]any {
+	var out []map[string]any
+	for _, s := range asList(v) {
+		if m, ok := s.(map[string]any); ok {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+func checkIngestQueue(tpl *samtemplate.Template) []string {
+	var p problems
+	q := tpl.Resources["IngestQueue"].Properties
+	p.want("IngestQueue FifoQueue", q["FifoQueue"], true)
+	p.want("IngestQueue ContentBasedDeduplication", q["ContentBasedDeduplication"], false)
+	p.want("IngestQueue DeduplicationScope", q["DeduplicationScope"], "messageGroup")
+	p.want("IngestQueue FifoThroughputLimit", q["FifoThroughputLimit"], "perMessageGroupId")
+	p.want("IngestQueue RedrivePolicy", q["RedrivePolicy"], map[string]any{
+		"deadLetterTargetArn": getAtt("IngestDLQ", "Arn"),
+		"maxReceiveCount":     5,
+	})
+	timeout, _ := number(tpl, function(tpl, "EventStorerFunction")["Timeout"])
+	visibility, _ := number(tpl, q["VisibilityTimeout"])
+	if timeout == 0 || visibility < 6*timeout {
+		p.addf("IngestQueue VisibilityTimeout = %d s, want >= 6 x EventStorerFunction Timeout (%d s)", visibility, timeout)
+	}
+	return p
+}
+
+func checkQueues(tpl *samtemplate.Template) []string {
+	var p problems
+	queues := tpl.OfType("AWS::SQS::Queue")
+	p.want("queues", queues, []string{"EmitterDLQ", "IngestDLQ", "IngestQueue", "ResponderDLQ"})
+	for _, id := range queues {
+		q := tpl.Resources[id].Properties
+		if q["SqsManagedSseEnabled"] != true && q["KmsMasterKeyId"] == nil {
+			p.addf("queue %s is not encrypted at rest", id)
+		}
+		// FIFO for the ingest path (order per entity); EventBridge DLQs and Lambda on-failure
+		// destinations must be standard queues.
+		p.want(id+" FifoQueue", q["FifoQueue"] == true, id == "IngestQueue" || id == "IngestDLQ")
+		if strings.HasSuffix(id, "DLQ") {
+			p.want(id+" MessageRetentionPeriod (14 days, the most SQS keeps)", q["MessageRetentionPeriod"], 1209600)
+		}
+		if !deniesInsecureTransport(tpl, "AWS::SQS::QueuePolicy", "Queues", ref(id), getAtt(id, "Arn")) {
+			p.addf("no queue policy of %s denies requests without TLS", id)
+		}
+	}
+	return p
+}
+
+// deniesInsecureTransport reports whether a policy resource of type typ attached (through
+// attachKey) to target has a Deny on aws:SecureTransport false covering every one of resources.
+func deniesInsecureTransport(tpl *samtemplate.Template, typ, attachKey string, target any, resources ...any) bool {
+	for _, id := range tpl.OfType(typ) {
+		props := tpl.Resources[id].Properties
+		attached := props[attachKey]
+		if !reflect.DeepEqual(attached, target) && !slices.ContainsFunc(asList(attached), func(v any) bool { return reflect.DeepEqual(v, target) }) {
+			continue
+		}
+		for _, stmt := range statements(dig(props, "PolicyDocument", "Statement")) {
+			if stmt["Effect"] != "Deny" || stmt["Principal"] != "*" || dig(stmt, "Condition", "Bool", "aws:SecureTransport") != "false" {
+				continue
+			}
+			covered := asList(stmt["Resource"])
+			if covered == nil {
+				covered = []any{stmt["Resource"]}
+			}
+			if !slices.ContainsFunc(resources, func(r any) bool {
+				return !slices.ContainsFunc(covered, func(c any) bool { return reflect.DeepEqual(c, r) })
+			}) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func checkLakeBucket(tpl *samtemplate.Template) []string {
+	var p problems
+	b := tpl.Resources["LakeBucket"].Properties
+	algo := dig(b, "BucketEncryption", "ServerSideEncryptionConfiguration", 0, "ServerSideEncryptionByDefault", "SSEAlgorithm")
+	if algo != "AES256" && algo != "aws:kms" {
+		p.addf("LakeBucket SSEAlgorithm = %v, want AES256 or aws:kms", algo)
+	}
+	p.want("LakeBucket PublicAccessBlockConfiguration", b["PublicAccessBlockConfiguration"], map[string]any{
+		"BlockPublicAcls": true, "BlockPublicPolicy": true, "IgnorePublicAcls": true, "RestrictPublicBuckets": true,
+	})
+	p.want("LakeBucket ObjectOwnership", dig(b, "OwnershipControls", "Rules", 0, "ObjectOwnership"), "BucketOwnerEnforced")
+	expires := false
+	for _, rule := range statements(dig(b, "LifecycleConfiguration", "Rules")) {
+		if rule["Prefix"] == "errors/" && rule["Status"] == "Enabled" && reflect.DeepEqual(rule["ExpirationInDays"], ref("ErrorRetentionDays")) {
+			expires = true
+		}
+	}
+	if !expires {
+		p.addf("LakeBucket has no enabled lifecycle rule expiring errors/ after ErrorRetentionDays")
+	}
+	if !deniesInsecureTransport(tpl, "AWS::S3::BucketPolicy", "Bucket", ref("LakeBucket"),
+		getAtt("LakeBucket", "Arn"), map[string]any{"Fn::Sub": "${LakeBucket.Arn}/*"}) {
+		p.addf("no bucket policy of LakeBucket denies requests without TLS to the bucket and its objects")
+	}
+	return p
+}
+
+func checkTables(tpl *samtemplate.Template) []string {
+	var p problems
+	tables := tpl.OfType("AWS::DynamoDB::Table")
+	p.want("tables", tables, []string{"EventStoreTable", "ProjectionTable"})
+	key := []any{
+		map[string]any{"AttributeName": "pk", "KeyType": "HASH"},
+		map[string]any{"AttributeName": "sk", "KeyType": "RANGE"},
+	}
+	attrs := []any{
+		map[string]any{"AttributeName": "pk", "AttributeType": "S"},
+		map[string]any{"AttributeName": "sk", "AttributeType": "S"},
+	}
+	for _, id := range tables {
+		t := tpl.Resources[id].Properties
+		p.want(id+" KeySchema", t["KeySchema"], key)
+		p.want(id+" AttributeDefinitions", t["AttributeDefinitions"], attrs)
+		p.want(id+" BillingMode", t["BillingMode"], "PAY_PER_REQUEST")
+		p.want(id+" SSESpecification.SSEEnabled", dig(t, "SSESpecification", "SSEEnabled"), true)
+		p.want(id+" PointInTimeRecoveryEnabled", dig(t, "PointInTimeRecoverySpecification", "PointInTimeRecoveryEnabled"), true)
+	}
+	p.want("EventStoreTable StreamViewType", dig(tpl.Resources["EventStoreTable"].Properties, "StreamSpecification", "StreamViewType"), "NEW_IMAGE")
+	return p
+}
+
+func checkDeliveryStream(tpl *samtemplate.Template) []string {
+	var p problems
+	d := tpl.Resources["IngestDeliveryStream"].Properties
+	s3 := dig(d, "ExtendedS3DestinationConfiguration")
+	p.want("IngestDeliveryStream DeliveryStreamType", d["DeliveryStreamType"], "DirectPut")
+	p.want("IngestDeliveryStream encryption KeyType", dig(d, "DeliveryStreamEncryptionConfigurationInput", "KeyType"), "AWS_OWNED_CMK")
+	p.want("IngestDeliveryStream BucketARN", dig(s3, "BucketARN"), getAtt("LakeBucket", "Arn"))
+	p.want("IngestDeliveryStream RoleARN", dig(s3, "RoleARN"), getAtt("IngestDeliveryStreamRole", "Arn"))
+	p.want("IngestDeliveryStream CompressionFormat", dig(s3, "CompressionFormat"), "GZIP")
+	if prefix, _ := dig(s3, "Prefix").(string); !strings.HasPrefix(prefix, "records/") || !strings.Contains(prefix, "!{timestamp:") {
+		p.addf("IngestDeliveryStream Prefix = %q, want records/ partitioned by date", prefix)
+	}
+	if prefix, _ := dig(s3, "ErrorOutputPrefix").(string); !strings.HasPrefix(prefix, "errors/!{firehose:error-output-type}/") {
+		p.addf("IngestDeliveryStream ErrorOutputPrefix = %q, want errors/!{firehose:error-output-type}/…", prefix)
+	}
+	p.want("IngestDeliveryStream CloudWatchLoggingOptions.Enabled", dig(s3, "CloudWatchLoggingOptions", "Enabled"), true)
+	p.want("IngestDeliveryStream processing enabled", dig(s3, "ProcessingConfiguration", "Enabled"), true)
+	params := map[string]any{}
+	for _, kv := range statements(dig(s3, "ProcessingConfiguration", "Processors", 0, "Parameters")) {
+		params[fmt.Sprint(kv["ParameterName"])] = kv["ParameterValue"]
+	}
+	p.want("IngestDeliveryStream processor type", dig(s3, "ProcessingConfiguration", "Processors", 0, "Type"), "Lambda")
+	p.want("IngestDeliveryStream processor LambdaArn", params["LambdaArn"], getAtt("TransformerFunction", "Arn"))
+	for _, name := range []string{"BufferSizeInMBs", "BufferIntervalInSeconds", "NumberOfRetries"} {
+		if _, ok := number(tpl, params[name]); !ok {
+			p.addf("IngestDeliveryStream processor parameter %s = %v, want a number", name, params[name])
+		}
+	}
+	return p
+}
+
+func checkStorerMapping(tpl *samtemplate.Template) []string {
+	var p problems
+	ev := dig(function(tpl, "EventStorerFunction"), "Events", "IngestQueue")
+	p.want("EventStorerFunction Events.IngestQueue.Type", dig(ev, "Type"), "SQS")
+	p.want("EventStorerFunction Events.IngestQueue", dig(ev, "Properties"), map[string]any{
+		"Queue":                 getAtt("IngestQueue", "Arn"),
+		"BatchSize":             10,
+		"FunctionResponseTypes": []any{"ReportBatchItemFailures"},
+	})
+	return p
+}
+
+func checkEmitterMapping(tpl *samtemplate.Template) []string {
+	var p problems
+	ev := dig(function(tpl, "EventEmitterFunction"), "Events", "EventStoreStream")
+	props, _ := dig(ev, "Properties").(map[string]any)
+	p.want("EventEmitterFunction Events.EventStoreStream.Type", dig(ev, "Type"), "DynamoDB")
+	p.want("EventStoreStream Stream", props["Stream"], getAtt("EventStoreTable", "StreamArn"))
+	p.want("EventStoreStream StartingPosition", props["StartingPosition"], "TRIM_HORIZON")
+	p.want("EventStoreStream BatchSize", props["BatchSize"], 100)
+	p.want("EventStoreStream BisectBatchOnFunctionError", props["BisectBatchOnFunctionError"], true)
+	p.want("EventStoreStream FunctionResponseTypes", props["FunctionResponseTypes"], []any{"ReportBatchItemFailures"})
+	p.want("EventStoreStream OnFailure", dig(props, "DestinationConfig", "OnFailure", "Destination"), getAtt("EmitterDLQ", "Arn"))
+	if w, ok := props["MaximumBatchingWindowInSeconds"].(int); !ok || w < 1 || w > 5 {
+		p.addf("EventStoreStream MaximumBatchingWindowInSeconds = %v, want a short window (1..5 s)", props["MaximumBatchingWindowInSeconds"])
+	}
+	if n, ok := props["MaximumRetryAttempts"].(int); !ok || n < 0 || n > 100 {
+		p.addf("EventStoreStream MaximumRetryAttempts = %v, want finite", props["MaximumRetryAttempts"])
+	}
+	if n, ok := props["MaximumRecordAgeInSeconds"].(int); !ok || n < 60 || n > 604800 {
+		p.addf("EventStoreStream MaximumRecordAgeInSeconds = %v, want finite (60..604800)", props["MaximumRecordAgeInSeconds"])
+	}
+	var filters []any
+	for _, f := range statements(dig(props, "FilterCriteria", "Filters")) {
+		var pattern any
+		if err := json.Unmarshal([]byte(fmt.Sprint(f["Pattern"])), &pattern); err != nil {
+			p.addf("EventStoreStream filter %q: %v", f["Pattern"], err)
+		}
+		filters = append(filters, pattern)
+	}
+	p.want("EventStoreStream filters", filters, []any{map[string]any{"eventName": []any{"INSERT"}}})
+	return p
+}
+
+func checkResponder(tpl *samtemplate.Template) []string {
+	var p problems
+	f := function(tpl, "EventResponderFunction")
+	ev := dig(f, "Events", "DataInserted")
+	props, _ := dig(ev, "Properties").(map[string]any)
+	p.want("EventResponderFunction Events.DataInserted.Type", dig(ev, "Type"), "EventBridgeRule")
+	p.want("DataInserted EventBusName", props["EventBusName"], ref("EventBus"))
+	p.want("DataInserted Pattern", props["Pattern"], map[string]any{
+		"source":      []any{ref("EventSource")},
+		"detail-type": []any{"DataInserted"},
+	})
+	p.want("DataInserted DeadLetterConfig.Arn", dig(props, "DeadLetterConfig", "Arn"), getAtt("ResponderDLQ", "Arn"))
+	for _, k := range []string{"MaximumRetryAttempts", "MaximumEventAgeInSeconds"} {
+		if _, ok := dig(props, "RetryPolicy", k).(int); !ok {
+			p.addf("DataInserted RetryPolicy.%s = %v, want a number", k, dig(props, "RetryPolicy", k))
+		}
+	}
+	p.want("EventResponderFunction EventInvokeConfig.MaximumRetryAttempts", dig(f, "EventInvokeConfig", "MaximumRetryAttempts"), 2)
+	p.want("EventResponderFunction EventInvokeConfig OnFailure", dig(f, "EventInvokeConfig", "DestinationConfig", "OnFailure", "Destination"), getAtt("ResponderDLQ", "Arn"))
+
+	// EventBridge itself sends the rule's dead letters: the queue must let it, for this rule only.
+	allowed := false
+	for _, stmt := range statements(dig(tpl.Resources["ResponderDLQPolicy"].Properties, "PolicyDocument", "Statement")) {
+		if stmt["Effect"] == "Allow" && dig(stmt, "Principal", "Service") == "events.amazonaws.com" && stmt["Action"] == "sqs:SendMessage" &&
+			reflect.DeepEqual(dig(stmt, "Condition", "ArnEquals", "aws:SourceArn"), getAtt("EventResponderFunctionDataInserted", "Arn")) {
+			allowed = true
+		}
+	}
+	if !allowed {
+		p.addf("ResponderDLQPolicy does not let events.amazonaws.com send the DataInserted rule's dead letters")
+	}
+	return p
+}
+
+func checkAPI(tpl *samtemplate.Template) []string {
+	var p problems
+	api := tpl.Resources["RecordsApi"]
+	p.want("RecordsApi Type", api.Type, "AWS::Serverless::Api")
+	p.want("RecordsApi StageName", api.Properties["StageName"], "v1")
+	p.want("RecordsApi TracingEnabled", api.Properties["TracingEnabled"], true)
+	// SAM resolves a parameter Ref in DefaultAuthorizer but drops an Fn::If there without a word,
+	// leaving the API open: only a plain value or a Ref whose default is AWS_IAM will do.
+	if auth := resolve(tpl, dig(api.Properties, "Auth", "DefaultAuthorizer")); auth != "AWS_IAM" {
+		p.addf("RecordsApi Auth.DefaultAuthorizer resolves to %s by default, want AWS_IAM", show(auth))
+	}
+	if arn := dig(api.Properties, "AccessLogSetting", "DestinationArn", "Fn::GetAtt"); arn == nil ||
+		tpl.Resources[fmt.Sprint(dig(arn, 0))].Type != "AWS::Logs::LogGroup" {
+		p.addf("RecordsApi AccessLogSetting.DestinationArn = %s, want a log group of the template", show(dig(api.Properties, "AccessLogSetting", "DestinationArn")))
+	}
+	var format any
+	if err := json.Unmarshal([]byte(fmt.Sprint(dig(api.Properties, "AccessLogSetting", "Format"))), &format); err != nil {
+		p.addf("RecordsApi access log format is not JSON: %v", err)
+	}
+	for _, k := range []string{"ThrottlingRateLimit", "ThrottlingBurstLimit"} {
+		if _, ok := number(tpl, dig(api.Properties, "MethodSettings", 0, k)); !ok {
+			p.addf("RecordsApi MethodSettings[0].%s = %v, want a number", k, dig(api.Properties, "MethodSettings", 0, k))
+		}
+	}
+	events := dig(function(tpl, "RecordsApiFunction"), "Events")
+	for name, path := range map[string]string{"ListRecords": "/records/{type}", "GetRecord": "/records/{type}/{key}"} {
+		p.want("RecordsApiFunction Events."+name, dig(events, name), map[string]any{
+			"Type":       "Api",
+			"Properties": map[string]any{"RestApiId": ref("RecordsApi"), "Path": path, "Method": "get"},
+		})
+	}
+	return p
+}
+
+func checkLayer(tpl *samtemplate.Template) []string {
+	var p problems
+	l := tpl.Resources["ContractsLayer"]
+	p.want("ContractsLayer Type", l.Type, "AWS::Serverless::LayerVersion")
+	p.want("ContractsLayer Metadata.BuildMethod", l.Metadata["BuildMethod"], "makefile")
+	p.want("ContractsLayer ContentUri", l.Properties["ContentUri"], ".")
+	p.want("ContractsLayer CompatibleRuntimes", l.Properties["CompatibleRuntimes"], []any{"provided.al2023"})
+	p.want("ContractsLayer CompatibleArchitectures", l.Properties["CompatibleArchitectures"], []any{"arm64"})
+	p.want("TransformerFunction Layers", function(tpl, "TransformerFunction")["Layers"], []any{ref("ContractsLayer")})
+	return p
+}
+
+// checkParameters: every parameter has a default, so `sam deploy --guided` can be answered with
+// Enter throughout.
+func checkParameters(tpl *samtemplate.Template) []string {
+	var p problems
+	for name, param := range tpl.Parameters {
+		if _, ok := param["Default"]; !ok {
+			p.addf("parameter %s has no Default", name)
+		}
+	}
+	return p
+}
+
+func checkOutputs(tpl *samtemplate.Template) []string {
+	want := map[string]any{
+		"IngestDeliveryStreamName": ref("IngestDeliveryStream"),
+		"IngestDeliveryStreamArn":  getAtt("IngestDeliveryStream", "Arn"),
+		"LakeBucketName":           ref("LakeBucket"),
+		"EventStoreTableName":      ref("EventStoreTable"),
+		"EventStoreTableArn":       getAtt("EventStoreTable", "Arn"),
+		"EventStoreStreamArn":      getAtt("EventStoreTable", "StreamArn"),
+		"ProjectionTableName":      ref("ProjectionTable"),
+		"ProjectionTableArn":       getAtt("ProjectionTable", "Arn"),
+		"EventBusName":             ref("EventBus"),
+		"EventBusArn":              getAtt("EventBus", "Arn"),
+		"RecordsApiUrl":            map[string]any{"Fn::Sub": "https://${RecordsApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}/v1"},
+	}
+	for _, id := range []string{"ChangeStream", "ChangeDeliveryStream"} {
+		want[id+"Name"] = ref(id)
+		want[id+"Arn"] = getAtt(id, "Arn")
+	}
+	for _, id := range []string{"LakeDatabase", "LakeRecordsTable", "LakeChangesTable"} {
+		want[id+"Name"] = ref(id)
+	}
+	for _, q := range []string{"IngestQueue", "IngestDLQ", "EmitterDLQ", "ResponderDLQ"} {
+		want[q+"Url"] = ref(q)
+		want[q+"Arn"] = getAtt(q, "Arn")
+	}
+	for _, fn := range functionIDs {
+		want[fn+"Name"] = ref(fn)
+	}
+	var p problems
+	for name, value := range want {
+		p.want("output "+name, tpl.Outputs[name]["Value"], value)
+	}
+	return p
+}
+
+// checkChangeArchive: the event store's changes reach the lake through an encrypted on-demand
+// Kinesis stream and a Kinesis-sourced Firehose stream whose processor is ChangeTransformerFunction,
+// with errors kept under errors/ and a role that can touch nothing else.
+func checkChangeArchive(tpl *samtemplate.Template) []string {
+	var p problems
+	ks := tpl.Resources["ChangeStream"]
+	p.want("ChangeStream Type", ks.Type, "AWS::Kinesis::Stream")
+	p.want("ChangeStream StreamMode", dig(ks.Properties, "StreamModeDetails", "StreamMode"), "ON_DEMAND")
+	p.want("ChangeStream StreamEncryption", ks.Properties["StreamEncryption"], map[string]any{"EncryptionType": "KMS", "KeyId": "alias/aws/kinesis"})
+	p.want("EventStoreTable KinesisStreamSpecification", tpl.Resources["EventStoreTable"].Properties["KinesisStreamSpecification"], map[string]any{
+		"StreamArn": getAtt("ChangeStream", "Arn"), "ApproximateCreationDateTimePrecision": "MILLISECOND",
+	})
+
+	d := tpl.Resources["ChangeDeliveryStream"].Properties
+	s3 := dig(d, "ExtendedS3DestinationConfiguration")
+	p.want("ChangeDeliveryStream DeliveryStreamType", d["DeliveryStreamType"], "KinesisStreamAsSource")
+	p.want("ChangeDeliveryStream source", d["KinesisStreamSourceConfiguration"], map[string]any{
+		"KinesisStreamARN": getAtt("ChangeStream", "Arn"), "RoleARN": getAtt("ChangeDeliveryStreamRole", "Arn"),
+	})
+	p.want("ChangeDeliveryStream BucketARN", dig(s3, "BucketARN"), getAtt("LakeBucket", "Arn"))
+	p.want("ChangeDeliveryStream RoleARN", dig(s3, "RoleARN"), getAtt("ChangeDeliveryStreamRole", "Arn"))
+	p.want("ChangeDeliveryStream CompressionFormat", dig(s3, "CompressionFormat"), "GZIP")
+	p.want("ChangeDeliveryStream Prefix", dig(s3, "Prefix"), "changes/year=!{timestamp:yyyy}/month=!{timestamp:MM}/day=!{timestamp:dd}/")
+	if prefix, _ := dig(s3, "ErrorOutputPrefix").(string); !strings.HasPrefix(prefix, "errors/changes/!{firehose:error-output-type}/") {
+		p.addf("ChangeDeliveryStream ErrorOutputPrefix = %q, want errors/changes/!{firehose:error-output-type}/… (under the lifecycle rule of errors/)", prefix)
+	}
+	p.want("ChangeDeliveryStream CloudWatchLoggingOptions.Enabled", dig(s3, "CloudWatchLoggingOptions", "Enabled"), true)
+	p.want("ChangeDeliveryStream processing enabled", dig(s3, "ProcessingConfiguration", "Enabled"), true)
+	p.want("ChangeDeliveryStream processor LambdaArn", dig(s3, "ProcessingConfiguration", "Processors", 0, "Parameters", 0),
+		map[string]any{"ParameterName": "LambdaArn", "ParameterValue": getAtt("ChangeTransformerFunction", "Arn")})
+
+	role := tpl.Resources["ChangeDeliveryStreamRole"].Properties
+	p.want("ChangeDeliveryStreamRole trust", dig(role, "AssumeRolePolicyDocument", "Statement", 0, "Principal", "Service"), "firehose.amazonaws.com")
+	allowed := []any{
+		getAtt("ChangeStream", "Arn"), getAtt("LakeBucket", "Arn"), map[string]any{"Fn::Sub": "${LakeBucket.Arn}/*"},
+		getAtt("ChangeTransformerFunction", "Arn"),
+		map[string]any{"Fn::Sub": "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:${ChangeDeliveryStreamLogGroup}:log-stream:${ChangeDeliveryStreamLogStream}"},
+	}
+	for _, stmt := range statements(dig(role, "Policies", 0, "PolicyDocument", "Statement")) {
+		if !slices.ContainsFunc(allowed, func(a any) bool { return reflect.DeepEqual(a, stmt["Resource"]) }) {
+			p.addf("ChangeDeliveryStreamRole grants %s on %s, beyond the change stream, the lake, the change transformer and its log stream", show(stmt["Action"]), show(stmt["Resource"]))
+		}
+	}
+	// The change transformer calls no AWS service: SAM's basic execution role is all it gets.
+	f := function(tpl, "ChangeTransformerFunction")
+	p.want("ChangeTransformerFunction Policies", f["Policies"], nil)
+	p.want("ChangeTransformerFunction Environment", f["Environment"], nil)
+	return p
+}
+
+// checkAthenaTables: the Glue tables read records/ and changes/ of the lake as JSON, with
+// partition projection on year/month/day, so that Athena can query right after deploy.
+func checkAthenaTables(tpl *samtemplate.Template) []string {
+	var p problems
+	p.want("LakeDatabase Type", tpl.Resources["LakeDatabase"].Type, "AWS::Glue::Database")
+	columns := map[string][]any{
+		"LakeRecordsTable": {"id", "type", "key", "time", "receivedat", "source", "data"},
+		"LakeChangesTable": {"operation", "table", "keys", "newimage", "oldimage", "approximatecreationtime", "eventid"},
+	}
+	prefixes := map[string]string{"LakeRecordsTable": "records/", "LakeChangesTable": "changes/"}
+	for id, prefix := range prefixes {
+		t := tpl.Resources[id]
+		in := dig(t.Properties, "TableInput")
+		p.want(id+" Type", t.Type, "AWS::Glue::Table")
+		p.want(id+" DatabaseName", dig(t.Properties, "DatabaseName"), ref("LakeDatabase"))
+		p.want(id+" Location", dig(in, "StorageDescriptor", "Location"), map[string]any{"Fn::Sub": "s3://${LakeBucket}/" + prefix})
+		p.want(id+" SerDe", dig(in, "StorageDescriptor", "SerdeInfo", "SerializationLibrary"), "org.openx.data.jsonserde.JsonSerDe")
+		params, _ := dig(in, "Parameters").(map[string]any)
+		p.want(id+" projection.enabled", params["projection.enabled"], "true")
+		p.want(id+" storage.location.template", params["storage.location.template"],
+			map[string]any{"Fn::Sub": "s3://${LakeBucket}/" + prefix + "year=${!year}/month=${!month}/day=${!day}/"})
+		var parts []any
+		for _, k := range statements(dig(in, "PartitionKeys")) {
+			parts = append(parts, k["Name"])
+			if params["projection."+fmt.Sprint(k["Name"])+".type"] == nil {
+				p.addf("%s partition %v has no projection type", id, k["Name"])
+			}
+		}
+		p.want(id+" partition keys", parts, []any{"year", "month", "day"})
+		var cols []any
+		for _, c := range statements(dig(in, "StorageDescriptor", "Columns")) {
+			cols = append(cols, c["Name"])
+		}
+		p.want(id+" columns", cols, columns[id])
+	}
+	return p
+}
