@@ -8,7 +8,8 @@ import (
 	"time"
 )
 
-// Goals of issue 5.
+// Goals of the load bench: write calls per 1,000 records for the pipeline and for the
+// one-call-per-record baseline, and the CPU time of each hop per record.
 const (
 	GoalWritesPerK    = 300
 	GoalBaselinePerK  = 3000
@@ -103,7 +104,7 @@ type Goal struct {
 	Met      bool
 }
 
-// Goals judges the measurements against issue 5's goals.
+// Goals judges the measurements against the load bench's goals.
 func (r Report) Goals() []Goal {
 	var gs []Goal
 	writes := WritesPerK(r.Calls, Design)

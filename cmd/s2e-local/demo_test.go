@@ -288,7 +288,7 @@ func TestDemo(t *testing.T) {
 	})
 }
 
-// goalPer1000 is the batching goal (issue 5): write calls of the pipeline's functions per 1,000
+// goalPer1000 is the batching goal: write calls of the pipeline's functions per 1,000
 // records.
 const goalPer1000 = 300
 

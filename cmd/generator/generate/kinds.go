@@ -12,7 +12,7 @@ import (
 	"github.com/stream-to-events/stream-to-events/internal/record"
 )
 
-// envelope is the input record's envelope form (design.md, Input record), fields in the order a
+// envelope is the input record's envelope form (docs/contracts.md, Input record), fields in the order a
 // producer would write them.
 type envelope struct {
 	Type string `json:"type"`

@@ -28,7 +28,7 @@ type messageBatchSender interface {
 var _ messageBatchSender = (*sqs.Client)(nil)
 
 // Queue sends records straight to the ingest queue, skipping Firehose and the transformer: each
-// becomes the queue message the transformer would have sent (design.md, Queue message), built by
+// becomes the queue message the transformer would have sent (docs/contracts.md, Queue message), built by
 // the same parser. It serves runs where only the hops after the queue matter.
 type Queue struct {
 	client messageBatchSender
