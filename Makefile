@@ -7,8 +7,10 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := build
 
 GO ?= go
-# Lambda runs arm64 (template.yaml Architectures); the local runner passes the host's arch.
-GOARCH ?= arm64
+# Lambda runs arm64 (template.yaml Architectures). A GOARCH exported by the shell must not leak
+# into the bootstraps, so the targets pass their own variable; the local runner, which runs them
+# on this machine, sets LAMBDA_GOARCH to the host's arch on the command line.
+LAMBDA_GOARCH := arm64
 TEST_TIMEOUT ?= 20m
 BUILD_DIR ?= build
 
@@ -30,7 +32,7 @@ FUNCTION_IDS := $(foreach f,$(FUNCTIONS),$(firstword $(subst :, ,$(f))))
 # A static binary (no cgo) named bootstrap, as provided.al2023 runs it; lambda.norpc drops the
 # go1.x RPC server that custom runtimes never use. -buildvcs=false keeps the VCS revision out of
 # the binary, so a commit that does not touch a function does not change (and redeploy) it.
-GO_LAMBDA_BUILD = CGO_ENABLED=0 GOOS=linux GOARCH=$(GOARCH) $(GO) build -tags lambda.norpc \
+GO_LAMBDA_BUILD = CGO_ENABLED=0 GOOS=linux GOARCH=$(LAMBDA_GOARCH) $(GO) build -tags lambda.norpc \
 	-trimpath -buildvcs=false -ldflags='-s -w'
 
 require-artifacts-dir = $(if $(ARTIFACTS_DIR),,$(error ARTIFACTS_DIR is not set: sam build sets it; \

@@ -31,7 +31,7 @@ func bootstraps(ctx context.Context, root string, inits map[string][]float64, lo
 	var out []report.Bootstrap
 	for _, id := range slices.Sorted(slices.Values(tmpl.OfType("AWS::Serverless::Function"))) {
 		art := filepath.Join(dir, id)
-		cmd := exec.CommandContext(ctx, "make", "--no-print-directory", "-C", root, "build-"+id, "ARTIFACTS_DIR="+art, "GOARCH=arm64") // #nosec G204 -- make on PATH, building the template's own functions
+		cmd := exec.CommandContext(ctx, "make", "--no-print-directory", "-C", root, "build-"+id, "ARTIFACTS_DIR="+art, "LAMBDA_GOARCH=arm64") // #nosec G204 -- make on PATH, building the template's own functions
 		var output bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &output, &output
 		if err := cmd.Run(); err != nil {

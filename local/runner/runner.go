@@ -334,7 +334,7 @@ func RunnerConfig(endpoint string) aws.Config {
 	}
 }
 
-// Build runs `make build-<LogicalID> ARTIFACTS_DIR=<dir>/<LogicalID> GOARCH=<this machine's>` for
+// Build runs `make build-<LogicalID> ARTIFACTS_DIR=<dir>/<LogicalID> LAMBDA_GOARCH=<this machine's>` for
 // every function (or those in only) and the layers they use, in parallel, as `sam build` calls
 // the Makefile. The functions then run as the same binaries that go to AWS, built for here.
 func Build(ctx context.Context, t *samtemplate.Template, root, dir string, only []string, log *slog.Logger) error {
@@ -376,7 +376,7 @@ func Build(ctx context.Context, t *samtemplate.Template, root, dir string, only 
 				errs[i] = err
 				return
 			}
-			cmd := exec.CommandContext(ctx, "make", "--no-print-directory", "-C", root, "build-"+id, "ARTIFACTS_DIR="+out, "GOARCH="+runtime.GOARCH) // #nosec G204 -- make on PATH, building the template's own functions as sam build would
+			cmd := exec.CommandContext(ctx, "make", "--no-print-directory", "-C", root, "build-"+id, "ARTIFACTS_DIR="+out, "LAMBDA_GOARCH="+runtime.GOARCH) // #nosec G204 -- make on PATH, building the template's own functions as sam build would
 			var output bytes.Buffer
 			cmd.Stdout, cmd.Stderr = &output, &output
 			if err := cmd.Run(); err != nil {

@@ -35,8 +35,8 @@ func TestBuildFunctions(t *testing.T) {
 func runMake(t *testing.T, args ...string) {
 	t.Helper()
 	cmd := exec.CommandContext(t.Context(), "make", append([]string{"--no-print-directory"}, args...)...)
-	// GOARCH from the environment would override the Makefile's arm64 default.
-	cmd.Env = withoutEnv(os.Environ(), "GOARCH", "ARTIFACTS_DIR", "MAKEFLAGS")
+	// A shell that exports another GOARCH must still get arm64 bootstraps: the targets pin it.
+	cmd.Env = append(withoutEnv(os.Environ(), "GOARCH", "ARTIFACTS_DIR", "MAKEFLAGS"), "GOARCH=amd64")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("make %s: %v\n%s", strings.Join(args, " "), err, out)
 	}

@@ -97,6 +97,9 @@ func TestTemplateChecksCatchBreakage(t *testing.T) {
 		{"built by SAM's Go builder", "functions", func(tp *samtemplate.Template) {
 			tp.Resources["TransformerFunction"].Metadata["BuildMethod"] = "go1.x"
 		}},
+		{"layer built for the host's arch", "layer", func(tp *samtemplate.Template) {
+			delete(tp.Resources["ContractsLayer"].Metadata, "BuildArchitecture")
+		}},
 		{"log group dropped", "log groups", func(tp *samtemplate.Template) {
 			delete(tp.Resources, "EventEmitterFunctionLogGroup")
 		}},
@@ -731,6 +734,8 @@ func checkLayer(tpl *samtemplate.Template) []string {
 	l := tpl.Resources["ContractsLayer"]
 	p.want("ContractsLayer Type", l.Type, "AWS::Serverless::LayerVersion")
 	p.want("ContractsLayer Metadata.BuildMethod", l.Metadata["BuildMethod"], "makefile")
+	// sam build uses the host's architecture for a layer that does not state one.
+	p.want("ContractsLayer Metadata.BuildArchitecture", l.Metadata["BuildArchitecture"], "arm64")
 	p.want("ContractsLayer ContentUri", l.Properties["ContentUri"], ".")
 	p.want("ContractsLayer CompatibleRuntimes", l.Properties["CompatibleRuntimes"], []any{"provided.al2023"})
 	p.want("ContractsLayer CompatibleArchitectures", l.Properties["CompatibleArchitectures"], []any{"arm64"})
