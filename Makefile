@@ -56,8 +56,16 @@ build-ContractsLayer:
 	mkdir -p "$(ARTIFACTS_DIR)/contracts"
 	cp layers/contracts/*.schema.json "$(ARTIFACTS_DIR)/contracts/"
 
+# One go build of every function compiles the packages they share (the SDK, X-Ray, gRPC) once
+# into the Go build cache; the build-<LogicalId> builds after it, alone or side by side, only
+# compile their own main package and link. Same flags as GO_LAMBDA_BUILD, so the cache entries
+# match; with several packages and no -o, go build keeps nothing but the cache.
+.PHONY: compile-functions
+compile-functions: ## compile every function once for Lambda's GOOS/GOARCH, so the per-function builds share the work
+	$(GO_LAMBDA_BUILD) ./functions/...
+
 .PHONY: build
-build: ## every function and layer into build/<LogicalId>/, without the SAM CLI
+build: compile-functions ## every function and layer into build/<LogicalId>/, without the SAM CLI
 	@for id in $(FUNCTION_IDS) $(LAYERS); do \
 		$(MAKE) --no-print-directory build-$$id ARTIFACTS_DIR="$(CURDIR)/$(BUILD_DIR)/$$id"; \
 	done
