@@ -33,6 +33,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/stream-to-events/stream-to-events/local/cloudwatch"
 	"github.com/stream-to-events/stream-to-events/local/spec"
 	"github.com/stream-to-events/stream-to-events/local/stack"
 )
@@ -53,6 +54,8 @@ type Options struct {
 	Log      *slog.Logger
 	// Rand returns a number in [0, 1) to decide faults; nil uses math/rand/v2. Tests fix it.
 	Rand func() float64
+	// Alarms evaluates the stack's alarms for GET /_local/alarms; nil answers it 404.
+	Alarms func(context.Context) ([]cloudwatch.Status, error)
 }
 
 // Edge is the endpoint. It is an http.Handler; Start serves it on an address.
@@ -698,7 +701,7 @@ func (t *traceStore) get(id string) string {
 	}
 }
 
-// serveLocal answers the runner's own API: /_local/calls and /_local/faults.
+// serveLocal answers the runner's own API: /_local/calls, /_local/faults and /_local/alarms.
 func (e *Edge) serveLocal(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	switch {
@@ -735,11 +738,19 @@ func (e *Edge) serveLocal(w http.ResponseWriter, r *http.Request) {
 		}
 		e.log.Info("faults set", "faults", faults)
 		_ = json.NewEncoder(w).Encode(map[string]any{"faults": e.Faults()})
+	case r.URL.Path == "/_local/alarms" && r.Method == http.MethodGet && e.opts.Alarms != nil:
+		states, err := e.opts.Alarms(r.Context())
+		if err != nil {
+			w.WriteHeader(http.StatusInternalServerError)
+			_ = json.NewEncoder(w).Encode(map[string]string{"message": "alarms: " + err.Error()})
+			return
+		}
+		_ = json.NewEncoder(w).Encode(map[string]any{"alarms": states})
 	case r.URL.Path == "/_local/health":
 		_, _ = w.Write([]byte(`{"status":"ok"}`))
 	default:
 		w.WriteHeader(http.StatusNotFound)
-		_ = json.NewEncoder(w).Encode(map[string]string{"message": "the local edge has GET /_local/calls, GET and POST /_local/faults"})
+		_ = json.NewEncoder(w).Encode(map[string]string{"message": "the local edge has GET /_local/calls, GET and POST /_local/faults, GET /_local/alarms"})
 	}
 }
 

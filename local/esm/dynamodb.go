@@ -334,6 +334,9 @@ func (m *streamMapping) invoke(ctx context.Context, recs []pending) outcome {
 	}
 	m.batches.Add(1)
 	m.records.Add(int64(len(recs)))
+	// Lambda's IteratorAge: how old the batch's last record is when the function gets it.
+	m.opts.Metrics.Put("AWS/Lambda", "IteratorAge", map[string]string{"FunctionName": m.function.Name},
+		float64(time.Since(recs[len(recs)-1].created).Milliseconds()))
 	res, err := m.inv.Invoke(ctx, m.functionID, spec.Invocation{Payload: payload})
 	if err != nil {
 		m.log.Error("stream batch invocation failed", "error", err)

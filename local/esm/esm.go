@@ -22,6 +22,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
+	"github.com/stream-to-events/stream-to-events/local/cloudwatch"
 	"github.com/stream-to-events/stream-to-events/local/spec"
 )
 
@@ -45,6 +46,8 @@ type Options struct {
 	// (default 1s; Lambda waits about 1 then 2 minutes).
 	AsyncRetryDelay time.Duration
 	Logger          *slog.Logger
+	// Metrics receives each stream mapping's IteratorAge, as Lambda reports it; nil keeps none.
+	Metrics *cloudwatch.Metrics
 }
 
 // Counts are one mapping's counts since start.

@@ -290,6 +290,8 @@ func (m *ruleMapping) deleteInBatches(ctx context.Context, msgs <-chan types.Mes
 // the body, the reason in message attributes.
 func (m *ruleMapping) toRuleDLQ(ctx context.Context, body, code, message, condition string, attempts int) {
 	m.deadLettered.Add(1)
+	// EventBridge counts an invocation that failed for good, not its retries.
+	m.opts.Metrics.Put("AWS/Events", "FailedInvocations", map[string]string{"RuleName": m.target.RuleName}, 1)
 	if m.dlqURL == "" {
 		m.log.Error("rule target failed, and the rule has no DeadLetterConfig: event dropped", "errorCode", code, "error", message)
 		return

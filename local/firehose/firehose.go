@@ -22,6 +22,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/stream-to-events/stream-to-events/internal/batch"
+	"github.com/stream-to-events/stream-to-events/local/cloudwatch"
 	"github.com/stream-to-events/stream-to-events/local/spec"
 )
 
@@ -38,6 +39,9 @@ type Options struct {
 	// ServiceUnavailableException, as Firehose does when it throttles (fault injection).
 	RejectRecord func(stream string) bool
 	Logger       *slog.Logger
+	// Metrics receives each stream's ExecuteProcessing.Success and DeliveryToS3.Success, as
+	// Firehose reports them; nil keeps none.
+	Metrics *cloudwatch.Metrics
 }
 
 // Counts are one stream's record counts since start.

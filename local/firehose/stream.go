@@ -268,11 +268,13 @@ func (s *stream) invoke(ctx context.Context, chunk []inRecord) ([]outRecord, []e
 		default:
 			ok, failed, vcode, vmsg := s.answer(res.Payload, byID, attempts)
 			if vcode == "" {
+				s.putMetric("ExecuteProcessing.Success", 1)
 				return ok, failed
 			}
 			code, msg = vcode, vmsg
 		}
 		s.log.Warn("firehose processor invocation failed", "function", p.FunctionID, "attempt", attempts, "errorCode", code, "error", msg)
+		s.putMetric("ExecuteProcessing.Success", 0)
 	}
 	return nil, s.failAll(chunk, attempts, code, msg)
 }
@@ -389,9 +391,16 @@ func (s *stream) write(ctx context.Context, key string, body []byte) error {
 		return nil, err
 	})
 	if err != nil {
+		s.putMetric("DeliveryToS3.Success", 0)
 		return fmt.Errorf("put s3://%s/%s: %w", s.cfg.Bucket, key, err)
 	}
+	s.putMetric("DeliveryToS3.Success", 1)
 	return nil
+}
+
+// putMetric writes one of the stream's AWS/Firehose metrics.
+func (s *stream) putMetric(name string, v float64) {
+	s.opts.Metrics.Put("AWS/Firehose", name, map[string]string{"DeliveryStreamName": s.cfg.Name}, v)
 }
 
 func minTime(a, b time.Time) time.Time {

@@ -36,6 +36,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/stream-to-events/stream-to-events/local/cloudwatch"
 	"github.com/stream-to-events/stream-to-events/local/spec"
 )
 
@@ -78,6 +79,9 @@ type Options struct {
 	InitTimeout time.Duration
 	// Logger receives the runtime's own problems; nil means slog.Default().
 	Logger *slog.Logger
+	// Metrics receives Lambda's metrics of each invocation (Invocations, Errors, Duration by
+	// FunctionName) and the functions' EMF lines, as CloudWatch would; nil keeps none.
+	Metrics *cloudwatch.Metrics
 }
 
 // Runtime runs functions. It implements spec.Invoker.
@@ -139,7 +143,7 @@ func New(fns map[string]spec.Function, opts Options) *Runtime {
 			only = append(only, id)
 		}
 	}
-	r.sink = newLogSink(opts.Logs, only)
+	r.sink = newLogSink(opts.Logs, only, opts.Metrics)
 	return r
 }
 
@@ -270,6 +274,7 @@ func (r *Runtime) Invoke(ctx context.Context, logicalID string, inv spec.Invocat
 			TraceID:   tc.root,
 		}
 		pl.count(res)
+		r.putMetrics(pl.fn, res)
 		r.sendSegment(pl.fn, tc, c, out)
 		if out.keep {
 			pl.put(proc)
@@ -278,6 +283,18 @@ func (r *Runtime) Invoke(ctx context.Context, logicalID string, inv spec.Invocat
 		}
 		return res, nil
 	}
+}
+
+// putMetrics writes what Lambda reports to CloudWatch for one invocation.
+func (r *Runtime) putMetrics(fn spec.Function, res spec.Result) {
+	dims := map[string]string{"FunctionName": fn.Name}
+	failed := 0.0
+	if res.Error != "" {
+		failed = 1
+	}
+	r.opts.Metrics.Put("AWS/Lambda", "Invocations", dims, 1)
+	r.opts.Metrics.Put("AWS/Lambda", "Errors", dims, failed)
+	r.opts.Metrics.Put("AWS/Lambda", "Duration", dims, float64(res.Duration.Microseconds())/1000)
 }
 
 // pool holds one function's processes. A slot is taken for each invocation, so that no more

@@ -25,8 +25,11 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/stream-to-events/stream-to-events/local/apigw"
+	"github.com/stream-to-events/stream-to-events/local/cloudwatch"
 	"github.com/stream-to-events/stream-to-events/local/edge"
 	"github.com/stream-to-events/stream-to-events/local/esm"
 	"github.com/stream-to-events/stream-to-events/local/firehose"
@@ -104,6 +107,9 @@ type Runner struct {
 	// destination); nil unless Parts.Triggers.
 	Changes *kinesisdest.Destination
 	API     *apigw.Server // nil unless Parts.API
+	// Metrics are what CloudWatch would hold: the Lambda, Firehose and EMF metrics the local
+	// flow writes; Alarms evaluates the template's alarms on them.
+	Metrics *cloudwatch.Metrics
 
 	endpoint string // what SDK clients use (the edge, or Endpoint with NoEdge)
 	upstream string // moto (or the given endpoint)
@@ -135,7 +141,7 @@ func Start(ctx context.Context, opts Options) (r *Runner, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("read template: %w", err)
 	}
-	r = &Runner{log: opts.Logger}
+	r = &Runner{log: opts.Logger, Metrics: cloudwatch.NewMetrics(nil)}
 	defer func() {
 		if err != nil {
 			stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
@@ -205,7 +211,7 @@ func Start(ctx context.Context, opts Options) (r *Runner, err error) {
 	}
 
 	if !opts.NoEdge {
-		r.Edge, err = edge.New(edge.Options{Upstream: upstream, Stack: r.Stack, Faults: opts.Faults, Log: opts.Logger})
+		r.Edge, err = edge.New(edge.Options{Upstream: upstream, Stack: r.Stack, Faults: opts.Faults, Log: opts.Logger, Alarms: r.Alarms})
 		if err != nil {
 			return r, err
 		}
@@ -236,6 +242,7 @@ func Start(ctx context.Context, opts Options) (r *Runner, err error) {
 		Logs:           opts.Logs,
 		Only:           opts.LogFilter,
 		Logger:         opts.Logger,
+		Metrics:        r.Metrics,
 	})
 	if err := r.Lambda.Start(ctx); err != nil {
 		return r, fmt.Errorf("lambda runtime: %w", err)
@@ -243,7 +250,7 @@ func Start(ctx context.Context, opts Options) (r *Runner, err error) {
 	r.add("lambda runtime", func(context.Context) error { return r.Lambda.Stop() })
 
 	if opts.Parts.Firehose {
-		r.Firehose, err = firehose.New(r.Stack, r.Lambda, firehose.Options{BufferInterval: opts.BufferInterval, Logger: opts.Logger})
+		r.Firehose, err = firehose.New(r.Stack, r.Lambda, firehose.Options{BufferInterval: opts.BufferInterval, Logger: opts.Logger, Metrics: r.Metrics})
 		if err != nil {
 			return r, fmt.Errorf("firehose: %w", err)
 		}
@@ -266,7 +273,7 @@ func Start(ctx context.Context, opts Options) (r *Runner, err error) {
 		if r.Edge != nil {
 			traces = r.Edge
 		}
-		r.ESM, err = esm.New(ctx, r.Stack, r.Lambda, traces, esm.Options{Logger: opts.Logger, FailedVisibility: opts.FailedVisibility})
+		r.ESM, err = esm.New(ctx, r.Stack, r.Lambda, traces, esm.Options{Logger: opts.Logger, FailedVisibility: opts.FailedVisibility, Metrics: r.Metrics})
 		if err != nil {
 			return r, fmt.Errorf("event source mappings: %w", err)
 		}
@@ -322,6 +329,40 @@ func (r *Runner) APIURL() string {
 		return ""
 	}
 	return r.apiURL
+}
+
+// Alarms evaluates the template's CloudWatch alarms against what the local flow holds now: the
+// queues' depths, read from the queues, and the metrics the local stand-ins and the functions
+// wrote. The runbook line of each is in its description.
+func (r *Runner) Alarms(ctx context.Context) ([]cloudwatch.Status, error) {
+	props := map[string]map[string]any{}
+	for _, id := range r.Stack.Template().OfType("AWS::CloudWatch::Alarm") {
+		if _, ok := r.Stack.PhysicalID(id); !ok {
+			continue // its Condition does not hold
+		}
+		props[id] = r.Stack.Template().Resources[id].Properties
+	}
+	alarms, err := cloudwatch.AlarmsOf(props, r.Stack)
+	if err != nil {
+		return nil, err
+	}
+	return r.Metrics.Evaluate(ctx, alarms, queueDepths{sqs.NewFromConfig(RunnerConfig(r.upstream))}), nil
+}
+
+// queueDepths reads a queue's ApproximateNumberOfMessagesVisible from SQS, as CloudWatch does.
+type queueDepths struct{ c *sqs.Client }
+
+func (q queueDepths) QueueDepth(ctx context.Context, name string) (float64, error) {
+	u, err := q.c.GetQueueUrl(ctx, &sqs.GetQueueUrlInput{QueueName: aws.String(name)})
+	if err != nil {
+		return 0, err
+	}
+	out, err := q.c.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: u.QueueUrl,
+		AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameApproximateNumberOfMessages}})
+	if err != nil {
+		return 0, err
+	}
+	return strconv.ParseFloat(out.Attributes[string(sqstypes.QueueAttributeNameApproximateNumberOfMessages)], 64)
 }
 
 // RunnerConfig is an SDK config for the runner's own calls to endpoint, signed with

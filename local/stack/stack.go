@@ -459,6 +459,8 @@ func (s *Stack) addRule(ruleID, fnID, event, bus string, pattern any, targets []
 	name := s.res.refs[ruleID].(string)
 	ruleARN := "arn:aws:events:" + region + ":" + account + ":rule/" + name
 	if bus != "default" {
+		// CloudFormation's Ref of a rule on a custom bus is "bus|name".
+		s.res.refs[ruleID] = bus + "|" + name
 		ruleARN = "arn:aws:events:" + region + ":" + account + ":rule/" + bus + "/" + name
 	}
 	s.res.attrs[ruleID]["Arn"] = ruleARN

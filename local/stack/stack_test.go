@@ -52,7 +52,10 @@ func TestPhysicalNames(t *testing.T) {
 		{"EventBus", func(n string) bool { return n == "stream-to-events-bus" }, "explicit Name with Fn::Sub"},
 		{"ContractsLayer", func(n string) bool { return strings.HasPrefix(n, "arn:aws:lambda:us-east-1:123456789012:layer:") }, "layer ARN"},
 		{"FunctionLogGroup", func(n string) bool { return strings.HasPrefix(n, "/aws/lambda/stream-to-events-TransformerFunction-") }, "log group named after a function"},
-		{"EventResponderFunctionDataInserted", func(n string) bool { return len(n) <= 64 }, "SAM rule name within 64"},
+		{"EventResponderFunctionDataInserted", func(n string) bool {
+			bus, name, ok := strings.Cut(n, "|")
+			return ok && bus == "stream-to-events-bus" && len(name) <= 64
+		}, `"bus|name", as CloudFormation gives for a rule on a custom bus, the name within 64`},
 		{"EventResponderFunctionRole", func(n string) bool { return n != "" }, "implicit role"},
 	}
 	for _, tt := range tests {
