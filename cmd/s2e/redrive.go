@@ -64,7 +64,7 @@ give --endpoint (its edge answers DescribeStacks); against AWS leave it out.`
 		}
 	}
 
-	cfg, err := redriveConfig(ctx, *endpoint)
+	cfg, err := stackConfig(ctx, *endpoint)
 	if err != nil {
 		return err
 	}
@@ -126,9 +126,9 @@ func printRedrive(w io.Writer, rep redrive.Report) {
 	}
 }
 
-// redriveConfig is the SDK config for endpoint (a local one signs with redriveAccessKey when no
+// stackConfig is the SDK config for endpoint (a local one signs with redriveAccessKey when no
 // credentials are configured), or for AWS.
-func redriveConfig(ctx context.Context, endpoint string) (aws.Config, error) {
+func stackConfig(ctx context.Context, endpoint string) (aws.Config, error) {
 	if endpoint == "" {
 		endpoint = os.Getenv("AWS_ENDPOINT_URL")
 	}

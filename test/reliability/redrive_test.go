@@ -2,8 +2,11 @@ package reliability
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
+	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -13,6 +16,7 @@ import (
 
 	"github.com/stream-to-events/stream-to-events/cmd/generator/generate"
 	"github.com/stream-to-events/stream-to-events/cmd/s2e/redrive"
+	"github.com/stream-to-events/stream-to-events/local/cloudwatch"
 	"github.com/stream-to-events/stream-to-events/local/edge"
 	"github.com/stream-to-events/stream-to-events/local/spec"
 )
@@ -76,6 +80,15 @@ func TestRedrive(t *testing.T) {
 		held[i] = s.depths[p.dlq]
 		t.Logf("%s: %s holds %d", p.name, p.dlq, held[i])
 	}
+	// Every DLQ's alarm, and the failed records of the hops whose every call was refused, are in
+	// ALARM, as `s2e status --endpoint` reads them from the edge.
+	wantAlarm := []string{"IngestDLQDepth", "EmitterDLQDepth", "ResponderDLQDepth", "StoreRecordsFailed"}
+	alarms := f.alarms(t.Context())
+	for _, id := range wantAlarm {
+		if alarms[id].State != cloudwatch.StateAlarm {
+			t.Errorf("with the DLQs filled, %s is %s (%s), want ALARM", id, alarms[id].State, alarms[id].Reason)
+		}
+	}
 	if err := f.r.Edge.SetFaults(nil); err != nil {
 		t.Fatal(err)
 	}
@@ -122,6 +135,44 @@ func TestRedrive(t *testing.T) {
 	if d := s.depths["IngestDLQ"] + s.depths["EmitterDLQ"] + s.depths["ResponderDLQ"]; d > 0 {
 		t.Errorf("DLQs not empty after the redrive: %v", s.depths)
 	}
+	// The DLQ alarms are back to OK once the redrive emptied them. (The hops' RecordsFailed
+	// alarms stay in ALARM until their five-minute period has passed, as on AWS.)
+	alarms = f.alarms(t.Context())
+	for _, id := range wantAlarm[:3] {
+		if alarms[id].State != cloudwatch.StateOK {
+			t.Errorf("after the redrive, %s is %s (%s), want OK", id, alarms[id].State, alarms[id].Reason)
+		}
+	}
+}
+
+// alarms reads the template's alarms as the local edge evaluates them (GET /_local/alarms, what
+// `s2e status --endpoint` prints), by logical ID.
+func (f *flow) alarms(ctx context.Context) map[string]cloudwatch.Status {
+	f.t.Helper()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, f.r.Endpoint()+"/_local/alarms", nil)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body struct{ Alarms []cloudwatch.Status }
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || resp.StatusCode != http.StatusOK {
+		f.t.Fatalf("GET /_local/alarms: %s, %v", resp.Status, err)
+	}
+	var table strings.Builder
+	cloudwatch.WriteTable(&table, body.Alarms)
+	f.t.Logf("alarms:\n%s", table.String())
+	out := map[string]cloudwatch.Status{}
+	for _, a := range body.Alarms {
+		out[a.LogicalID] = a
+	}
+	if len(out) == 0 {
+		f.t.Fatal("the edge evaluated no alarm")
+	}
+	return out
 }
 
 // waitFor polls the flow until cond holds or timeout passes, and returns the last state.
