@@ -238,6 +238,24 @@ func TestDemo(t *testing.T) {
 		}
 	})
 
+	t.Run("report ends with the alarms, none of a waiting place in ALARM", func(t *testing.T) {
+		i := strings.Index(report.String(), "\nAlarms, as ")
+		if i < 0 {
+			t.Fatal("the report has no alarm table")
+		}
+		table := report.String()[i:]
+		for _, id := range []string{"IngestDLQDepth", "EmitterDLQDepth", "ResponderDLQDepth", "EmitterIteratorAge"} {
+			line := lineOf(table, id)
+			if !strings.Contains(line, " OK ") {
+				t.Errorf("alarm table: %q, want %s OK", line, id)
+			}
+		}
+		// The demo sends invalid records on purpose: the transform hop reports them failed.
+		if line := lineOf(table, "TransformRecordsFailed"); !strings.Contains(line, " ALARM ") {
+			t.Errorf("alarm table: %q, want TransformRecordsFailed ALARM for the invalid records", line)
+		}
+	})
+
 	t.Run("functions' write calls are batched", func(t *testing.T) {
 		writes := map[string]int{}
 		total := 0
@@ -529,4 +547,32 @@ func getJSON(t *testing.T, u string, v any) int {
 		t.Fatalf("GET %s: status %d, not JSON: %s", u, resp.StatusCode, body)
 	}
 	return resp.StatusCode
+}
+
+// lineOf returns the line of text that starts with prefix, or "".
+func lineOf(text, prefix string) string {
+	for line := range strings.Lines(text) {
+		if strings.HasPrefix(line, prefix+" ") {
+			return strings.TrimRight(line, "\n")
+		}
+	}
+	return ""
+}
+
+func TestHopVerdicts(t *testing.T) {
+	hops := []hop{
+		{"exact", 5, 5, false},
+		{"short", 5, 3, false},
+		{"extra", 5, 7, false},
+		{"at least once", 5, 7, true},
+	}
+	want := []string{"ok", "MISSING 2", "DUPLICATES 2", "ok (2 duplicate deliveries absorbed)"}
+	for i, h := range hops {
+		if got := h.verdict(); got != want[i] {
+			t.Errorf("%s: %q, want %q", h.name, got, want[i])
+		}
+	}
+	if got := excess(hops); len(got) != 1 || !strings.HasPrefix(got[0], "extra:") {
+		t.Errorf("excess = %v, want only the extra hop", got)
+	}
 }
