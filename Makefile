@@ -91,6 +91,10 @@ $(STATICCHECK):
 bench: ## performance report vs the per-record baseline: bench/report.md and bench/chart.png
 	$(GO) run ./cmd/bench
 
+.PHONY: capacity
+capacity: ## capacity model from the bench's costs and bench/quotas.json: docs/capacity.md and docs/capacity.png
+	$(GO) run ./cmd/capacity
+
 # v2.30.0; pinned so that findings do not change under us.
 GOSEC_VERSION := v2.30.0
 GOSEC := $(shell $(GO) env GOPATH)/bin/gosec

@@ -1,0 +1,263 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/stream-to-events/stream-to-events/bench/report"
+)
+
+// Quota is one AWS quota as bench/quotas.json cites it.
+type Quota struct {
+	Default    float64 `json:"default"`
+	Unit       string  `json:"unit"`
+	Adjustable bool    `json:"adjustable"`
+	Source     string  `json:"source"`
+	Note       string  `json:"note"`
+}
+
+// Assumption is a figure the bench cannot measure on this machine, cited like a quota.
+type Assumption struct {
+	Value  float64 `json:"value"`
+	Unit   string  `json:"unit"`
+	Source string  `json:"source"`
+	Note   string  `json:"note"`
+}
+
+// Quotas is bench/quotas.json.
+type Quotas struct {
+	Region      string                `json:"region"`
+	Taken       string                `json:"taken"`
+	Quotas      map[string]Quota      `json:"quotas"`
+	Assumptions map[string]Assumption `json:"assumptions"`
+}
+
+func loadQuotas(path string) (Quotas, error) {
+	var q Quotas
+	raw, err := os.ReadFile(path) // #nosec G304 -- the quota file named on the command line
+	if err != nil {
+		return q, fmt.Errorf("quotas: %w", err)
+	}
+	if err := json.Unmarshal(raw, &q); err != nil {
+		return q, fmt.Errorf("quotas %s: %w", path, err)
+	}
+	for _, k := range quotaKeys {
+		if q.Quotas[k].Default <= 0 || q.Quotas[k].Source == "" {
+			return q, fmt.Errorf("quotas %s: %s needs a positive default and a source", path, k)
+		}
+	}
+	for _, k := range []string{"dynamodb_write_latency_ms", "storer_batch_size"} {
+		if q.Assumptions[k].Value <= 0 {
+			return q, fmt.Errorf("quotas %s: assumption %s needs a positive value", path, k)
+		}
+	}
+	return q, nil
+}
+
+var quotaKeys = []string{
+	"firehose_records_per_second", "firehose_requests_per_second", "firehose_mib_per_second",
+	"sqs_fifo_high_throughput_tps", "lambda_concurrency", "lambda_invocations_per_concurrency",
+	"sqs_esm_maximum_concurrency", "dynamodb_partition_wcu", "dynamodb_table_wcu",
+	"dynamodb_stream_parallelization_factor", "eventbridge_putevents_tps",
+	"eventbridge_invocations_tps", "apigateway_rps",
+}
+
+// Costs are what `make bench` measured per record, read from its outputs.
+type Costs struct {
+	WallNs         map[string]float64 // hop -> wall ns per record (in-memory transport)
+	CallsPerK      map[string]float64 // operation -> calls per 1,000 records on this design's hops
+	StoreItemBytes int                // the event store item of a 1 KB record
+	USDPerMillion  []CostLine         // this design's bill per million 1 KB records
+}
+
+// CostLine is one line of the bench's bill per million records.
+type CostLine struct {
+	Item string
+	USD  float64
+}
+
+func readCosts(gobench, reportMD string) (Costs, error) {
+	c := Costs{WallNs: map[string]float64{}, CallsPerK: map[string]float64{}}
+	f, err := os.Open(gobench) // #nosec G304 -- the bench output named on the command line
+	if err != nil {
+		return c, fmt.Errorf("costs: %w", err)
+	}
+	defer f.Close()
+	bs, err := report.ParseGoBench(f)
+	if err != nil {
+		return c, fmt.Errorf("costs %s: %w", gobench, err)
+	}
+	for _, h := range report.HopResults(bs, report.Hops) {
+		if h.Found {
+			c.WallNs[h.Name] = h.Ns
+		}
+	}
+	for _, hop := range []string{"transformer", "storer", "emitter", "responder"} {
+		if c.WallNs[hop] <= 0 {
+			return c, fmt.Errorf("costs %s: no benchmark for the %s hop", gobench, hop)
+		}
+	}
+	md, err := os.Open(reportMD) // #nosec G304 -- the bench report named on the command line
+	if err != nil {
+		return c, fmt.Errorf("costs: %w", err)
+	}
+	defer md.Close()
+	if err := c.readReport(md); err != nil {
+		return c, fmt.Errorf("costs %s: %w", reportMD, err)
+	}
+	return c, nil
+}
+
+var storeItemRE = regexp.MustCompile(`Records of 1 KB.*store item (\d+) B`)
+
+// readReport takes from bench/report.md the calls per 1,000 records of this design's hops, the
+// store item of a 1 KB record and the bill per million 1 KB records.
+func (c *Costs) readReport(r io.Reader) error {
+	inCost := false
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if strings.HasPrefix(line, "## ") {
+			inCost = strings.HasPrefix(line, "## Cost per million 1 KB records")
+		}
+		if m := storeItemRE.FindStringSubmatch(line); m != nil {
+			c.StoreItemBytes, _ = strconv.Atoi(m[1])
+		}
+		cells := tableCells(line)
+		switch {
+		case len(cells) == 6 && cells[0] == "this design":
+			v, err := strconv.ParseFloat(cells[4], 64)
+			if err != nil {
+				return fmt.Errorf("calls row %q: %w", line, err)
+			}
+			c.CallsPerK[cells[2]] = v
+		case inCost && len(cells) == 4 && strings.HasPrefix(cells[2], "$"):
+			v, err := strconv.ParseFloat(strings.TrimPrefix(cells[2], "$"), 64)
+			if err != nil {
+				return fmt.Errorf("cost row %q: %w", line, err)
+			}
+			c.USDPerMillion = append(c.USDPerMillion, CostLine{cells[0], v})
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return err
+	}
+	for _, op := range []string{"SendMessageBatch", "BatchWriteItem", "PutEvents"} {
+		if c.CallsPerK[op] <= 0 {
+			return fmt.Errorf("no calls per 1,000 records for %s", op)
+		}
+	}
+	if c.StoreItemBytes <= 0 || len(c.USDPerMillion) == 0 {
+		return fmt.Errorf("no store item size or cost table for 1 KB records")
+	}
+	return nil
+}
+
+func tableCells(line string) []string {
+	if !strings.HasPrefix(line, "|") || !strings.HasSuffix(line, "|") {
+		return nil
+	}
+	cells := strings.Split(strings.Trim(line, "|"), "|")
+	for i := range cells {
+		cells[i] = strings.TrimSpace(cells[i])
+	}
+	return cells
+}
+
+// Check is one quota a hop needs at a rate.
+type Check struct {
+	Hop, Quota string
+	Need       float64
+	Limit      float64
+	Fix        string
+}
+
+// Use is the share of the quota the rate needs.
+func (c Check) Use() float64 { return c.Need / c.Limit }
+
+const recordBytes = 1024
+
+// Model turns measured costs and quotas into what each hop needs at a rate.
+type Model struct {
+	Q Quotas
+	C Costs
+}
+
+func (m Model) q(k string) float64 { return m.Q.Quotas[k].Default }
+
+// storerLatency is one storer batch: the measured work for its records plus one DynamoDB call.
+func (m Model) storerLatency() float64 {
+	batch := m.Q.Assumptions["storer_batch_size"].Value
+	return batch*m.C.WallNs["storer"]/1e9 + m.Q.Assumptions["dynamodb_write_latency_ms"].Value/1000
+}
+
+// Checks lists every quota the flow meets at rate records/s of 1 KB.
+func (m Model) Checks(rate float64) []Check {
+	perK := func(op string) float64 { return rate * m.C.CallsPerK[op] / 1000 }
+	callLatency := m.Q.Assumptions["dynamodb_write_latency_ms"].Value / 1000
+	wcu := rate * report.WRU(m.C.StoreItemBytes)
+	shards := math.Max(1, math.Ceil(wcu/m.q("dynamodb_partition_wcu")))
+
+	// Concurrency is invocations/s times how long each lasts (Little's law).
+	transformerInv := rate / (1 << 20 / recordBytes) // one 1 MB processor buffer per invocation
+	transformerConc := rate * m.C.WallNs["transformer"] / 1e9
+	storerInv := perK("BatchWriteItem")
+	storerConc := storerInv * m.storerLatency()
+	emitterInv := perK("PutEvents")
+	emitterConc := rate*m.C.WallNs["emitter"]/1e9 + emitterInv*callLatency
+	responderInv := rate
+	responderConc := rate * (m.C.WallNs["responder"]/1e9 + callLatency)
+
+	return []Check{
+		{"Firehose", "records/s per stream", rate, m.q("firehose_records_per_second"),
+			"more delivery streams or a records/s increase"},
+		{"Firehose", "MiB/s per stream", rate * recordBytes / (1 << 20), m.q("firehose_mib_per_second"),
+			fmt.Sprintf("%.0f delivery streams, or a MiB/s increase (adjustable)", math.Ceil(rate*recordBytes/(1<<20)/m.q("firehose_mib_per_second")))},
+		{"Firehose", "PutRecordBatch calls/s per stream", rate / 500, m.q("firehose_requests_per_second"),
+			"more delivery streams or a requests/s increase"},
+		{"SQS FIFO", "SendMessageBatch calls/s", perK("SendMessageBatch"), m.q("sqs_fifo_high_throughput_tps"),
+			"several queues (not adjustable), records spread by entity"},
+		{"SQS FIFO", "ReceiveMessage calls/s", storerInv, m.q("sqs_fifo_high_throughput_tps"),
+			"several queues (not adjustable)"},
+		{"storer", "concurrent batches per SQS mapping", storerConc, m.q("sqs_esm_maximum_concurrency"),
+			"MaximumConcurrency on the storer's SQS event, and enough message groups"},
+		{"DynamoDB", "WCU per table", wcu, m.q("dynamodb_table_wcu"),
+			"a table throughput increase (adjustable)"},
+		{"emitter", "concurrent batches on the stream", emitterConc, shards,
+			fmt.Sprintf("ParallelizationFactor up to %.0f on the emitter's stream event (%.0f shards × 10 = %.0f)", m.q("dynamodb_stream_parallelization_factor"), shards, shards*m.q("dynamodb_stream_parallelization_factor"))},
+		{"EventBridge", "PutEvents calls/s", emitterInv, m.q("eventbridge_putevents_tps"),
+			"a PutEvents increase (adjustable)"},
+		{"EventBridge", "rule target invocations/s", responderInv, m.q("eventbridge_invocations_tps"),
+			"an invocations increase, or the rule targets a queue the responder reads in batches"},
+		{"Lambda", "invocations/s (10 × concurrency quota)", transformerInv + storerInv + emitterInv + responderInv,
+			m.q("lambda_concurrency") * m.q("lambda_invocations_per_concurrency"),
+			"fewer invocations: the responder reads the rule's events from a queue in batches; or a concurrency increase"},
+		{"Lambda", "concurrent executions", transformerConc + storerConc + emitterConc + responderConc, m.q("lambda_concurrency"),
+			"a concurrency increase (adjustable)"},
+	}
+}
+
+// HotEntity is what one entity can sustain: one FIFO group is handled one batch at a time, and
+// its items share one DynamoDB partition.
+func (m Model) HotEntity() (fifo, partition float64) {
+	fifo = m.Q.Assumptions["storer_batch_size"].Value / m.storerLatency()
+	partition = m.q("dynamodb_partition_wcu") / report.WRU(m.C.StoreItemBytes)
+	return fifo, partition
+}
+
+// MonthlyUSD is the bench's bill per million records at rate records/s for 30 days.
+func (m Model) MonthlyUSD(rate float64) float64 {
+	total := 0.0
+	for _, l := range m.C.USDPerMillion {
+		total += l.USD
+	}
+	return total * rate * 30 * 24 * 3600 / 1e6
+}
