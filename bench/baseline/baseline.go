@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/stream-to-events/stream-to-events/internal/emit"
+	"github.com/stream-to-events/stream-to-events/internal/queue"
 	"github.com/stream-to-events/stream-to-events/internal/record"
 	"github.com/stream-to-events/stream-to-events/internal/store"
 )
@@ -58,12 +59,12 @@ var ErrEventRefused = errors.New("event refused")
 // them. It stops at the first failure: the caller counts calls, not deliveries.
 func (p *Pipeline) Process(ctx context.Context, r record.Record) error {
 	body := string(r.AppendJSON(nil))
-	group := r.GroupID()
+	fifo := queue.FIFOOf(r)
 	if _, err := p.Queue.SendMessage(ctx, &sqs.SendMessageInput{
 		QueueUrl:               aws.String(p.QueueURL),
 		MessageBody:            aws.String(body),
-		MessageGroupId:         aws.String(group),
-		MessageDeduplicationId: aws.String(r.ID),
+		MessageGroupId:         aws.String(fifo.GroupID),
+		MessageDeduplicationId: aws.String(fifo.DeduplicationID),
 	}); err != nil {
 		return fmt.Errorf("baseline SendMessage %s: %w", r.ID, err)
 	}

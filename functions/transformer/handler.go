@@ -23,9 +23,32 @@ type Handler struct {
 	Logger      *slog.Logger
 }
 
+// Answer is the processor's response to Firehose. It is declared here rather than taken from
+// events.KinesisFirehoseResponse because that type writes an empty metadata object into every
+// record, about 100 bytes each, which would count towards Lambda's 6 MB limit on the response;
+// transform.AnswerLen counts exactly what this type writes.
+type Answer struct {
+	Records []AnswerRecord `json:"records"`
+}
+
+// AnswerRecord is the answer for one record: data is base64 and left out when empty, as it is
+// for a Dropped record.
+type AnswerRecord struct {
+	RecordID string `json:"recordId"`
+	Result   string `json:"result"`
+	Data     []byte `json:"data,omitempty"`
+}
+
+// results are Firehose's names of the transformer's results.
+var results = map[transform.Result]string{
+	transform.Ok:               events.KinesisFirehoseTransformedStateOk,
+	transform.ProcessingFailed: events.KinesisFirehoseTransformedStateProcessingFailed,
+	transform.Dropped:          events.KinesisFirehoseTransformedStateDropped,
+}
+
 // Handle answers one Firehose transformation invocation. An event that is not a Firehose
 // transformation event is refused as a whole, with an error saying what is missing.
-func (h *Handler) Handle(ctx context.Context, ev events.KinesisFirehoseEvent) (events.KinesisFirehoseResponse, error) {
+func (h *Handler) Handle(ctx context.Context, ev events.KinesisFirehoseEvent) (Answer, error) {
 	log := logging.For(ctx, h.Logger)
 	// Stop retrying the queue a little before Lambda's deadline, so the invocation ends with an
 	// error that says why rather than a timeout that says nothing; Firehose retries either way.
@@ -36,31 +59,36 @@ func (h *Handler) Handle(ctx context.Context, ev events.KinesisFirehoseEvent) (e
 	}
 	source, err := streamName(ev.DeliveryStreamArn)
 	if err != nil {
-		return events.KinesisFirehoseResponse{}, err
+		return Answer{}, err
 	}
 	in := make([]transform.Input, len(ev.Records))
 	for i, r := range ev.Records {
 		if r.RecordID == "" {
-			return events.KinesisFirehoseResponse{}, fmt.Errorf("record %d has no recordId: not a Firehose transformation event", i)
+			return Answer{}, fmt.Errorf("record %d has no recordId: not a Firehose transformation event", i)
 		}
 		if r.ApproximateArrivalTimestamp.IsZero() {
-			return events.KinesisFirehoseResponse{}, fmt.Errorf("record %s has no approximateArrivalTimestamp: not a Firehose transformation event", r.RecordID)
+			return Answer{}, fmt.Errorf("record %s has no approximateArrivalTimestamp: not a Firehose transformation event", r.RecordID)
 		}
 		in[i] = transform.Input{RecordID: r.RecordID, Data: r.Data, ArrivalMillis: r.ApproximateArrivalTimestamp.UnixMilli(), Source: source}
 	}
 	out, err := h.Transformer.Transform(ctx, in)
 	if err != nil {
 		log.Error("batch not transformed; Firehose will retry it", "records", len(in), "error", err)
-		return events.KinesisFirehoseResponse{}, err
+		return Answer{}, err
 	}
-	resp := events.KinesisFirehoseResponse{Records: make([]events.KinesisFirehoseResponseRecord, len(out))}
+	resp := Answer{Records: make([]AnswerRecord, len(out))}
+	dropped := 0
 	for i, o := range out {
-		result := events.KinesisFirehoseTransformedStateOk
-		if o.Result != transform.Ok {
-			result = events.KinesisFirehoseTransformedStateProcessingFailed
+		switch o.Result {
+		case transform.ProcessingFailed:
 			log.Warn("record refused", "recordId", o.RecordID, "reason", o.Err.Error())
+		case transform.Dropped:
+			dropped++
 		}
-		resp.Records[i] = events.KinesisFirehoseResponseRecord{RecordID: o.RecordID, Result: result, Data: o.Data}
+		resp.Records[i] = AnswerRecord{RecordID: o.RecordID, Result: results[o.Result], Data: o.Data}
+	}
+	if dropped > 0 {
+		log.Info("records put back into the delivery stream for a later invocation", "records", len(out), "dropped", dropped, "deliveryStream", source)
 	}
 	return resp, nil
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/md5"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"flag"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/firehose"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/stream-to-events/stream-to-events/internal/batch"
@@ -284,5 +286,126 @@ func TestAnswersBeforeTheDeadline(t *testing.T) {
 	}
 	if err == nil || !strings.Contains(err.Error(), "deadline") {
 		t.Errorf("err = %v, want the deadline named", err)
+	}
+}
+
+// firehoseOK answers PutRecordBatch as Firehose does when it takes every record, and counts
+// them; other calls go to sqsOK.
+func firehoseOK(reput *int) func(string, []byte) (int, string) {
+	return func(target string, body []byte) (int, string) {
+		if target != "Firehose_20150804.PutRecordBatch" {
+			return sqsOK(target, body)
+		}
+		var in struct{ Records []struct{ Data []byte } }
+		if err := json.Unmarshal(body, &in); err != nil {
+			return 400, `{"__type":"SerializationException","message":"bad JSON"}`
+		}
+		*reput += len(in.Records)
+		rr := strings.Repeat(`{"RecordId":"r"},`, len(in.Records))
+		return 200, `{"FailedPutCount":0,"Encrypted":false,"RequestResponses":[` + strings.TrimSuffix(rr, ",") + `]}`
+	}
+}
+
+// tinyEvent is a transformation event of n distinct raw records of 26 bytes, like small IoT
+// readings.
+func tinyEvent(t *testing.T, n int) []byte {
+	t.Helper()
+	data := make([]string, n)
+	for i := range data {
+		data[i] = fmt.Sprintf(`{"sensor":"%06d","t":21}`, i)
+	}
+	if len(data[0]) != 26 {
+		t.Fatalf("tiny records of %d bytes", len(data[0]))
+	}
+	return eventOf(t, data...)
+}
+
+// eventOf is a transformation event of records with these data.
+func eventOf(t *testing.T, data ...string) []byte {
+	t.Helper()
+	ev := events.KinesisFirehoseEvent{DeliveryStreamArn: "arn:aws:firehose:us-east-1:123456789012:deliverystream/ingest"}
+	at := events.MilliSecondsEpochTime{Time: time.UnixMilli(1795428000456)}
+	for i, d := range data {
+		ev.Records = append(ev.Records, events.KinesisFirehoseEventRecord{RecordID: fmt.Sprintf("%056d", i),
+			ApproximateArrivalTimestamp: at, Data: []byte(d)})
+	}
+	b, err := json.Marshal(ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestAnswerSize: the answer writes no empty metadata and no data for a Dropped record,
+// transform.AnswerRecordLen counts exactly what it writes, and a buffer of tens of thousands of
+// tiny records, which once made an answer of 574 bytes a record, is answered under Lambda's
+// 6 MB: the records that do not fit are put back into the stream and answered Dropped.
+func TestAnswerSize(t *testing.T) {
+	byName := map[string]transform.Result{}
+	for r, name := range results {
+		byName[name] = r
+	}
+	tests := []struct {
+		name       string
+		payload    []byte
+		maxRecords int
+		want       map[string]int // results by name
+	}{
+		{"Ok, ProcessingFailed and Dropped", eventOf(t, `{"a":1}`, "not JSON", `{"type":"order","key":"k","data":{}}`, "", `{"b":"<&>"}`, `{"c":3}`, `{"d":4}`),
+			5, map[string]int{"Ok": 2, "ProcessingFailed": 3, "Dropped": 2}},
+		{"30,000 tiny records, bounded by count", tinyEvent(t, 30_000), 0, map[string]int{"Ok": transform.DefaultMaxRecords, "Dropped": 30_000 - transform.DefaultMaxRecords}},
+		{"30,000 tiny records, bounded by size", tinyEvent(t, 30_000), 1 << 30, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			reput := 0
+			var logs bytes.Buffer
+			h := newHandler(t, &awsfake.Transport{Respond: firehoseOK(&reput)}, &logs)
+			h.Transformer.MaxRecords = tt.maxRecords
+			h.Transformer.Reingester = &transform.Reingester{Client: firehose.NewFromConfig((&awsfake.Transport{Respond: firehoseOK(&reput)}).Config(t.Context())), Policy: batch.DefaultPolicy}
+			out, err := lambda.NewHandler(h.Handle).Invoke(t.Context(), tt.payload)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var resp struct{ Records []map[string]any }
+			if err := json.Unmarshal(out, &resp); err != nil {
+				t.Fatal(err)
+			}
+			counted, got := 0, map[string]int{}
+			for _, r := range resp.Records {
+				result, _ := r["result"].(string)
+				got[result]++
+				data, _ := r["data"].(string)
+				dataLen := 0
+				if data != "" {
+					b, err := base64.StdEncoding.DecodeString(data)
+					if err != nil {
+						t.Fatal(err)
+					}
+					dataLen = len(b)
+				}
+				if _, ok := r["metadata"]; ok {
+					t.Fatalf("record answered with metadata: %v", r)
+				}
+				if _, ok := r["data"]; ok == (result == "Dropped") && result != "ProcessingFailed" {
+					t.Fatalf("record answered %v: a Dropped record has no data, an Ok one has", r)
+				}
+				counted += transform.AnswerRecordLen(r["recordId"].(string), byName[result], dataLen)
+			}
+			counted += len(`{"records":[]}`) - 1 // the envelope, and no comma after the last record
+			if len(out) != counted {
+				t.Errorf("answer of %d bytes, AnswerRecordLen counts %d", len(out), counted)
+			}
+			if len(out) > transform.AnswerLimit {
+				t.Errorf("answer of %d bytes, over Lambda's limit", len(out))
+			}
+			if tt.want != nil && fmt.Sprint(got) != fmt.Sprint(tt.want) {
+				t.Errorf("results %v, want %v", got, tt.want)
+			}
+			if reput != got["Dropped"] || got["Dropped"] == 0 {
+				t.Errorf("%d records put back, %d answered Dropped", reput, got["Dropped"])
+			}
+			t.Logf("%d records: answer of %d bytes (%d a record), %v", len(resp.Records), len(out), len(out)/len(resp.Records), got)
+		})
 	}
 }

@@ -5,12 +5,16 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
+	"strconv"
 
 	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/firehose"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/stream-to-events/stream-to-events/internal/awsclient"
+	"github.com/stream-to-events/stream-to-events/internal/batch"
 	"github.com/stream-to-events/stream-to-events/internal/contracts"
 	"github.com/stream-to-events/stream-to-events/internal/logging"
 	"github.com/stream-to-events/stream-to-events/internal/queue"
@@ -35,14 +39,35 @@ func main() {
 		logger.Error("start-up", "error", err)
 		os.Exit(1)
 	}
+	maxRecords, err := maxRecordsFromEnv()
+	if err != nil {
+		logger.Error("start-up", "error", err)
+		os.Exit(1)
+	}
 	h := &Handler{
 		Transformer: &transform.Transformer{
-			Parser:  record.NewParser(set),
-			Sender:  queue.NewSender(sqs.NewFromConfig(cfg), env["QUEUE_URL"]),
-			Metrics: os.Stdout,
+			Parser:     record.NewParser(set),
+			Sender:     queue.NewSender(sqs.NewFromConfig(cfg), env["QUEUE_URL"]),
+			Reingester: &transform.Reingester{Client: firehose.NewFromConfig(cfg), Policy: batch.DefaultPolicy},
+			MaxRecords: maxRecords,
+			Metrics:    os.Stdout,
 		},
 		Logger: logger,
 	}
-	logger.Info("transformer ready", "queue", env["QUEUE_URL"], "contracts", set.Dir(), "types", set.Types())
+	logger.Info("transformer ready", "queue", env["QUEUE_URL"], "contracts", set.Dir(), "types", set.Types(), "maxRecords", maxRecords)
 	lambda.Start(h.Handle)
+}
+
+// maxRecordsFromEnv reads MAX_RECORDS, the records one invocation takes on (the rest go back
+// into the delivery stream); unset means transform.DefaultMaxRecords.
+func maxRecordsFromEnv() (int, error) {
+	v := os.Getenv("MAX_RECORDS")
+	if v == "" {
+		return transform.DefaultMaxRecords, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("MAX_RECORDS=%q: want a positive number of records", v)
+	}
+	return n, nil
 }

@@ -1,6 +1,7 @@
 // Package queue sends canonical records to the ingest FIFO queue, ten to a SendMessageBatch call,
-// one message group per entity, the record id as deduplication id, and the ingest's trace header
-// as the message's AWSTraceHeader, so the trace goes on with the record.
+// one message group per entity, a hash of the record's identity and data as deduplication id (see
+// FIFOOf), and the ingest's trace header as the message's AWSTraceHeader, so the trace goes on
+// with the record.
 package queue
 
 import (
@@ -121,7 +122,7 @@ func (s *Sender) Send(ctx context.Context, recs []record.Record, traceHeader str
 type entry struct {
 	msg          *Message
 	req          types.SendMessageBatchRequestEntry
-	group        string // req points at these, so all entries cost one allocation
+	fifo         FIFO // req points at these, so all entries cost one allocation
 	code, reason string
 }
 
@@ -145,11 +146,11 @@ func (s *Sender) SendMessages(ctx context.Context, msgs []Message, traceHeader s
 	ptrs := make([]*entry, len(msgs))
 	for i := range msgs {
 		e := &entries[i]
-		e.msg, e.group = &msgs[i], msgs[i].Record.GroupID()
+		e.msg, e.fifo = &msgs[i], FIFOOf(msgs[i].Record)
 		e.req = types.SendMessageBatchRequestEntry{
 			MessageBody:             &e.msg.Body,
-			MessageGroupId:          &e.group,
-			MessageDeduplicationId:  &e.msg.Record.ID,
+			MessageGroupId:          &e.fifo.GroupID,
+			MessageDeduplicationId:  &e.fifo.DeduplicationID,
 			MessageSystemAttributes: attrs,
 		}
 		ptrs[i] = e
@@ -178,10 +179,10 @@ func (s *Sender) sendChunks(ctx context.Context, chunks [][]*entry) error {
 	for ci, chunk := range chunks {
 		out[ci].done = make(chan struct{})
 		for _, e := range chunk {
-			if p, ok := last[e.group]; ok && p != ci && !slices.Contains(after[ci], p) {
+			if p, ok := last[e.fifo.GroupID]; ok && p != ci && !slices.Contains(after[ci], p) {
 				after[ci] = append(after[ci], p)
 			}
-			last[e.group] = ci
+			last[e.fifo.GroupID] = ci
 		}
 	}
 	var refusing atomic.Bool

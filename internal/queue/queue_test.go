@@ -55,11 +55,20 @@ func records(n, dataBytes int) []record.Record {
 	return out
 }
 
+// bodyID is the id of the record an entry carries.
+func bodyID(e types.SendMessageBatchRequestEntry) string {
+	var r record.Record
+	if err := json.Unmarshal([]byte(aws.ToString(e.MessageBody)), &r); err != nil {
+		return "unreadable body: " + err.Error()
+	}
+	return r.ID
+}
+
 func failing(ids map[string]bool, senderFault bool) func(int, *sqs.SendMessageBatchInput) (*sqs.SendMessageBatchOutput, error) {
 	return func(_ int, in *sqs.SendMessageBatchInput) (*sqs.SendMessageBatchOutput, error) {
 		out := &sqs.SendMessageBatchOutput{}
 		for _, e := range in.Entries {
-			if ids[aws.ToString(e.MessageDeduplicationId)] {
+			if ids[bodyID(e)] {
 				out.Failed = append(out.Failed, types.BatchResultErrorEntry{Id: e.Id, Code: aws.String("InternalError"), Message: aws.String("try again"), SenderFault: senderFault})
 				continue
 			}
@@ -97,8 +106,8 @@ func TestSendBuildsTheExactCalls(t *testing.T) {
 			if g := aws.ToString(e.MessageGroupId); g != "order#"+r.Key {
 				t.Errorf("group %q, want order#%s", g, r.Key)
 			}
-			if d := aws.ToString(e.MessageDeduplicationId); d != r.ID {
-				t.Errorf("deduplication id %q, want %s", d, r.ID)
+			if d := aws.ToString(e.MessageDeduplicationId); d != ContentHash(r) {
+				t.Errorf("deduplication id %q, want the content hash %s", d, ContentHash(r))
 			}
 			th := e.MessageSystemAttributes["AWSTraceHeader"]
 			if aws.ToString(th.StringValue) != header || aws.ToString(th.DataType) != "String" {
@@ -159,7 +168,7 @@ func TestSendRetriesOnlyFailedEntries(t *testing.T) {
 		t.Fatalf("%d calls, want 2", len(fake.calls))
 	}
 	retry := fake.calls[1].Entries
-	if len(retry) != 1 || aws.ToString(retry[0].MessageDeduplicationId) != "id-02" || aws.ToString(retry[0].Id) != "0" {
+	if len(retry) != 1 || bodyID(retry[0]) != "id-02" || aws.ToString(retry[0].Id) != "0" {
 		t.Errorf("retry call sent %+v, want only id-02 as entry 0", retry)
 	}
 }
@@ -264,13 +273,13 @@ func TestSendKeepsEachEntitysOrder(t *testing.T) {
 	}
 	recs := keyed(keys...)
 	var mu sync.Mutex
-	got := map[string][]string{} // group -> deduplication ids in the order the queue took them
+	got := map[string][]string{} // group -> record ids in the order the queue took them
 	fake := &fakeSQS{answer: func(call int, in *sqs.SendMessageBatchInput) (*sqs.SendMessageBatchOutput, error) {
 		time.Sleep(time.Duration(call%3) * time.Millisecond) // later calls may overtake
 		mu.Lock()
 		for _, e := range in.Entries {
 			g := aws.ToString(e.MessageGroupId)
-			got[g] = append(got[g], aws.ToString(e.MessageDeduplicationId))
+			got[g] = append(got[g], bodyID(e))
 		}
 		mu.Unlock()
 		return failing(nil, false)(call, in)
@@ -323,7 +332,7 @@ func TestSendFailedChunkHoldsBackItsEntities(t *testing.T) {
 		t.Errorf("failures %v", reasons)
 	}
 	for _, c := range fake.calls {
-		if aws.ToString(c.Entries[0].MessageDeduplicationId) == "id-20" {
+		if bodyID(c.Entries[0]) == "id-20" {
 			t.Errorf("chunk 2 was sent after the chunk of its entity before it failed")
 		}
 	}

@@ -5,7 +5,10 @@
 package transform
 
 import (
+	"bytes"
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -28,11 +31,17 @@ const (
 	Ok Result = iota
 	// ProcessingFailed: Firehose keeps the original bytes under the error prefix.
 	ProcessingFailed
+	// Dropped: the record did not fit this invocation's answer; it was put back into its delivery
+	// stream as its original bytes and comes again in a later invocation.
+	Dropped
 )
 
 func (r Result) String() string {
-	if r == Ok {
+	switch r {
+	case Ok:
 		return "Ok"
+	case Dropped:
+		return "Dropped"
 	}
 	return "ProcessingFailed"
 }
@@ -50,7 +59,7 @@ type Output struct {
 	RecordID string
 	Result   Result
 	// Data is the canonical JSON and "\n" when Ok (one record per line in the lake), the
-	// original bytes when ProcessingFailed.
+	// original bytes when ProcessingFailed, nothing when Dropped.
 	Data []byte
 	Err  error // why the record was refused
 }
@@ -61,10 +70,34 @@ type sender interface {
 
 var _ sender = (*queue.Sender)(nil)
 
+type reputter interface {
+	Reput(ctx context.Context, stream string, data [][]byte) error
+}
+
+var _ reputter = (*Reingester)(nil)
+
+// Lambda answers a synchronous invocation with at most 6 MB; the answer is held under that with a
+// margin, for the JSON the runtime adds and for rounding in what Lambda counts.
+const (
+	AnswerLimit  = 6_000_000
+	answerMargin = 256 << 10
+)
+
+// DefaultMaxRecords bounds the records one invocation takes on, whatever their size: each costs
+// memory and a share of a SendMessageBatch call, and a buffer of tens of thousands of tiny
+// records would not reach the queue within the function's timeout. The rest are re-put.
+const DefaultMaxRecords = 5000
+
 // Transformer parses, validates and forwards the records of a Firehose batch.
 type Transformer struct {
 	Parser *record.Parser
 	Sender sender
+	// Reingester takes back the records one invocation cannot answer (see Transform).
+	Reingester reputter
+	// MaxAnswerBytes is the size the answer, as the handler serialises it, stays under; 0 means
+	// AnswerLimit less a margin. MaxRecords is the number of records one invocation handles; 0
+	// means DefaultMaxRecords.
+	MaxAnswerBytes, MaxRecords int
 	// Metrics receives one EMF line per batch (the function's stdout); nil writes none.
 	Metrics io.Writer
 }
@@ -73,6 +106,11 @@ type Transformer struct {
 // are records SQS refuses as malformed; good ones are sent to the queue. When the queue still
 // refuses after retries, Transform returns an error: the invocation fails and Firehose sends the
 // whole batch again (the records keep their ids, so the queue drops what it already has).
+//
+// Records past MaxRecords, or past the point where the answer would outgrow MaxAnswerBytes, are
+// not sent to the queue: after the others are on it, they are put back into their delivery
+// stream and answered Dropped, so each record lands once. If that put fails, Transform returns
+// an error and Firehose retries the whole batch.
 func (t *Transformer) Transform(ctx context.Context, in []Input) (out []Output, err error) {
 	ctx, span := trace.Start(ctx, Hop)
 	defer func() { span.End(err) }()
@@ -82,8 +120,37 @@ func (t *Transformer) Transform(ctx context.Context, in []Input) (out []Output, 
 	recs := make([]record.Record, 0, len(in))
 	at := make([]int, 0, len(in)) // output index of recs[i]
 	size := 0
+	budget, limit := t.MaxAnswerBytes, t.MaxRecords
+	if budget <= 0 {
+		budget = AnswerLimit - answerMargin
+	}
+	if limit <= 0 {
+		limit = DefaultMaxRecords
+	}
+	// dropped[i] is what answering in[i:] Dropped costs, so a record is taken on only if the
+	// records after it can still be answered.
+	dropped := make([]int, len(in)+1)
+	for i := len(in) - 1; i >= 0; i-- {
+		dropped[i] = dropped[i+1] + AnswerRecordLen(in[i].RecordID, Dropped, 0)
+	}
+	used, cut := answerEnvelopeLen, len(in)
 	for i, x := range in {
+		if i >= limit {
+			cut = i
+			break
+		}
 		r, err := t.Parser.Parse(x.Data, record.Meta{Source: x.Source, ArrivalMillis: x.ArrivalMillis})
+		// A good record the queue refuses for good is answered ProcessingFailed with its
+		// original bytes instead, so it costs the larger of the two answers.
+		cost := AnswerRecordLen(x.RecordID, ProcessingFailed, len(x.Data))
+		if err == nil {
+			cost = max(cost, AnswerRecordLen(x.RecordID, Ok, r.JSONLen()+1))
+		}
+		if used+cost+dropped[i+1] > budget {
+			cut = i
+			break
+		}
+		used += cost
 		if err != nil {
 			out[i] = Output{RecordID: x.RecordID, Result: ProcessingFailed, Data: x.Data, Err: err}
 			continue
@@ -92,6 +159,10 @@ func (t *Transformer) Transform(ctx context.Context, in []Input) (out []Output, 
 		at = append(at, i)
 		size += r.JSONLen() + 1
 	}
+	for i := cut; i < len(in); i++ {
+		out[i] = Output{RecordID: in[i].RecordID, Result: Dropped}
+	}
+	span.Annotate("dropped", len(in)-cut)
 	if len(recs) > 0 {
 		span.Annotate("record_id", recs[0].ID) // X-Ray caps annotations: the first one stands for the batch
 		span.Annotate("type", recs[0].Type)
@@ -134,15 +205,75 @@ func (t *Transformer) Transform(ctx context.Context, in []Input) (out []Output, 
 			}
 		}
 	}
+	if cut < len(in) {
+		if t.Reingester == nil {
+			return nil, fmt.Errorf("transform: %d of %d records do not fit one answer and nothing can put them back", len(in)-cut, len(in))
+		}
+		data := make([][]byte, 0, len(in)-cut)
+		for _, x := range in[cut:] {
+			data = append(data, x.Data)
+		}
+		if err := t.Reingester.Reput(ctx, in[cut].Source, data); err != nil {
+			t.emit(metrics.Counts{In: len(in), Failed: len(in)})
+			return nil, fmt.Errorf("transform: %d records that do not fit one answer: %w", len(data), err)
+		}
+	}
 	failed := 0
 	for _, o := range out {
-		if o.Result != Ok {
+		if o.Result == ProcessingFailed {
 			failed++
 		}
 	}
 	span.Annotate("failed", failed)
-	t.emit(metrics.Counts{In: len(in), Out: len(in) - failed, Failed: failed})
+	t.emit(metrics.Counts{In: cut, Out: cut - failed, Failed: failed})
 	return out, nil
+}
+
+// answerEnvelopeLen is the answer's JSON around its records, {"records":[]} (the Lambda
+// runtime strips the newline its JSON encoder ends with).
+const answerEnvelopeLen = len(`{"records":[]}`)
+
+// AnswerRecordLen is the exact length of one record of the answer as the handler serialises it,
+// {"recordId":…,"result":…,"data":…} with data base64 and left out when empty, and the comma
+// that separates it from the next.
+func AnswerRecordLen(recordID string, result Result, dataLen int) int {
+	n := len(`{"recordId":,"result":""},`) + jsonStringLen(recordID) + len(result.String())
+	if dataLen > 0 {
+		n += len(`,"data":""`) + base64.StdEncoding.EncodedLen(dataLen)
+	}
+	return n
+}
+
+// AnswerLen is the exact length of the answer to out as the handler serialises it.
+func AnswerLen(out []Output) int {
+	n := answerEnvelopeLen
+	for _, o := range out {
+		n += AnswerRecordLen(o.RecordID, o.Result, len(o.Data))
+	}
+	if len(out) > 0 {
+		n-- // no comma after the last record
+	}
+	return n
+}
+
+// jsonStringLen is the length of s as the Lambda runtime's encoder writes it (HTML not escaped),
+// quotes included.
+func jsonStringLen(s string) int {
+	plain := true
+	for i := 0; i < len(s) && plain; i++ {
+		c := s[i]
+		plain = c >= 0x20 && c < 0x7f && c != '"' && c != '\\'
+	}
+	if plain { // Firehose's record ids are digits: the common case needs no encoder
+		return len(s) + 2
+	}
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(s); err != nil { // a string always encodes; count the worst case if it did not
+		return 6*len(s) + 2
+	}
+	return b.Len() - 1 // Encode's newline
 }
 
 func failedCount(err error, all int) int {

@@ -358,7 +358,7 @@ func checkLogGroups(tpl *samtemplate.Template) []string {
 // functions fail fast when one is missing") to the resources they must point at.
 func checkEnvironment(tpl *samtemplate.Template) []string {
 	want := map[string]map[string]any{
-		"TransformerFunction":    {"QUEUE_URL": ref("IngestQueue"), "CONTRACTS_DIR": "/opt/contracts"},
+		"TransformerFunction":    {"QUEUE_URL": ref("IngestQueue"), "CONTRACTS_DIR": "/opt/contracts", "MAX_RECORDS": "5000"},
 		"EventStorerFunction":    {"TABLE_NAME": ref("EventStoreTable")},
 		"EventEmitterFunction":   {"EVENT_BUS_NAME": ref("EventBus"), "EVENT_SOURCE": ref("EventSource"), "TABLE_ARN": getAtt("EventStoreTable", "Arn")},
 		"EventResponderFunction": {"PROJECTION_TABLE": ref("ProjectionTable")},
@@ -383,7 +383,10 @@ func checkPolicies(tpl *samtemplate.Template) []string {
 		return map[string]any{"Statement": []any{map[string]any{"Effect": "Allow", "Action": acts, "Resource": resource}}}
 	}
 	want := map[string][]any{
-		"TransformerFunction": {map[string]any{"SQSSendMessagePolicy": map[string]any{"QueueName": getAtt("IngestQueue", "QueueName")}}},
+		// The delivery stream is named by pattern: a reference would be circular (it names the
+		// transformer as its processor).
+		"TransformerFunction": {map[string]any{"SQSSendMessagePolicy": map[string]any{"QueueName": getAtt("IngestQueue", "QueueName")}},
+			statement(map[string]any{"Fn::Sub": "arn:${AWS::Partition}:firehose:${AWS::Region}:${AWS::AccountId}:deliverystream/${AWS::StackName}-IngestDeliveryStream-*"}, "firehose:PutRecordBatch")},
 		"EventStorerFunction": {statement(getAtt("EventStoreTable", "Arn"), "dynamodb:BatchWriteItem", "dynamodb:PutItem")},
 		// The stream read and the EmitterDLQ send come from SAM: the DynamoDB event's managed
 		// policy, and DestinationConfig.OnFailure.Type SQS.

@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
+	"github.com/stream-to-events/stream-to-events/internal/queue"
 	"github.com/stream-to-events/stream-to-events/internal/record"
 )
 
@@ -59,11 +60,12 @@ func (q *Queue) Put(ctx context.Context, records []Record) ([]Record, error) {
 		if err != nil {
 			return records, &PermanentError{Err: fmt.Errorf("record %d has no queue message, the transformer refuses it: %w", r.Seq, err)}
 		}
+		fifo := queue.FIFOOf(c)
 		in.Entries[i] = sqstypes.SendMessageBatchRequestEntry{
 			Id:                     aws.String(strconv.Itoa(i)),
 			MessageBody:            aws.String(string(c.AppendJSON(nil))),
-			MessageGroupId:         aws.String(c.GroupID()),
-			MessageDeduplicationId: aws.String(c.ID),
+			MessageGroupId:         aws.String(fifo.GroupID),
+			MessageDeduplicationId: aws.String(fifo.DeduplicationID),
 		}
 	}
 	out, err := q.client.SendMessageBatch(ctx, in)
