@@ -19,6 +19,7 @@ const usage = `s2e operates stream-to-events on AWS or against a local edge.
 
 Usage:
   s2e redrive  [flags]   replay the dead-letter queues once the fault is mended
+  s2e replay   --type T  re-emit stored records' DataInserted events from the event store
   s2e status   [flags]   every alarm as OK or ALARM, with its runbook line
 
 Run "s2e <command> -h" for a command's flags. Against AWS it reads the stack's Outputs
@@ -28,6 +29,7 @@ Run "s2e <command> -h" for a command's flags. Against AWS it reads the stack's O
 // commands are s2e's sub-commands by name; each lives in its own file.
 var commands = map[string]func(ctx context.Context, args []string, stdout, stderr io.Writer) error{
 	"redrive": cmdRedrive,
+	"replay":  cmdReplay,
 	"status":  cmdStatus,
 }
 

@@ -27,7 +27,10 @@ const redriveAccessKey = "redrive"
 func cmdRedrive(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("redrive", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	synopsis := `s2e redrive: replay the dead-letter queues once their fault is mended.
+	synopsis := `s2e redrive: replay what failed once its fault is mended.
+  errors/processing-failed/ → the ingest delivery stream: the records of processor
+                  invocations that failed as a whole (not those the transformer refused as
+                  bad input, which stay)
   IngestDLQ     → IngestQueue (same MessageGroupId; a fresh MessageDeduplicationId, since the
                   queue drops a deduplication id it saw in the last five minutes and the
                   storer is idempotent)
@@ -42,7 +45,7 @@ give --endpoint (its edge answers DescribeStacks); against AWS leave it out.`
 	}
 	endpoint := fs.String("endpoint", "", "AWS endpoint URL, e.g. a running s2e-local start's http://127.0.0.1:4566 (default: AWS_ENDPOINT_URL, else AWS)")
 	stack := fs.String("stack-name", spec.StackName, "the CloudFormation stack whose Outputs name the queues, the bus and the table")
-	only := fs.String("only", "", "redrive only these DLQs: comma-separated ingest, emitter, responder")
+	only := fs.String("only", "", "redrive only these: comma-separated lake (errors/processing-failed/), ingest, emitter, responder")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -51,34 +54,29 @@ give --endpoint (its edge answers DescribeStacks); against AWS leave it out.`
 		fs.Usage()
 		return errUsage
 	}
-	want := map[string]bool{"ingest": true, "emitter": true, "responder": true}
+	want := map[string]bool{"lake": true, "ingest": true, "emitter": true, "responder": true}
 	if *only != "" {
 		want = map[string]bool{}
 		for _, q := range strings.Split(*only, ",") {
 			q = strings.TrimSpace(q)
-			if q != "ingest" && q != "emitter" && q != "responder" {
-				fmt.Fprintf(stderr, "--only: %q is not ingest, emitter or responder\n", q)
+			if q != "lake" && q != "ingest" && q != "emitter" && q != "responder" {
+				fmt.Fprintf(stderr, "--only: %q is not lake, ingest, emitter or responder\n", q)
 				return errUsage
 			}
 			want[q] = true
 		}
 	}
 
-	cfg, err := stackConfig(ctx, *endpoint)
+	r, err := stackRedriver(ctx, *endpoint, *stack, stderr)
 	if err != nil {
 		return err
-	}
-	names, err := redrive.NamesFromStack(ctx, cloudformation.NewFromConfig(cfg), *stack)
-	if err != nil {
-		return err
-	}
-	r := &redrive.Redriver{
-		Names:   names,
-		Clients: redrive.NewClients(cfg),
-		Logger:  slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	}
 	var rep redrive.Report
 	var errs []error
+	if want["lake"] {
+		rep.Lake, err = r.Lake(ctx)
+		errs = append(errs, err)
+	}
 	if want["ingest"] {
 		rep.Ingest, err = r.Ingest(ctx)
 		errs = append(errs, err)
@@ -107,23 +105,41 @@ give --endpoint (its edge answers DescribeStacks); against AWS leave it out.`
 			return err
 		}
 	}
-	if n := rep.Ingest.Failed + rep.Emitter.Failed + rep.Responder.Failed; n > 0 {
+	if n := rep.Lake.Failed + rep.Ingest.Failed + rep.Emitter.Failed + rep.Responder.Failed; n > 0 {
 		return fmt.Errorf("redrive: %d DLQ messages could not be replayed and stay in their DLQ", n)
 	}
 	return nil
 }
 
 func printRedrive(w io.Writer, rep redrive.Report) {
-	fmt.Fprintf(w, "%-14s %9s %9s %9s %7s\n", "DLQ", "messages", "redriven", "records", "failed")
+	fmt.Fprintf(w, "%-14s %9s %9s %9s %7s\n", "from", "messages", "redriven", "records", "failed")
 	for _, row := range []struct {
 		name string
 		c    redrive.Counts
-	}{{"IngestDLQ", rep.Ingest}, {"EmitterDLQ", rep.Emitter}, {"ResponderDLQ", rep.Responder}} {
+	}{{"errors/ objects", rep.Lake}, {"IngestDLQ", rep.Ingest}, {"EmitterDLQ", rep.Emitter}, {"ResponderDLQ", rep.Responder}} {
 		fmt.Fprintf(w, "%-14s %9d %9d %9d %7d\n", row.name, row.c.Messages, row.c.Redriven, row.c.Records, row.c.Failed)
 	}
 	for _, u := range rep.Unreplayable {
 		fmt.Fprintln(w, "not replayable:", u)
 	}
+}
+
+// stackRedriver is a Redriver of the stack's resources, named by its Outputs, on AWS or at
+// endpoint; its warnings go to stderr as JSON.
+func stackRedriver(ctx context.Context, endpoint, stack string, stderr io.Writer) (*redrive.Redriver, error) {
+	cfg, err := stackConfig(ctx, endpoint)
+	if err != nil {
+		return nil, err
+	}
+	names, err := redrive.NamesFromStack(ctx, cloudformation.NewFromConfig(cfg), stack)
+	if err != nil {
+		return nil, err
+	}
+	return &redrive.Redriver{
+		Names:   names,
+		Clients: redrive.NewClients(cfg),
+		Logger:  slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+	}, nil
 }
 
 // stackConfig is the SDK config for endpoint (a local one signs with redriveAccessKey when no

@@ -16,7 +16,7 @@ func TestRedriveFlags(t *testing.T) {
 		args []string
 		want string // in stderr
 	}{
-		{"unknown DLQ", []string{"--only", "ingest,bogus"}, `"bogus" is not ingest, emitter or responder`},
+		{"unknown DLQ", []string{"--only", "ingest,bogus"}, `"bogus" is not lake, ingest, emitter or responder`},
 		{"stray argument", []string{"now"}, "Flags:"},
 	}
 	for _, tt := range tests {

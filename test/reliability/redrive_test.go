@@ -102,12 +102,7 @@ func TestRedrive(t *testing.T) {
 	}
 	held = [3]int{depths["IngestDLQ"], depths["EmitterDLQ"], depths["ResponderDLQ"]}
 
-	cfg := aws.Config{Region: spec.Region, Credentials: credentials.NewStaticCredentialsProvider("redrive", "local", ""), BaseEndpoint: aws.String(f.r.Endpoint())}
-	names, err := redrive.NamesFromStack(t.Context(), cloudformation.NewFromConfig(cfg), spec.StackName)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rd := &redrive.Redriver{Names: names, Clients: redrive.NewClients(cfg), Logger: slog.New(slog.DiscardHandler)}
+	rd := f.redriver()
 	rep, err := rd.All(t.Context())
 	if err != nil {
 		t.Fatalf("redrive: %v (report %+v)", err, rep)
@@ -173,6 +168,18 @@ func (f *flow) alarms(ctx context.Context) map[string]cloudwatch.Status {
 		f.t.Fatal("the edge evaluated no alarm")
 	}
 	return out
+}
+
+// redriver is what `s2e redrive --endpoint` and `s2e replay --endpoint` run against the flow:
+// the stack's resources from the edge's DescribeStacks, calls signed as the redrive's own.
+func (f *flow) redriver() *redrive.Redriver {
+	f.t.Helper()
+	cfg := aws.Config{Region: spec.Region, Credentials: credentials.NewStaticCredentialsProvider("redrive", "local", ""), BaseEndpoint: aws.String(f.r.Endpoint())}
+	names, err := redrive.NamesFromStack(f.t.Context(), cloudformation.NewFromConfig(cfg), spec.StackName)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return &redrive.Redriver{Names: names, Clients: redrive.NewClients(cfg), Logger: slog.New(slog.DiscardHandler)}
 }
 
 // waitFor polls the flow until cond holds or timeout passes, and returns the last state.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -15,6 +16,7 @@ import (
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/stream-to-events/stream-to-events/internal/emit"
+	"github.com/stream-to-events/stream-to-events/internal/record"
 )
 
 type streamReader interface {
@@ -24,11 +26,15 @@ type streamReader interface {
 
 var _ streamReader = (*dynamodbstreams.Client)(nil)
 
-type itemGetter interface {
+// storeClient reads the event store: an item by its key for a stream range, pages of items for
+// a replay.
+type storeClient interface {
 	GetItem(ctx context.Context, in *dynamodb.GetItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error)
+	Query(ctx context.Context, in *dynamodb.QueryInput, optFns ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error)
+	Scan(ctx context.Context, in *dynamodb.ScanInput, optFns ...func(*dynamodb.Options)) (*dynamodb.ScanOutput, error)
 }
 
-var _ itemGetter = (*dynamodb.Client)(nil)
+var _ storeClient = (*dynamodb.Client)(nil)
 
 // streamBatchInfo is the part of a stream mapping's OnFailure record that says where the
 // failed records are: Lambda sends no records, only their range on the stream.
@@ -38,6 +44,9 @@ type streamBatchInfo struct {
 	EndSequenceNumber   string `json:"endSequenceNumber"`
 	BatchSize           int    `json:"batchSize"`
 	StreamARN           string `json:"streamArn"`
+	// When the stream received the range's first and last records (ISO 8601).
+	FirstArrival string `json:"approximateArrivalOfFirstRecord"`
+	LastArrival  string `json:"approximateArrivalOfLastRecord"`
 }
 
 // ErrNoBatchInfo is wrapped by the error of an EmitterDLQ message that names no stream range.
@@ -67,12 +76,14 @@ func batchInfo(body string) (streamBatchInfo, error) {
 func (r *Redriver) Emitter(ctx context.Context) (Counts, []string, error) {
 	var c Counts
 	var unreplayable []string
-	pub := emit.NewPublisher(r.Clients.Events, r.Names.EventBusName, r.Names.EventSource, r.Names.EventStoreTableARN).WithPolicy(policy)
-	svc := &emit.Service{Publisher: pub, Logger: r.log()}
+	svc := r.emitService()
 	err := r.drain(ctx, r.Names.EmitterDLQURL, &c, func(ctx context.Context, msgs []sqstypes.Message) []sqstypes.Message {
 		var done []sqstypes.Message
 		for _, m := range msgs {
 			n, err := r.reemit(ctx, svc, aws.ToString(m.Body))
+			if errors.Is(err, errRangeGone) {
+				n, err = r.replayRange(ctx, aws.ToString(m.Body), err)
+			}
 			if err != nil {
 				if errors.Is(err, ErrNoBatchInfo) || errors.Is(err, ErrUnreplayable) {
 					unreplayable = append(unreplayable, fmt.Sprintf("EmitterDLQ message %s: %v", aws.ToString(m.MessageId), err))
@@ -86,6 +97,12 @@ func (r *Redriver) Emitter(ctx context.Context) (Counts, []string, error) {
 		return done
 	})
 	return c, unreplayable, err
+}
+
+// emitService emits as the emitter does, onto the stack's bus.
+func (r *Redriver) emitService() *emit.Service {
+	pub := emit.NewPublisher(r.Clients.Events, r.Names.EventBusName, r.Names.EventSource, r.Names.EventStoreTableARN).WithPolicy(policy)
+	return &emit.Service{Publisher: pub, Logger: r.log()}
 }
 
 // reemit replays one OnFailure record and returns how many events it put.
@@ -184,13 +201,43 @@ func (r *Redriver) insertedKeys(ctx context.Context, info streamBatchInfo) ([]st
 	return keys, nil
 }
 
+// errRangeGone marks a range the stream no longer holds: it keeps records 24 hours, EmitterDLQ
+// its messages 14 days.
+var errRangeGone = errors.New("the stream no longer holds the range")
+
+// storeWriteLag bounds how long after Firehose received a record the storer writes it: Firehose
+// keeps a record up to 24 hours while its processor fails, IngestQueue keeps it 14 days. A
+// range's items were all received within this long before the range's first stream record.
+const storeWriteLag = 15 * 24 * time.Hour
+
+// replayRange replays, from the event store, a range the stream no longer holds: the message
+// names no keys then, only when the stream received the range's records, so every item
+// received within storeWriteLag before that and up to its last record is emitted again. That
+// is a superset of the range; consumers tolerate the duplicates.
+func (r *Redriver) replayRange(ctx context.Context, body string, gone error) (int, error) {
+	info, err := batchInfo(body)
+	if err != nil {
+		return 0, err
+	}
+	first, ferr := time.Parse(time.RFC3339Nano, info.FirstArrival)
+	last, lerr := time.Parse(time.RFC3339Nano, info.LastArrival)
+	if ferr != nil || lerr != nil {
+		return 0, fmt.Errorf("%w; and the message says no arrival times to replay from the store by", gone)
+	}
+	sel := Selection{ReceivedFrom: first.Add(-storeWriteLag), ReceivedTo: last}
+	r.log().Warn("emitter redrive: the stream range is gone; replaying from the event store",
+		"shard", info.ShardID, "receivedFrom", record.FormatTime(sel.ReceivedFrom), "receivedTo", record.FormatTime(sel.ReceivedTo))
+	c, err := r.Replay(ctx, sel)
+	return c.Emitted, err
+}
+
 func streamErr(info streamBatchInfo, err error) error {
 	var trimmed *streamtypes.TrimmedDataAccessException
 	var expired *streamtypes.ExpiredIteratorException
 	var gone *streamtypes.ResourceNotFoundException
 	if errors.As(err, &trimmed) || errors.As(err, &expired) || errors.As(err, &gone) {
-		return fmt.Errorf("stream %s shard %s %s..%s (%d records): %w: %w", info.StreamARN, info.ShardID,
-			info.StartSequenceNumber, info.EndSequenceNumber, info.BatchSize, ErrUnreplayable, err)
+		return fmt.Errorf("stream %s shard %s %s..%s (%d records): %w: %w: %w", info.StreamARN, info.ShardID,
+			info.StartSequenceNumber, info.EndSequenceNumber, info.BatchSize, ErrUnreplayable, errRangeGone, err)
 	}
 	return fmt.Errorf("read stream %s shard %s: %w", info.StreamARN, info.ShardID, err)
 }

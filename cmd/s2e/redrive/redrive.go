@@ -26,6 +26,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
+	"github.com/aws/aws-sdk-go-v2/service/firehose"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 )
 
@@ -40,6 +42,10 @@ type Names struct {
 	EventSource        string
 	EventStoreTable    string
 	EventStoreTableARN string
+	// The lake and the delivery stream that the records under errors/processing-failed/ go
+	// back into.
+	LakeBucket           string
+	IngestDeliveryStream string
 }
 
 // DefaultEventSource is the template's default of the EventSource parameter.
@@ -47,13 +53,15 @@ const DefaultEventSource = "stream-to-events.ingest"
 
 // The stack's output keys (template.yaml, Outputs) that NamesFromStack reads.
 var outputKeys = map[string]func(*Names) *string{
-	"IngestQueueUrl":      func(n *Names) *string { return &n.IngestQueueURL },
-	"IngestDLQUrl":        func(n *Names) *string { return &n.IngestDLQURL },
-	"ResponderDLQUrl":     func(n *Names) *string { return &n.ResponderDLQURL },
-	"EmitterDLQUrl":       func(n *Names) *string { return &n.EmitterDLQURL },
-	"EventBusName":        func(n *Names) *string { return &n.EventBusName },
-	"EventStoreTableName": func(n *Names) *string { return &n.EventStoreTable },
-	"EventStoreTableArn":  func(n *Names) *string { return &n.EventStoreTableARN },
+	"IngestQueueUrl":           func(n *Names) *string { return &n.IngestQueueURL },
+	"IngestDLQUrl":             func(n *Names) *string { return &n.IngestDLQURL },
+	"ResponderDLQUrl":          func(n *Names) *string { return &n.ResponderDLQURL },
+	"EmitterDLQUrl":            func(n *Names) *string { return &n.EmitterDLQURL },
+	"EventBusName":             func(n *Names) *string { return &n.EventBusName },
+	"EventStoreTableName":      func(n *Names) *string { return &n.EventStoreTable },
+	"EventStoreTableArn":       func(n *Names) *string { return &n.EventStoreTableARN },
+	"LakeBucketName":           func(n *Names) *string { return &n.LakeBucket },
+	"IngestDeliveryStreamName": func(n *Names) *string { return &n.IngestDeliveryStream },
 }
 
 type stackDescriber interface {
@@ -100,8 +108,10 @@ func NamesFromStack(ctx context.Context, c stackDescriber, stack string) (Names,
 type Clients struct {
 	SQS      queueClient
 	Streams  streamReader
-	DynamoDB itemGetter
+	DynamoDB storeClient
 	Events   eventPutter
+	S3       lakeClient
+	Firehose recordPutter
 }
 
 // NewClients makes the clients from one SDK config.
@@ -111,6 +121,8 @@ func NewClients(cfg aws.Config) Clients {
 		Streams:  dynamodbstreams.NewFromConfig(cfg),
 		DynamoDB: dynamodb.NewFromConfig(cfg),
 		Events:   eventbridge.NewFromConfig(cfg),
+		S3:       s3.NewFromConfig(cfg),
+		Firehose: firehose.NewFromConfig(cfg),
 	}
 }
 
@@ -137,6 +149,9 @@ type Counts struct {
 
 // Report is the outcome of a redrive of every DLQ.
 type Report struct {
+	// Lake counts the objects under errors/processing-failed/ (messages: objects read,
+	// redriven: objects whose records went back into the delivery stream).
+	Lake      Counts `json:"lake"`
 	Ingest    Counts `json:"ingestDLQ"`
 	Responder Counts `json:"responderDLQ"`
 	Emitter   Counts `json:"emitterDLQ"`
@@ -145,12 +160,16 @@ type Report struct {
 	Unreplayable []string `json:"unreplayable,omitempty"`
 }
 
-// All redrives the three DLQs: IngestDLQ first, so that the records it holds are stored (and
-// emitted by the stream) before the emitter's and the responder's leftovers are replayed.
+// All redrives every place a record waits: the lake's failed processor batches and IngestDLQ
+// first, so that the records they hold are stored (and emitted by the stream) before the
+// emitter's and the responder's leftovers are replayed.
 func (r *Redriver) All(ctx context.Context) (Report, error) {
 	var rep Report
 	var errs []error
 	var err error
+	if rep.Lake, err = r.Lake(ctx); err != nil {
+		errs = append(errs, err)
+	}
 	if rep.Ingest, err = r.Ingest(ctx); err != nil {
 		errs = append(errs, err)
 	}
