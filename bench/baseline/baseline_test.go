@@ -16,8 +16,8 @@ import (
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/stream-to-events/stream-to-events/internal/record"
-	"github.com/stream-to-events/stream-to-events/local/motoserver"
 	"github.com/stream-to-events/stream-to-events/test/awsfake"
+	"github.com/stream-to-events/stream-to-events/test/mototest"
 )
 
 var rec = record.Record{
@@ -104,7 +104,7 @@ func TestProcessMakesOneCallPerServicePerRecord(t *testing.T) {
 }
 
 func TestProvisionAndProcessOnMoto(t *testing.T) {
-	motoserver.ForTest(t)
+	mototest.Start(t)
 	cfg, err := config.LoadDefaultConfig(t.Context())
 	if err != nil {
 		t.Fatal(err)

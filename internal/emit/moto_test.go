@@ -14,13 +14,13 @@ import (
 
 	"github.com/stream-to-events/stream-to-events/internal/awsclient"
 	"github.com/stream-to-events/stream-to-events/internal/record"
-	"github.com/stream-to-events/stream-to-events/local/motoserver"
+	"github.com/stream-to-events/stream-to-events/test/mototest"
 )
 
 // TestPublisherAgainstMoto puts events on a bus whose rule matches them as the responder's rule
 // does (source and detail-type) and targets a queue, and reads what landed there.
 func TestPublisherAgainstMoto(t *testing.T) {
-	motoserver.ForTest(t)
+	mototest.Start(t)
 	ctx := t.Context()
 	cfg, err := awsclient.Config(ctx)
 	if err != nil {
