@@ -96,7 +96,7 @@ func TestProcessMakesOneCallPerServicePerRecord(t *testing.T) {
 				t.Errorf("PutItem pk = %v", pk)
 			}
 			entries := bodies["AWSEvents.PutEvents"]["Entries"].([]any)
-			if len(entries) != 1 || entries[0].(map[string]any)["Detail"] != body || entries[0].(map[string]any)["DetailType"] != "DataInserted" {
+			if len(entries) != 1 || entries[0].(map[string]any)["Detail"] != body || entries[0].(map[string]any)["DetailType"] != record.DetailType {
 				t.Errorf("PutEvents entries = %v", entries)
 			}
 		})

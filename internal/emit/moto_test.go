@@ -82,7 +82,7 @@ func TestPublisherAgainstMoto(t *testing.T) {
 			if err := json.Unmarshal(ev.Detail, &r); err != nil {
 				t.Fatalf("detail %s: %v", ev.Detail, err)
 			}
-			if ev.Source != source || ev.DetailType != DetailType || len(ev.Resources) != 1 || ev.Resources[0] != tableARN {
+			if ev.Source != source || ev.DetailType != record.DetailType || len(ev.Resources) != 1 || ev.Resources[0] != tableARN {
 				t.Errorf("event envelope %+v", ev)
 			}
 			w, ok := want[r.ID]
