@@ -16,7 +16,6 @@ import (
 	ebtypes "github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
-	"github.com/stream-to-events/stream-to-events/internal/emit"
 	"github.com/stream-to-events/stream-to-events/internal/queue"
 	"github.com/stream-to-events/stream-to-events/internal/record"
 	"github.com/stream-to-events/stream-to-events/internal/store"
@@ -78,7 +77,7 @@ func (p *Pipeline) Process(ctx context.Context, r record.Record) error {
 	out, err := p.Bus.PutEvents(ctx, &eventbridge.PutEventsInput{Entries: []ebtypes.PutEventsRequestEntry{{
 		EventBusName: aws.String(p.BusName),
 		Source:       aws.String(p.Source),
-		DetailType:   aws.String(emit.DetailType),
+		DetailType:   aws.String(record.DetailType),
 		Detail:       aws.String(body),
 		Resources:    []string{p.TableARN},
 	}}})

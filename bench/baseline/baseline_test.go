@@ -17,8 +17,8 @@ import (
 
 	"github.com/stream-to-events/stream-to-events/internal/queue"
 	"github.com/stream-to-events/stream-to-events/internal/record"
-	"github.com/stream-to-events/stream-to-events/local/motoserver"
 	"github.com/stream-to-events/stream-to-events/test/awsfake"
+	"github.com/stream-to-events/stream-to-events/test/mototest"
 )
 
 var rec = record.Record{
@@ -97,7 +97,7 @@ func TestProcessMakesOneCallPerServicePerRecord(t *testing.T) {
 				t.Errorf("PutItem pk = %v", pk)
 			}
 			entries := bodies["AWSEvents.PutEvents"]["Entries"].([]any)
-			if len(entries) != 1 || entries[0].(map[string]any)["Detail"] != body || entries[0].(map[string]any)["DetailType"] != "DataInserted" {
+			if len(entries) != 1 || entries[0].(map[string]any)["Detail"] != body || entries[0].(map[string]any)["DetailType"] != record.DetailType {
 				t.Errorf("PutEvents entries = %v", entries)
 			}
 		})
@@ -105,7 +105,7 @@ func TestProcessMakesOneCallPerServicePerRecord(t *testing.T) {
 }
 
 func TestProvisionAndProcessOnMoto(t *testing.T) {
-	motoserver.ForTest(t)
+	mototest.Start(t)
 	cfg, err := config.LoadDefaultConfig(t.Context())
 	if err != nil {
 		t.Fatal(err)

@@ -6,7 +6,11 @@ import (
 	"image/color"
 	"image/png"
 	"io"
-	"unicode"
+	"strings"
+
+	"golang.org/x/image/font"
+	"golang.org/x/image/font/basicfont"
+	"golang.org/x/image/math/fixed"
 )
 
 // Bar is one horizontal bar of a chart panel.
@@ -35,15 +39,17 @@ var (
 	colorGrid     = color.RGBA{0xdd, 0xdd, 0xdd, 0xff}
 )
 
+// face is the labels' font: X11's fixed 7×13, ASCII only.
+var face = basicfont.Face7x13
+
 const (
-	scale     = 2 // font pixels per glyph pixel
-	charW     = 6 * scale
-	lineH     = 9 * scale
+	charW     = 7  // face's advance
+	lineH     = 13 // face's height
 	margin    = 16
 	labelW    = 30 * charW
 	barAreaW  = 520
 	valueW    = 22 * charW
-	barH      = 14 * scale
+	barH      = 20
 	barGap    = 6
 	chartW    = margin*2 + labelW + barAreaW + valueW
 	titleGapH = lineH + 8
@@ -71,7 +77,7 @@ func DrawChart(w io.Writer, panels []Panel) error {
 		}
 		x0 := margin + labelW
 		for _, b := range p.Bars {
-			drawText(img, margin, y+(barH-7*scale)/2, b.Label, colorText)
+			drawText(img, margin, y+(barH-lineH)/2, b.Label, colorText)
 			bw := int(b.Value / maxV * barAreaW)
 			if b.Value > 0 && bw < 1 {
 				bw = 1
@@ -81,7 +87,7 @@ func DrawChart(w io.Writer, panels []Panel) error {
 			if text == "" {
 				text = fmt.Sprintf("%.4g", b.Value)
 			}
-			drawText(img, x0+bw+6, y+(barH-7*scale)/2, text, colorText)
+			drawText(img, x0+bw+6, y+(barH-lineH)/2, text, colorText)
 			y += barH + barGap
 		}
 		fill(img, image.Rect(x0-1, top-2, x0, y), colorGrid)
@@ -105,22 +111,8 @@ func fill(img *image.RGBA, r image.Rectangle, c color.RGBA) {
 	}
 }
 
-// drawText draws s with the 5×7 font, its top left at (x, y).
+// drawText draws s with its top left at (x, y). The face has ASCII only: µ (in µs) is written u.
 func drawText(img *image.RGBA, x, y int, s string, c color.RGBA) {
-	for _, r := range s {
-		g, ok := glyphs[unicode.ToUpper(r)]
-		if !ok {
-			g, ok = glyphs[r]
-		}
-		if ok {
-			for row, bits := range g {
-				for col, bit := range bits {
-					if bit == '#' {
-						fill(img, image.Rect(x+col*scale, y+row*scale, x+(col+1)*scale, y+(row+1)*scale), c)
-					}
-				}
-			}
-		}
-		x += charW
-	}
+	d := font.Drawer{Dst: img, Src: image.NewUniform(c), Face: face, Dot: fixed.P(x, y+face.Ascent)}
+	d.DrawString(strings.ReplaceAll(s, "µ", "u"))
 }

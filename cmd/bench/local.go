@@ -297,7 +297,7 @@ func measureSizes(records []generate.Record, source string, r *runner.Runner) (r
 		item += report.ItemSize(withTrace)
 		proj += report.ItemSize(plain)
 		event += emit.EntrySize(types.PutEventsRequestEntry{
-			Source: aws.String("stream-to-events.ingest"), DetailType: aws.String(emit.DetailType),
+			Source: aws.String("stream-to-events.ingest"), DetailType: aws.String(record.DetailType),
 			Detail: aws.String(string(cr.AppendJSON(nil))), Resources: []string{tableARN},
 		})
 	}

@@ -88,7 +88,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var local localResult
 	if _, err := exec.LookPath("moto_server"); err != nil && !o.skipLocal {
 		o.skipLocal = true
-		rep.Notes = append(rep.Notes, `moto_server is not on PATH, so the local run (calls, memory, latency, init) was left out: pip install "moto[server]" and rerun.`)
+		rep.Notes = append(rep.Notes, `moto_server is not on PATH, so the local run (calls, memory, latency, init) was left out: pip install -r local/motoserver/requirements.txt and rerun.`)
 		log.Warn("moto_server not found: no local run")
 	}
 	if !o.skipLocal {

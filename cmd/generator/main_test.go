@@ -21,6 +21,7 @@ import (
 	"github.com/stream-to-events/stream-to-events/cmd/generator/generate"
 	"github.com/stream-to-events/stream-to-events/internal/awsclient"
 	"github.com/stream-to-events/stream-to-events/local/motoserver"
+	"github.com/stream-to-events/stream-to-events/test/mototest"
 )
 
 // isolate keeps the developer's AWS configuration out of a test.
@@ -215,7 +216,7 @@ func TestClearErrors(t *testing.T) {
 // TestStackNamesTheQueue resolves the queue from a stack's Outputs in moto's CloudFormation and
 // sends the transformer's messages there, duplicates removed by the FIFO queue.
 func TestStackNamesTheQueue(t *testing.T) {
-	moto := motoserver.ForTest(t)
+	moto := mototest.Start(t)
 	t.Setenv("CONTRACTS_DIR", "../../layers/contracts")
 	cfg, err := awsclient.Config(t.Context())
 	if err != nil {

@@ -34,8 +34,8 @@ Usage:
 
 Run "s2e-local <command> -h" for a command's flags.
 
-It needs moto_server (pip install "moto[server]"), make and Go: the functions are built by the
-Makefile for this machine, as sam build would build them for Lambda.`
+It needs moto_server (pip install -r local/motoserver/requirements.txt), make and Go: the
+functions are built by the Makefile for this machine, as sam build would build them for Lambda.`
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))

@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/stream-to-events/stream-to-events/cmd/s2e/redrive"
-	"github.com/stream-to-events/stream-to-events/local/motoserver"
+	"github.com/stream-to-events/stream-to-events/test/mototest"
 )
 
 func TestRedriveFlags(t *testing.T) {
@@ -33,7 +33,7 @@ func TestRedriveFlags(t *testing.T) {
 // TestRedriveNoStack: against an endpoint without the stack, redrive says which stack it could
 // not find instead of touching any queue.
 func TestRedriveNoStack(t *testing.T) {
-	moto := motoserver.ForTest(t)
+	moto := mototest.Start(t)
 	var stdout, stderr bytes.Buffer
 	err := cmdRedrive(t.Context(), []string{"--endpoint", moto.URL, "--stack-name", "no-such-stack"}, &stdout, &stderr)
 	if err == nil || !strings.Contains(err.Error(), "no-such-stack") {

@@ -13,9 +13,6 @@ import (
 	"github.com/stream-to-events/stream-to-events/internal/metrics"
 )
 
-// Hop names the change archive in the pipeline's metrics.
-const Hop = "archive-changes"
-
 // Handler translates Firehose's transformation event of a Kinesis-sourced stream to change
 // lines and back to Firehose's response.
 type Handler struct {
@@ -53,7 +50,7 @@ func (h *Handler) Handle(ctx context.Context, ev events.KinesisFirehoseEvent) (e
 	}
 	if h.Metrics != nil {
 		c := metrics.Counts{In: len(ev.Records), Out: len(ev.Records) - failed, Failed: failed}
-		if err := metrics.Emit(h.Metrics, Hop, c); err != nil {
+		if err := metrics.Emit(h.Metrics, metrics.HopArchive, c); err != nil {
 			log.Warn("metrics not written", "error", err)
 		}
 	}

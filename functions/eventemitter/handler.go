@@ -51,7 +51,7 @@ func (h *handler) Handle(ctx context.Context, ev events.DynamoDBEvent) (events.D
 		ctx, cancel = context.WithDeadline(ctx, d.Add(-deadlineReserve))
 		defer cancel()
 	}
-	ctx, span := trace.Start(ctx, "emit")
+	ctx, span := trace.Start(ctx, metrics.HopEmit)
 	res := (&emit.Service{Publisher: h.publisher, Logger: log}).Emit(ctx, recs)
 	span.Annotate("record_id", res.First.ID)
 	span.Annotate("type", res.First.Type)
@@ -63,7 +63,7 @@ func (h *handler) Handle(ctx context.Context, ev events.DynamoDBEvent) (events.D
 	span.End(spanErr)
 
 	counts := metrics.Counts{In: len(recs), Out: res.Emitted, Failed: res.Failed}
-	if err := metrics.Emit(h.metrics, "emit", counts); err != nil {
+	if err := metrics.Emit(h.metrics, metrics.HopEmit, counts); err != nil {
 		log.WarnContext(ctx, "metrics not written", "error", err)
 	}
 	log.InfoContext(ctx, "batch emitted", "recordId", res.First.ID, "records", len(recs), "emitted", res.Emitted,

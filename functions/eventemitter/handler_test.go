@@ -20,6 +20,7 @@ import (
 
 	"github.com/stream-to-events/stream-to-events/internal/batch"
 	"github.com/stream-to-events/stream-to-events/internal/emit"
+	"github.com/stream-to-events/stream-to-events/internal/record"
 )
 
 const (
@@ -124,7 +125,7 @@ func TestFixture(t *testing.T) {
 	}
 	for i, e := range fb.entries {
 		m := queue.Records[i]
-		if aws.ToString(e.Source) != source || aws.ToString(e.DetailType) != "DataInserted" ||
+		if aws.ToString(e.Source) != source || aws.ToString(e.DetailType) != record.DetailType ||
 			aws.ToString(e.EventBusName) != bus || !slices.Equal(e.Resources, []string{tableARN}) {
 			t.Errorf("event %d: %+v", i, e)
 		}

@@ -17,12 +17,6 @@ import (
 	"github.com/stream-to-events/stream-to-events/internal/trace"
 )
 
-// DetailType is the only kind of event the responder reacts to.
-const DetailType = "DataInserted"
-
-// hop names this function in traces and metrics.
-const hop = "respond"
-
 // ErrMalformedEvent is wrapped by the errors about events that are not a DataInserted event with
 // a canonical record in it. They are returned, not dropped: the asynchronous invocation retries
 // and then sends the event to ResponderDLQ, where it can be looked at and replayed.
@@ -43,7 +37,7 @@ type Handler struct {
 // Handle projects the record an event carries. A duplicate or an event older than the stored
 // state is success; a malformed event or a store failure is an error, so Lambda retries it.
 func (h *Handler) Handle(ctx context.Context, ev events.EventBridgeEvent) (err error) {
-	ctx, span := trace.Start(ctx, hop)
+	ctx, span := trace.Start(ctx, metrics.HopRespond)
 	defer func() { span.End(err) }()
 	log := logging.For(ctx, h.Logger).With("eventId", ev.ID)
 
@@ -54,7 +48,7 @@ func (h *Handler) Handle(ctx context.Context, ev events.EventBridgeEvent) (err e
 		} else {
 			counts.Out = 1
 		}
-		if merr := metrics.Emit(h.Metrics, hop, counts); merr != nil {
+		if merr := metrics.Emit(h.Metrics, metrics.HopRespond, counts); merr != nil {
 			log.WarnContext(ctx, "emit metrics", "error", merr)
 		}
 	}()
@@ -85,8 +79,8 @@ func (h *Handler) Handle(ctx context.Context, ev events.EventBridgeEvent) (err e
 // with the event. What the projection itself refuses (a bad time, an oversize key) it reports
 // when the record is applied.
 func decode(ev events.EventBridgeEvent) (record.Record, error) {
-	if ev.DetailType != DetailType {
-		return record.Record{}, fmt.Errorf("event %q: detail-type %q, want %q: %w", ev.ID, ev.DetailType, DetailType, ErrMalformedEvent)
+	if ev.DetailType != record.DetailType {
+		return record.Record{}, fmt.Errorf("event %q: detail-type %q, want %q: %w", ev.ID, ev.DetailType, record.DetailType, ErrMalformedEvent)
 	}
 	detail := bytes.TrimSpace(ev.Detail)
 	if len(detail) == 0 || detail[0] != '{' {

@@ -47,7 +47,7 @@ func (h *handler) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEve
 		ctx, cancel = context.WithDeadline(ctx, d.Add(-deadlineReserve))
 		defer cancel()
 	}
-	ctx, span := trace.Start(ctx, "store")
+	ctx, span := trace.Start(ctx, metrics.HopStore)
 	res := (&store.Service{Table: h.table, Logger: log}).Store(ctx, msgs)
 	span.Annotate("record_id", res.First.ID)
 	span.Annotate("type", res.First.Type)
@@ -59,7 +59,7 @@ func (h *handler) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEve
 	span.End(spanErr)
 
 	counts := metrics.Counts{In: len(msgs), Out: res.Stored, Failed: len(msgs) - res.Stored}
-	if err := metrics.Emit(h.metrics, "store", counts); err != nil {
+	if err := metrics.Emit(h.metrics, metrics.HopStore, counts); err != nil {
 		log.WarnContext(ctx, "metrics not written", "error", err)
 	}
 	log.InfoContext(ctx, "batch stored", "recordId", res.First.ID, "messages", len(msgs),

@@ -9,6 +9,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/stream-to-events/stream-to-events/internal/logging"
+	"github.com/stream-to-events/stream-to-events/internal/metrics"
 	"github.com/stream-to-events/stream-to-events/internal/trace"
 )
 
@@ -21,7 +22,7 @@ type Handler struct {
 // Handle answers one API request. Every outcome, a 4xx or a 5xx included, is a proxy response
 // and not an invocation error: API Gateway would turn an invocation error into a bare 502.
 func (h *Handler) Handle(ctx context.Context, ev events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
-	ctx, span := trace.Start(ctx, "api")
+	ctx, span := trace.Start(ctx, metrics.HopAPI)
 	span.Annotate("route", ev.Resource)
 	if typ := ev.PathParameters["type"]; typ != "" && len(typ) <= 64 {
 		span.Annotate("type", typ)

@@ -14,7 +14,16 @@ import (
 )
 
 // This file adapts API Gateway's REST proxy integration to net/http, so that the API is a plain
-// http.Handler. It is small enough to own rather than pull in an adapter module.
+// http.Handler.
+//
+// It is kept instead of aws-lambda-go-api-proxy's httpadapter on purpose. That module's go.mod
+// requires the web frameworks it has adapters for (gin, echo, fiber, iris, chi, gorilla/mux,
+// negroni), so taking it for one adapter adds them all to this module's graph, go.sum and
+// vulnerability checks, while the function would still link only the same translation this file
+// does. What the API needs of the event is small and fixed (method, path, repeated query values,
+// headers, a base64 body, and a UTF-8 or base64 answer) and each part is tested in
+// proxy_test.go; the adapter's extras (stage and base-path stripping, custom-domain handling,
+// the request context under its own key) are not used here.
 
 // serveProxy runs h on the request an API Gateway proxy event describes and returns h's answer
 // as the proxy response.

@@ -15,14 +15,14 @@ import (
 	"github.com/stream-to-events/stream-to-events/internal/awsclient"
 	"github.com/stream-to-events/stream-to-events/internal/projection"
 	"github.com/stream-to-events/stream-to-events/internal/record"
-	"github.com/stream-to-events/stream-to-events/local/motoserver"
+	"github.com/stream-to-events/stream-to-events/test/mototest"
 )
 
 // TestAPIOverMoto runs the API over the real projection reader and a table on moto_server,
 // created as template.yaml declares it: the walk a client makes with next tokens visits every
 // entity once, and tokens that are forged or belong to another type are refused.
 func TestAPIOverMoto(t *testing.T) {
-	motoserver.ForTest(t)
+	mototest.Start(t)
 	cfg, err := awsclient.Config(t.Context())
 	if err != nil {
 		t.Fatal(err)

@@ -10,7 +10,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/stream-to-events/stream-to-events/internal/trace"
 )
@@ -24,17 +23,6 @@ func Config(ctx context.Context, opts ...func(*config.LoadOptions) error) (aws.C
 	}
 	trace.Instrument(&cfg)
 	return cfg, nil
-}
-
-// Local reports whether the clients point at a local endpoint rather than AWS.
-func Local() bool { return os.Getenv("AWS_ENDPOINT_URL") != "" }
-
-// S3Options are the S3 client options for this environment: path-style addressing on a local
-// endpoint, where bucket host names do not resolve.
-func S3Options(o *s3.Options) {
-	if Local() {
-		o.UsePathStyle = true
-	}
 }
 
 // MustEnv returns the named environment variables, or an error naming every one that is missing,

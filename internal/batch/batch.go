@@ -23,8 +23,15 @@ type Policy struct {
 // seconds of waiting before the failure is reported to the trigger, which retries in its turn.
 var DefaultPolicy = Policy{Attempts: 6, Base: 50 * time.Millisecond, Max: 1 * time.Second}
 
-// Sleep waits for d or until ctx is done; tests replace it to run without waiting.
-var Sleep = func(ctx context.Context, d time.Duration) error {
+// Sleep waits for d or until ctx is done before a retry; tests replace it to run without waiting.
+var Sleep = Wait
+
+// Wait waits for d (nothing when d <= 0) or until ctx is done. It is Sleep that tests cannot
+// replace, for waits that are not retries, such as a producer keeping its rate.
+func Wait(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {

@@ -164,9 +164,9 @@ func TestPublishEntries(t *testing.T) {
 		t.Fatalf("failed %v: %v", failed, err)
 	}
 	want := &eventbridge.PutEventsInput{Entries: []ebtypes.PutEventsRequestEntry{
-		{EventBusName: aws.String(bus), Source: aws.String(source), DetailType: aws.String("DataInserted"),
+		{EventBusName: aws.String(bus), Source: aws.String(source), DetailType: aws.String(record.DetailType),
 			Detail: aws.String(string(detail)), Resources: []string{tableARN}, TraceHeader: aws.String("Root=1-abc;Sampled=1")},
-		{EventBusName: aws.String(bus), Source: aws.String(source), DetailType: aws.String("DataInserted"),
+		{EventBusName: aws.String(bus), Source: aws.String(source), DetailType: aws.String(record.DetailType),
 			Detail: aws.String(string(detail)), Resources: []string{tableARN}},
 	}}
 	if len(fb.calls) != 1 || !reflect.DeepEqual(fb.calls[0], want) {

@@ -13,14 +13,14 @@ import (
 	"github.com/stream-to-events/stream-to-events/internal/awsclient"
 	"github.com/stream-to-events/stream-to-events/internal/record"
 	"github.com/stream-to-events/stream-to-events/internal/store"
-	"github.com/stream-to-events/stream-to-events/local/motoserver"
+	"github.com/stream-to-events/stream-to-events/test/mototest"
 )
 
 // TestStreamImagesAgainstMoto stores records twice through the store, reads the table's stream
 // as the emitter's mapping would, and checks that each INSERT's image rebuilds the record that
 // was stored, and that the rewrite adds no INSERT for the emitter to emit again.
 func TestStreamImagesAgainstMoto(t *testing.T) {
-	motoserver.ForTest(t)
+	mototest.Start(t)
 	ctx := t.Context()
 	cfg, err := awsclient.Config(ctx)
 	if err != nil {

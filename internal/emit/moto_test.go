@@ -14,13 +14,13 @@ import (
 
 	"github.com/stream-to-events/stream-to-events/internal/awsclient"
 	"github.com/stream-to-events/stream-to-events/internal/record"
-	"github.com/stream-to-events/stream-to-events/local/motoserver"
+	"github.com/stream-to-events/stream-to-events/test/mototest"
 )
 
 // TestPublisherAgainstMoto puts events on a bus whose rule matches them as the responder's rule
 // does (source and detail-type) and targets a queue, and reads what landed there.
 func TestPublisherAgainstMoto(t *testing.T) {
-	motoserver.ForTest(t)
+	mototest.Start(t)
 	ctx := t.Context()
 	cfg, err := awsclient.Config(ctx)
 	if err != nil {
@@ -82,7 +82,7 @@ func TestPublisherAgainstMoto(t *testing.T) {
 			if err := json.Unmarshal(ev.Detail, &r); err != nil {
 				t.Fatalf("detail %s: %v", ev.Detail, err)
 			}
-			if ev.Source != source || ev.DetailType != DetailType || len(ev.Resources) != 1 || ev.Resources[0] != tableARN {
+			if ev.Source != source || ev.DetailType != record.DetailType || len(ev.Resources) != 1 || ev.Resources[0] != tableARN {
 				t.Errorf("event envelope %+v", ev)
 			}
 			w, ok := want[r.ID]

@@ -15,10 +15,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
 
 	"github.com/stream-to-events/stream-to-events/internal/batch"
+	"github.com/stream-to-events/stream-to-events/internal/record"
 )
-
-// DetailType is the detail-type of the integration event (the responder's rule matches on it).
-const DetailType = "DataInserted"
 
 // EventBridge's PutEvents limits: entries per call, and the size of a call's entries as
 // EntrySize counts them.
@@ -104,7 +102,7 @@ func (p *Publisher) Publish(ctx context.Context, events []Event) ([]int, error) 
 		e := entry{index: i, req: types.PutEventsRequestEntry{
 			EventBusName: &p.bus,
 			Source:       &p.source,
-			DetailType:   aws.String(DetailType),
+			DetailType:   aws.String(record.DetailType),
 			Detail:       aws.String(string(ev.Detail)),
 			Resources:    resources,
 		}}

@@ -11,6 +11,17 @@ import (
 // Namespace is the CloudWatch namespace of the pipeline's metrics.
 const Namespace = "StreamToEvents"
 
+// The hops' names: the Hop dimension of their metrics (the template's dashboard plots them) and
+// the name of their trace segments.
+const (
+	HopTransform = "transform"
+	HopStore     = "store"
+	HopEmit      = "emit"
+	HopRespond   = "respond"
+	HopArchive   = "archive-changes"
+	HopAPI       = "api"
+)
+
 // Counts are the records a hop saw in one invocation.
 type Counts struct {
 	In, Out, Failed int

@@ -13,7 +13,7 @@ import (
 
 	"github.com/stream-to-events/stream-to-events/internal/awsclient"
 	"github.com/stream-to-events/stream-to-events/internal/record"
-	"github.com/stream-to-events/stream-to-events/local/motoserver"
+	"github.com/stream-to-events/stream-to-events/test/mototest"
 )
 
 // table is what the convergence and pagination tests need of a projection table.
@@ -26,7 +26,7 @@ type table interface {
 // pk (S, HASH), sk (S, RANGE), on demand.
 func motoTable(t *testing.T) *dynamodb.Client {
 	t.Helper()
-	motoserver.ForTest(t)
+	mototest.Start(t)
 	cfg, err := awsclient.Config(t.Context())
 	if err != nil {
 		t.Fatal(err)

@@ -11,7 +11,7 @@ import (
 
 	"github.com/stream-to-events/stream-to-events/internal/awsclient"
 	"github.com/stream-to-events/stream-to-events/internal/record"
-	"github.com/stream-to-events/stream-to-events/local/motoserver"
+	"github.com/stream-to-events/stream-to-events/test/mototest"
 )
 
 // BenchmarkSendToMoto measures how fast the transformer's sender puts tiny records on a FIFO
@@ -19,7 +19,7 @@ import (
 // fills as it runs (moto's work per message grows with the queue's depth). The records/s it
 // reports bound what one transformer invocation can take on within its timeout locally.
 func BenchmarkSendToMoto(b *testing.B) {
-	motoserver.ForTest(b)
+	mototest.Start(b)
 	ctx := b.Context()
 	cfg, err := awsclient.Config(ctx)
 	if err != nil {

@@ -11,14 +11,14 @@ import (
 
 	"github.com/stream-to-events/stream-to-events/internal/awsclient"
 	"github.com/stream-to-events/stream-to-events/internal/record"
-	"github.com/stream-to-events/stream-to-events/local/motoserver"
+	"github.com/stream-to-events/stream-to-events/test/mototest"
 )
 
 // TestSendToFIFOQueue sends through the real SDK client to moto's SQS, with the IngestQueue's
 // attributes, and checks what a consumer receives: every record once, in its entity's group, and
 // a record sent twice (a Firehose retry) only once.
 func TestSendToFIFOQueue(t *testing.T) {
-	motoserver.ForTest(t)
+	mototest.Start(t)
 	ctx := t.Context()
 	cfg, err := awsclient.Config(ctx)
 	if err != nil {

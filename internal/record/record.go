@@ -32,6 +32,10 @@ func FormatTime(t time.Time) string { return t.UTC().Format(TimeLayout) }
 // RawType is the type of a record that arrived without the envelope.
 const RawType = "raw"
 
+// DetailType is the EventBridge detail-type of the integration event that carries a stored
+// record: the emitter puts it, the responder's rule matches it and the responder accepts only it.
+const DetailType = "DataInserted"
+
 // EntityKey identifies the entity a record is about: "type#key". It is the event store's
 // partition key.
 func (r Record) EntityKey() string { return r.Type + "#" + r.Key }

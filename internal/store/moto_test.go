@@ -11,7 +11,7 @@ import (
 	streamtypes "github.com/aws/aws-sdk-go-v2/service/dynamodbstreams/types"
 
 	"github.com/stream-to-events/stream-to-events/internal/awsclient"
-	"github.com/stream-to-events/stream-to-events/local/motoserver"
+	"github.com/stream-to-events/stream-to-events/test/mototest"
 )
 
 // createEventStore creates the table as template.yaml declares it: pk/sk, on-demand, stream
@@ -79,7 +79,7 @@ func streamEvents(t *testing.T, ctx context.Context, cfg aws.Config, arn string)
 // INSERT is still written once per record, and the emitter only emits INSERTs (its mapping's
 // filter and its own check), so a rewrite causes no second event on either.
 func TestTableAgainstMoto(t *testing.T) {
-	motoserver.ForTest(t)
+	mototest.Start(t)
 	ctx := t.Context()
 	cfg, err := awsclient.Config(ctx)
 	if err != nil {

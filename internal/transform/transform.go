@@ -21,7 +21,7 @@ import (
 )
 
 // Hop names this hop in metrics.
-const Hop = "transform"
+const Hop = metrics.HopTransform
 
 // Result is what Firehose is told about one record.
 type Result int

@@ -13,9 +13,7 @@ package apigw
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -403,9 +401,9 @@ func proxyEvent(req *http.Request, route Route, path string, params map[string]s
 		PathParameters:                  pathParams,
 		RequestContext: events.APIGatewayProxyRequestContext{
 			AccountID:        spec.Account,
-			ResourceID:       randomHex(3),
+			ResourceID:       spec.RandomHex(3),
 			Stage:            route.Stage,
-			RequestID:        newRequestID(),
+			RequestID:        spec.NewRequestID(),
 			Identity:         events.APIGatewayRequestIdentity{SourceIP: sourceIP, UserAgent: req.UserAgent()},
 			ResourcePath:     route.Path,
 			Path:             "/" + route.Stage + path,
@@ -480,18 +478,4 @@ func errorTypeOf(status int) string {
 	default:
 		return "InternalServerErrorException"
 	}
-}
-
-func randomHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
-}
-
-func newRequestID() string {
-	b := make([]byte, 16)
-	_, _ = rand.Read(b)
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }

@@ -113,7 +113,7 @@ func (f *fakeInvoker) Invoke(_ context.Context, logicalID string, inv spec.Invoc
 	f.traces = append(f.traces, inv.TraceHeader)
 	res := f.res
 	res.RequestID = "req-1"
-	res.TraceID, _ = traceIDs(inv.TraceHeader)
+	res.TraceID, _ = spec.TraceIDs(inv.TraceHeader)
 	return res, nil
 }
 

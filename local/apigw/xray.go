@@ -39,16 +39,16 @@ func (s *Server) beginSegment(req *http.Request, route Route, callerHeader strin
 		return nil
 	}
 	now := time.Now()
-	root, parent := traceIDs(callerHeader)
+	root, parent := spec.TraceIDs(callerHeader)
 	if root == "" {
-		root, parent = fmt.Sprintf("1-%08x-%s", now.Unix(), randomHex(12)), ""
+		root, parent = fmt.Sprintf("1-%08x-%s", now.Unix(), spec.RandomHex(12)), ""
 	}
 	clientIP := req.RemoteAddr
 	if i := strings.LastIndexByte(clientIP, ':'); i > 0 {
 		clientIP = clientIP[:i]
 	}
 	return &stageSegment{
-		ID: randomHex(8), TraceID: root, ParentID: parent,
+		ID: spec.RandomHex(8), TraceID: root, ParentID: parent,
 		Name: route.APIID + "/" + route.Stage, Origin: "AWS::ApiGateway::Stage",
 		StartTime: epoch(now),
 		HTTP: map[string]any{"request": map[string]any{
@@ -83,20 +83,6 @@ func (s *Server) endSegment(seg *stageSegment, status int) {
 }
 
 func epoch(t time.Time) float64 { return float64(t.UnixNano()) / 1e9 }
-
-// traceIDs reads Root and Parent of an X-Ray trace header.
-func traceIDs(header string) (root, parent string) {
-	for part := range strings.SplitSeq(header, ";") {
-		k, v, _ := strings.Cut(strings.TrimSpace(part), "=")
-		switch k {
-		case "Root":
-			root = v
-		case "Parent":
-			parent = v
-		}
-	}
-	return root, parent
-}
 
 // statusRecorder remembers the status written, for the segment.
 type statusRecorder struct {

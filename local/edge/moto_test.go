@@ -13,13 +13,13 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
-	"github.com/stream-to-events/stream-to-events/local/motoserver"
+	"github.com/stream-to-events/stream-to-events/test/mototest"
 )
 
 // TestAgainstMoto runs real SDK clients through the edge to moto: calls are counted per caller,
 // and a partial failure leaves the failed entries really unwritten.
 func TestAgainstMoto(t *testing.T) {
-	moto := motoserver.ForTest(t)
+	moto := mototest.Start(t)
 	ctx := t.Context()
 	e, err := New(Options{
 		Upstream: moto.URL,

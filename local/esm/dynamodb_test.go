@@ -15,8 +15,8 @@ import (
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
-	"github.com/stream-to-events/stream-to-events/local/motoserver"
 	"github.com/stream-to-events/stream-to-events/local/spec"
+	"github.com/stream-to-events/stream-to-events/test/mototest"
 )
 
 const streamTemplate = `
@@ -57,7 +57,7 @@ type streamFixture struct {
 
 func newStreamFixture(t *testing.T, bisect bool) *streamFixture {
 	t.Helper()
-	moto := motoserver.ForTest(t)
+	moto := mototest.Start(t)
 	f := &streamFixture{ddb: dynamodb.NewFromConfig(clientConfig(moto.URL)), sqs: sqs.NewFromConfig(clientConfig(moto.URL)), table: "event-store"}
 	out, err := f.ddb.CreateTable(t.Context(), &dynamodb.CreateTableInput{
 		TableName:            aws.String(f.table),

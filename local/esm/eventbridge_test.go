@@ -16,8 +16,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
-	"github.com/stream-to-events/stream-to-events/local/motoserver"
 	"github.com/stream-to-events/stream-to-events/local/spec"
+	"github.com/stream-to-events/stream-to-events/test/mototest"
 )
 
 const ruleTemplate = `
@@ -63,7 +63,7 @@ type ruleFixture struct {
 // queue as its target, and the DLQ.
 func newRuleFixture(t *testing.T) *ruleFixture {
 	t.Helper()
-	moto := motoserver.ForTest(t)
+	moto := mototest.Start(t)
 	f := &ruleFixture{eb: eventbridge.NewFromConfig(clientConfig(moto.URL)), sqs: sqs.NewFromConfig(clientConfig(moto.URL))}
 	ctx := t.Context()
 	if _, err := f.eb.CreateEventBus(ctx, &eventbridge.CreateEventBusInput{Name: aws.String("s2e-bus")}); err != nil {

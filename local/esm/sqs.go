@@ -92,10 +92,8 @@ func (m *sqsMapping) run(ctx context.Context, stop <-chan struct{}) {
 // poll receives a batch, invokes, deletes what succeeded; again until stop.
 func (m *sqsMapping) poll(ctx context.Context, stop <-chan struct{}) {
 	for !stopped(stop) && ctx.Err() == nil {
-		msgs, err := m.receive(ctx, stop)
-		if err != nil {
-			m.log.Warn("sqs receive failed", "queue", m.queueURL, "error", err)
-			sleep(ctx, stop, time.Second)
+		msgs, ok := m.receiveOrPause(ctx, stop)
+		if !ok {
 			continue
 		}
 		if len(msgs) > 0 {
@@ -116,10 +114,8 @@ func (m *sqsMapping) runFIFO(ctx context.Context, stop <-chan struct{}) {
 	var mu sync.Mutex
 	inFlight := map[string]bool{}
 	for !stopped(stop) && ctx.Err() == nil {
-		msgs, err := m.receive(ctx, stop)
-		if err != nil {
-			m.log.Warn("sqs receive failed", "queue", m.queueURL, "error", err)
-			sleep(ctx, stop, time.Second)
+		msgs, ok := m.receiveOrPause(ctx, stop)
+		if !ok {
 			continue
 		}
 		if len(msgs) == 0 {
@@ -168,6 +164,18 @@ func (m *sqsMapping) runFIFO(ctx context.Context, stop <-chan struct{}) {
 			m.handle(ctx, run, release)
 		}()
 	}
+}
+
+// receiveOrPause is receive for the polling loops: a failed receive is logged and followed by a
+// second's pause before the loop polls again.
+func (m *sqsMapping) receiveOrPause(ctx context.Context, stop <-chan struct{}) ([]types.Message, bool) {
+	msgs, err := m.receive(ctx, stop)
+	if err != nil {
+		m.log.Warn("sqs receive failed", "queue", m.queueURL, "error", err)
+		sleep(ctx, stop, time.Second)
+		return nil, false
+	}
+	return msgs, true
 }
 
 // receive gathers up to BatchSize messages: one long poll, then more while the batching window

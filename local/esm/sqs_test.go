@@ -17,8 +17,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
-	"github.com/stream-to-events/stream-to-events/local/motoserver"
 	"github.com/stream-to-events/stream-to-events/local/spec"
+	"github.com/stream-to-events/stream-to-events/test/mototest"
 )
 
 const sqsTemplate = `
@@ -112,7 +112,7 @@ func sqsBodies(t *testing.T, payload []byte) []events.SQSMessage {
 // A message the function reports as failed comes back until the queue redrives it to the DLQ
 // after maxReceiveCount receives; the others are deleted after one delivery.
 func TestSQSPartialFailureAndRedrive(t *testing.T) {
-	moto := motoserver.ForTest(t)
+	moto := mototest.Start(t)
 	c := sqs.NewFromConfig(clientConfig(moto.URL))
 	url, arn, dlqURL := createQueue(t, c, "ingest", 5)
 	fn := &fakeFunction{answer: func(_ int, inv spec.Invocation) (spec.Result, error) {
@@ -162,7 +162,7 @@ func TestSQSPartialFailureAndRedrive(t *testing.T) {
 // On a FIFO queue no two batches of one message group are in flight at once, order within a
 // group holds, and the first message's AWSTraceHeader continues into the invocation.
 func TestSQSFIFOOneBatchPerGroup(t *testing.T) {
-	moto := motoserver.ForTest(t)
+	moto := mototest.Start(t)
 	c := sqs.NewFromConfig(clientConfig(moto.URL))
 	url, arn, _ := createQueue(t, c, "ingest.fifo", 0)
 	const header = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"
@@ -244,7 +244,7 @@ func TestSQSFIFOOneBatchPerGroup(t *testing.T) {
 // Messages a filter leaves out are deleted without an invocation, as Lambda does; a JSON body is
 // matched as an object.
 func TestSQSFilterDeletesWhatItLeavesOut(t *testing.T) {
-	moto := motoserver.ForTest(t)
+	moto := mototest.Start(t)
 	c := sqs.NewFromConfig(clientConfig(moto.URL))
 	url, arn, _ := createQueue(t, c, "ingest", 0)
 	tmpl := strings.Replace(fmt.Sprintf(sqsTemplate, 10), "            FunctionResponseTypes:",
@@ -278,7 +278,7 @@ func TestSQSFilterDeletesWhatItLeavesOut(t *testing.T) {
 
 // Stop lets the batch in flight finish and deletes its messages, so nothing is processed twice.
 func TestStopFinishesTheBatchInFlight(t *testing.T) {
-	moto := motoserver.ForTest(t)
+	moto := mototest.Start(t)
 	c := sqs.NewFromConfig(clientConfig(moto.URL))
 	url, arn, _ := createQueue(t, c, "ingest", 0)
 	if _, err := c.SendMessage(t.Context(), &sqs.SendMessageInput{QueueUrl: aws.String(url), MessageBody: aws.String("slow")}); err != nil {

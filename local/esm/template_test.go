@@ -17,10 +17,10 @@ import (
 	ebtypes "github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
-	"github.com/stream-to-events/stream-to-events/local/motoserver"
 	"github.com/stream-to-events/stream-to-events/local/samtemplate"
 	"github.com/stream-to-events/stream-to-events/local/spec"
 	"github.com/stream-to-events/stream-to-events/local/stack"
+	"github.com/stream-to-events/stream-to-events/test/mototest"
 )
 
 // The real template.yaml, provisioned by the real stack: each trigger reaches its function.
@@ -29,7 +29,7 @@ func TestRealTemplateTriggers(t *testing.T) {
 	if err != nil {
 		t.Skipf("no template.yaml: %v", err)
 	}
-	moto := motoserver.ForTest(t)
+	moto := mototest.Start(t)
 	st, err := stack.New(tmpl, stack.Options{BuildDir: t.TempDir(), Endpoint: moto.URL, APIURL: "http://127.0.0.1:3000"})
 	if err != nil {
 		t.Fatal(err)

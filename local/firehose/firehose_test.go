@@ -21,7 +21,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/stream-to-events/stream-to-events/internal/batch"
-	"github.com/stream-to-events/stream-to-events/local/motoserver"
+	"github.com/stream-to-events/stream-to-events/test/mototest"
 )
 
 const testTemplate = `
@@ -70,7 +70,7 @@ func start(t *testing.T, inv *transformer, opts Options, put objectPutter) *harn
 	endpoint := "http://127.0.0.1:1"
 	var s3c *s3.Client
 	if put == nil {
-		moto := motoserver.ForTest(t)
+		moto := mototest.Start(t)
 		endpoint = moto.URL
 		s3c = s3.NewFromConfig(clientConfig(endpoint), func(o *s3.Options) { o.UsePathStyle = true })
 		if _, err := s3c.CreateBucket(t.Context(), &s3.CreateBucketInput{Bucket: aws.String("s2e-lakebucket")}); err != nil {

@@ -14,9 +14,9 @@ import (
 	fhtypes "github.com/aws/aws-sdk-go-v2/service/firehose/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
-	"github.com/stream-to-events/stream-to-events/local/motoserver"
 	"github.com/stream-to-events/stream-to-events/local/samtemplate"
 	"github.com/stream-to-events/stream-to-events/local/stack"
+	"github.com/stream-to-events/stream-to-events/test/mototest"
 )
 
 // The real template.yaml, provisioned by the real stack: its delivery stream takes records and
@@ -26,7 +26,7 @@ func TestRealTemplateDeliveryStream(t *testing.T) {
 	if err != nil {
 		t.Skipf("no template.yaml: %v", err)
 	}
-	moto := motoserver.ForTest(t)
+	moto := mototest.Start(t)
 	st, err := stack.New(tmpl, stack.Options{BuildDir: t.TempDir(), Endpoint: moto.URL, APIURL: "http://127.0.0.1:3000"})
 	if err != nil {
 		t.Fatal(err)

@@ -15,9 +15,9 @@ import (
 	kintypes "github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 
 	"github.com/stream-to-events/stream-to-events/internal/change"
-	"github.com/stream-to-events/stream-to-events/local/motoserver"
 	"github.com/stream-to-events/stream-to-events/local/samtemplate"
 	"github.com/stream-to-events/stream-to-events/local/stack"
+	"github.com/stream-to-events/stream-to-events/test/mototest"
 )
 
 // changeLine is a change line as the lake holds it.
@@ -38,7 +38,7 @@ func TestChangesReachKinesis(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	moto := motoserver.ForTest(t)
+	moto := mototest.Start(t)
 	st, err := stack.New(tmpl, stack.Options{BuildDir: t.TempDir(), Endpoint: moto.URL, APIURL: "http://127.0.0.1:3000"})
 	if err != nil {
 		t.Fatal(err)

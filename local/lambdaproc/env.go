@@ -1,9 +1,6 @@
 package lambdaproc
 
 import (
-	"crypto/rand"
-	"encoding/hex"
-	"fmt"
 	"maps"
 	"os"
 	"path/filepath"
@@ -92,20 +89,5 @@ func optPath(v string, layers map[string]string) string {
 
 // logStreamName is Lambda's: date/[version]random.
 func logStreamName(now time.Time) string {
-	return now.UTC().Format("2006/01/02") + "/[$LATEST]" + randomHex(16)
-}
-
-func randomHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
-}
-
-// newRequestID is a random UUID, as Lambda's request IDs are.
-func newRequestID() string {
-	b := make([]byte, 16)
-	_, _ = rand.Read(b)
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+	return now.UTC().Format("2006/01/02") + "/[$LATEST]" + spec.RandomHex(16)
 }

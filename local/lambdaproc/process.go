@@ -361,7 +361,7 @@ func (p *process) report(c *call, out outcome) {
 		billed += int64(math.Ceil(initMS))
 		initPart = fmt.Sprintf("\tInit Duration: %.2f ms", initMS)
 	}
-	root, parent := traceIDs(c.traceHeader)
+	root, parent := spec.TraceIDs(c.traceHeader)
 	p.platform("END RequestId: %s", c.id)
 	p.platform("REPORT RequestId: %s\tDuration: %.2f ms\tBilled Duration: %d ms\tMemory Size: %d MB\tMax Memory Used: %d MB%s\tXRAY TraceId: %s\tSegmentId: %s\tSampled: true",
 		c.id, ms(out.duration), max(billed, 1), p.fn.MemoryMB, p.maxMemoryMB(), initPart, root, parent)

@@ -235,7 +235,7 @@ func (r *Runtime) Invoke(ctx context.Context, logicalID string, inv spec.Invocat
 
 	tc := newTraceContext(inv.TraceHeader)
 	c := &call{
-		id:          newRequestID(),
+		id:          spec.NewRequestID(),
 		payload:     inv.Payload,
 		traceHeader: tc.header(),
 		timeout:     pl.fn.Timeout,

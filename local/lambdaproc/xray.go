@@ -3,7 +3,6 @@ package lambdaproc
 import (
 	"encoding/json"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/stream-to-events/stream-to-events/local/spec"
@@ -18,12 +17,12 @@ type traceContext struct {
 }
 
 func newTraceContext(header string) traceContext {
-	root, parent := traceIDs(header)
+	root, parent := spec.TraceIDs(header)
 	if root == "" {
 		root = newTraceID(time.Now())
 		parent = ""
 	}
-	return traceContext{root: root, parent: parent, segmentID: randomHex(8)}
+	return traceContext{root: root, parent: parent, segmentID: spec.RandomHex(8)}
 }
 
 // header is what the function gets as Lambda-Runtime-Trace-Id (and so _X_AMZN_TRACE_ID): the
@@ -32,23 +31,9 @@ func (tc traceContext) header() string {
 	return fmt.Sprintf("Root=%s;Parent=%s;Sampled=1", tc.root, tc.segmentID)
 }
 
-// traceIDs reads Root and Parent of an X-Ray trace header ("Root=…;Parent=…;Sampled=1").
-func traceIDs(header string) (root, parent string) {
-	for part := range strings.SplitSeq(header, ";") {
-		k, v, _ := strings.Cut(strings.TrimSpace(part), "=")
-		switch k {
-		case "Root":
-			root = v
-		case "Parent":
-			parent = v
-		}
-	}
-	return root, parent
-}
-
 // newTraceID is an X-Ray trace ID: version 1, epoch seconds in hex, 96 random bits.
 func newTraceID(now time.Time) string {
-	return fmt.Sprintf("1-%08x-%s", now.Unix(), randomHex(12))
+	return fmt.Sprintf("1-%08x-%s", now.Unix(), spec.RandomHex(12))
 }
 
 type segment struct {
@@ -94,7 +79,7 @@ func functionSegment(fn spec.Function, tc traceContext, requestID string, out ou
 	invStart := out.start
 	if !out.initStart.IsZero() {
 		seg.Subsegments = append(seg.Subsegments, segment{
-			ID: randomHex(8), Name: "Initialization",
+			ID: spec.RandomHex(8), Name: "Initialization",
 			StartTime: epoch(out.initStart), EndTime: epoch(out.initEnd),
 		})
 		invStart = out.initEnd
@@ -102,10 +87,10 @@ func functionSegment(fn spec.Function, tc traceContext, requestID string, out ou
 	if out.duration > 0 {
 		invStart = out.end.Add(-out.duration)
 	}
-	inv := segment{ID: randomHex(8), Name: "Invocation", StartTime: epoch(invStart), EndTime: epoch(out.end)}
+	inv := segment{ID: spec.RandomHex(8), Name: "Invocation", StartTime: epoch(invStart), EndTime: epoch(out.end)}
 	if out.errorType != "" {
 		seg.Fault, inv.Fault = true, true
-		seg.Cause = &cause{Exceptions: []exception{{ID: randomHex(8), Type: out.errorType, Message: errorMessageOf(out.payload)}}}
+		seg.Cause = &cause{Exceptions: []exception{{ID: spec.RandomHex(8), Type: out.errorType, Message: errorMessageOf(out.payload)}}}
 	}
 	seg.Subsegments = append(seg.Subsegments, inv)
 	return seg

@@ -12,14 +12,15 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
+	"strings"
 	"syscall"
-	"testing"
 	"time"
 )
 
 // InstallHint tells a user how to get moto_server.
-const InstallHint = `moto_server was not found on PATH. Install it with: pip install "moto[server]"`
+const InstallHint = `moto_server was not found on PATH. Install it with: pip install -r local/motoserver/requirements.txt`
 
 // ErrNotInstalled is returned by Start when moto_server is not on PATH.
 var ErrNotInstalled = errors.New(InstallHint)
@@ -31,11 +32,48 @@ var ErrNotInstalled = errors.New(InstallHint)
 //go:embed sitecustomize.py
 var sitecustomize []byte
 
+//go:embed requirements.txt
+var requirements string
+
+// Pinned is the moto version that requirements.txt names: the one whose internals
+// sitecustomize.py is written against.
+var Pinned = pinned(requirements)
+
+// pinned reads the version of the moto requirement ("moto[server]==5.2.1").
+func pinned(reqs string) string {
+	for line := range strings.Lines(reqs) {
+		line = strings.TrimSpace(line)
+		if name, version, ok := strings.Cut(line, "=="); ok && strings.HasPrefix(name, "moto") {
+			return strings.TrimSpace(version)
+		}
+	}
+	panic("local/motoserver/requirements.txt names no moto==VERSION")
+}
+
 // Server is a running moto_server.
 type Server struct {
-	URL  string // http://127.0.0.1:PORT
-	cmd  *exec.Cmd
-	done chan error
+	URL     string // http://127.0.0.1:PORT
+	Version string // the moto it runs, as its Python reports it; empty when that could not be read
+	cmd     *exec.Cmd
+	done    chan error
+}
+
+// VersionWarning says, in a sentence for the user, when the moto that runs is not the pinned
+// one; it is empty when they match. Another version still runs: sitecustomize.py leaves out a
+// patch whose part of moto has changed, so the run may be slower, or meet the bugs it fixes.
+func (s *Server) VersionWarning() string {
+	return versionWarning(s.Version, Pinned)
+}
+
+func versionWarning(installed, pinned string) string {
+	const fix = "; the local run may be slower or lose SQS messages. Install the pinned one: pip install -r local/motoserver/requirements.txt"
+	switch installed {
+	case pinned:
+		return ""
+	case "":
+		return "could not tell which moto version moto_server runs; sitecustomize.py is written against moto " + pinned + fix
+	}
+	return "moto " + installed + " is installed, but sitecustomize.py is written against moto " + pinned + fix
 }
 
 // FreePort returns a TCP port on 127.0.0.1 that nothing listened on a moment ago.
@@ -73,26 +111,44 @@ func Start(ctx context.Context, port int, logw *os.File) (*Server, error) {
 		pythonPath += string(os.PathListSeparator) + p
 	}
 	cmd := exec.Command(bin, "-H", "127.0.0.1", "-p", strconv.Itoa(port)) // #nosec G204 -- bin is moto_server as found on PATH, its arguments a fixed host and a number
-	cmd.Env = append(os.Environ(), "MOTO_ALLOW_NONEXISTENT_REGION=true", "PYTHONPATH="+pythonPath)
+	versionFile := filepath.Join(site, "moto-version")
+	cmd.Env = append(os.Environ(), "MOTO_ALLOW_NONEXISTENT_REGION=true", "PYTHONPATH="+pythonPath, "S2E_MOTO_VERSION_FILE="+versionFile)
 	if logw != nil {
 		cmd.Stdout, cmd.Stderr = logw, logw
 	}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		_ = os.RemoveAll(site)
-		return nil, fmt.Errorf("moto_server: start: %w", err)
-	}
+	// Its own process group, so that Stop ends what it spawns; and, on Linux, killed with the
+	// process that started it, even when that process is killed and Stop never runs.
+	cmd.SysProcAttr = procAttr()
 	s := &Server{URL: fmt.Sprintf("http://127.0.0.1:%d", port), cmd: cmd, done: make(chan error, 1)}
+	started := make(chan error, 1)
 	go func() {
+		// Linux sends the parent-death signal when the thread that forked the child ends, not
+		// the process. The Go runtime ends a thread when a goroutine locked to it returns, so
+		// this goroutine holds its thread from the fork until moto_server has exited.
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		if err := cmd.Start(); err != nil {
+			_ = os.RemoveAll(site)
+			started <- err
+			return
+		}
+		started <- nil
 		err := cmd.Wait()
 		_ = os.RemoveAll(site)
 		s.done <- err
 	}()
+	if err := <-started; err != nil {
+		return nil, fmt.Errorf("moto_server: start: %w", err)
+	}
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		resp, err := http.Get(s.URL + "/moto-api/")
 		if err == nil {
 			_ = resp.Body.Close()
+			// sitecustomize.py wrote it as moto_server's Python started, before it answered.
+			if v, err := os.ReadFile(versionFile); err == nil {
+				s.Version = strings.TrimSpace(string(v))
+			}
 			return s, nil
 		}
 		select {
@@ -131,34 +187,4 @@ func (s *Server) Stop() {
 		_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
 		<-s.done
 	}
-}
-
-// ForTest starts a moto_server for the test and stops it when the test ends. It points the AWS
-// SDK at it through the environment (AWS_ENDPOINT_URL, test credentials, us-east-1), so code
-// that builds its clients with awsclient talks to moto. Without moto_server the test is skipped,
-// except under CI (CI=true), where it fails: CI installs moto and must not pass without it.
-func ForTest(t testing.TB) *Server {
-	t.Helper()
-	if _, err := exec.LookPath("moto_server"); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal(InstallHint)
-		}
-		t.Skip(InstallHint)
-	}
-	s, err := Start(context.Background(), 0, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Stop)
-	t.Setenv("AWS_ENDPOINT_URL", s.URL)
-	t.Setenv("AWS_ACCESS_KEY_ID", "test")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "test")
-	t.Setenv("AWS_SESSION_TOKEN", "")
-	t.Setenv("AWS_REGION", "us-east-1")
-	// Unset rather than empty: the AWS CLI reads an empty AWS_PROFILE as a profile named "".
-	t.Setenv("AWS_PROFILE", "")
-	os.Unsetenv("AWS_PROFILE")
-	t.Setenv("AWS_CONFIG_FILE", os.DevNull)
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", os.DevNull)
-	return s
 }

@@ -1,4 +1,4 @@
-package motoserver
+package motoserver_test
 
 import (
 	"context"
@@ -17,12 +17,14 @@ import (
 	kinesistypes "github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/stream-to-events/stream-to-events/test/mototest"
 )
 
-func TestForTestStartsAndStops(t *testing.T) {
+func TestStartStopsWithTheTest(t *testing.T) {
 	var url string
 	t.Run("inner", func(t *testing.T) {
-		s := ForTest(t)
+		s := mototest.Start(t)
 		url = s.URL
 		resp, err := http.Get(s.URL + "/moto-api/")
 		if err != nil {
@@ -42,7 +44,7 @@ func TestForTestStartsAndStops(t *testing.T) {
 // startForClients starts moto for the test and returns the SDK configuration that reaches it.
 func startForClients(tb testing.TB) aws.Config {
 	tb.Helper()
-	ForTest(tb)
+	mototest.Start(tb)
 	cfg, err := config.LoadDefaultConfig(context.Background())
 	if err != nil {
 		tb.Fatal(err)

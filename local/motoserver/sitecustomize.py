@@ -169,7 +169,19 @@ def _quiet_requests():
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
 
-for _patch in (_cache_jsonpath, _fast_sqs_clock, _cache_sqs_counts, _lock_sqs_writes, _cache_routing, _index_kinesis_shards, _quiet_requests):
+def _report_version():
+    # The patches above are written against the moto that requirements.txt pins; the runner
+    # reads which moto this Python actually has from here and says so when it differs.
+    import os
+    from importlib.metadata import version
+
+    path = os.environ.get("S2E_MOTO_VERSION_FILE")
+    if path:
+        with open(path, "w") as f:
+            f.write(version("moto"))
+
+
+for _patch in (_report_version, _cache_jsonpath, _fast_sqs_clock, _cache_sqs_counts, _lock_sqs_writes, _cache_routing, _index_kinesis_shards, _quiet_requests):
     try:
         _patch()
     except Exception:  # a moto without the patched part: nothing to speed up, nothing to break

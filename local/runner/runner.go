@@ -169,7 +169,10 @@ func Start(ctx context.Context, opts Options) (r *Runner, err error) {
 		}
 		r.add("moto_server", func(context.Context) error { moto.Stop(); return nil })
 		upstream = moto.URL
-		opts.Logger.Info("moto_server started", "url", moto.URL)
+		opts.Logger.Info("moto_server started", "url", moto.URL, "moto", moto.Version)
+		if w := moto.VersionWarning(); w != "" {
+			opts.Logger.Warn(w)
+		}
 	}
 
 	r.endpoint, r.upstream = upstream, upstream

@@ -6,6 +6,10 @@ package spec
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"strings"
 	"time"
 
 	"github.com/stream-to-events/stream-to-events/local/samtemplate"
@@ -102,4 +106,34 @@ type RuleTarget struct {
 // event source mappings look for the rules' SQS targets on the bus when the Stack does not.
 type RuleTargets interface {
 	RuleTargets() []RuleTarget
+}
+
+// TraceIDs reads Root and Parent of an X-Ray trace header ("Root=…;Parent=…;Sampled=1").
+func TraceIDs(header string) (root, parent string) {
+	for part := range strings.SplitSeq(header, ";") {
+		k, v, _ := strings.Cut(strings.TrimSpace(part), "=")
+		switch k {
+		case "Root":
+			root = v
+		case "Parent":
+			parent = v
+		}
+	}
+	return root, parent
+}
+
+// RandomHex is n random bytes in hex: the IDs of segments, log streams and the like.
+func RandomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// NewRequestID is a random UUID, as Lambda's and API Gateway's request IDs are.
+func NewRequestID() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }

@@ -16,8 +16,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
-	"github.com/stream-to-events/stream-to-events/local/motoserver"
 	"github.com/stream-to-events/stream-to-events/local/samtemplate"
+	"github.com/stream-to-events/stream-to-events/test/mototest"
 )
 
 const endpoint = "http://127.0.0.1:4566"
@@ -153,7 +153,7 @@ func TestResolveErrors(t *testing.T) {
 }
 
 func TestProvision(t *testing.T) {
-	moto := motoserver.ForTest(t)
+	moto := mototest.Start(t)
 	ctx := t.Context()
 	cfg, err := config.LoadDefaultConfig(ctx)
 	if err != nil {
@@ -266,7 +266,7 @@ func TestRealTemplate(t *testing.T) {
 	if err != nil {
 		t.Skipf("no template.yaml yet: %v", err)
 	}
-	motoserver.ForTest(t)
+	mototest.Start(t)
 	s, err := New(tmpl, Options{BuildDir: "/build", Endpoint: endpoint, APIURL: "http://127.0.0.1:3000"})
 	if err != nil {
 		t.Fatal(err)

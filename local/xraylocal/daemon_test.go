@@ -16,7 +16,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/xray"
 
-	"github.com/stream-to-events/stream-to-events/local/motoserver"
+	"github.com/stream-to-events/stream-to-events/test/mototest"
 )
 
 const header = `{"format": "json", "version": 1}` + "\n"
@@ -187,7 +187,7 @@ func TestForwarderBatches(t *testing.T) {
 }
 
 func TestDaemonForwardsToXRayAPI(t *testing.T) {
-	motoserver.ForTest(t)
+	mototest.Start(t)
 	endpoint := os.Getenv("AWS_ENDPOINT_URL")
 	d := startDaemon(t, endpoint)
 	now := float64(time.Now().UnixNano()) / 1e9
@@ -239,24 +239,10 @@ func TestDaemonForwardsToXRayAPI(t *testing.T) {
 		t.Fatalf("batch-get-traces = %+v, want the trace with both documents", got.Traces)
 	}
 
-	// Another process (`traces` while `start` runs) reads the same tree back from the API.
-	fetched, err := FetchTraces(t.Context(), endpoint, time.Now().Add(-time.Minute), 10)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(fetched) != 1 || fetched[0].ID != traceID {
-		t.Fatalf("FetchTraces = %v, want %s", ids(fetched), traceID)
-	}
-	fn := fetched[0].Find("EventStorerFunction")
-	if len(fetched[0].Roots) != 1 || fn == nil || len(fn.Children) != 1 || fn.Children[0].Name != "store" {
-		var b strings.Builder
-		_ = Print(&b, fetched[0])
-		t.Errorf("fetched tree:\n%s\nwant store under EventStorerFunction", b.String())
-	}
 }
 
 // cliEnv is the test's environment without the empty AWS_PROFILE and AWS_SESSION_TOKEN that
-// motoserver.ForTest sets: the AWS CLI takes an empty profile as a profile named "".
+// mototest.Start sets: the AWS CLI takes an empty profile as a profile named "".
 func cliEnv() []string {
 	var env []string
 	for _, kv := range os.Environ() {

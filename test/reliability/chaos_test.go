@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/stream-to-events/stream-to-events/internal/record"
 	"github.com/stream-to-events/stream-to-events/local/edge"
 )
 
@@ -137,7 +138,7 @@ func (c *chaos) countEvents(request, response []byte) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for i, e := range resp.Entries {
-		if e.EventId == "" || e.ErrorCode != "" || i >= len(req.Entries) || req.Entries[i].DetailType != "DataInserted" {
+		if e.EventId == "" || e.ErrorCode != "" || i >= len(req.Entries) || req.Entries[i].DetailType != record.DetailType {
 			continue
 		}
 		var rec struct{ ID string }

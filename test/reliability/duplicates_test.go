@@ -106,7 +106,7 @@ func TestDuplicatesAndOrder(t *testing.T) {
 				t.Fatal(err)
 			}
 			ev, _ := json.Marshal(map[string]any{
-				"version": "0", "id": "ev-" + r.ID, "detail-type": "DataInserted", "source": "stream-to-events.ingest",
+				"version": "0", "id": "ev-" + r.ID, "detail-type": record.DetailType, "source": "stream-to-events.ingest",
 				"account": spec.Account, "time": r.Time, "region": spec.Region, "resources": []string{}, "detail": json.RawMessage(detail),
 			})
 			res, err := f.r.Lambda.Invoke(t.Context(), "EventResponderFunction", spec.Invocation{Payload: ev})

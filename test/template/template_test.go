@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/stream-to-events/stream-to-events/internal/record"
 	"github.com/stream-to-events/stream-to-events/local/samtemplate"
 )
 
@@ -673,7 +674,7 @@ func checkResponder(tpl *samtemplate.Template) []string {
 	p.want("DataInserted EventBusName", props["EventBusName"], ref("EventBus"))
 	p.want("DataInserted Pattern", props["Pattern"], map[string]any{
 		"source":      []any{ref("EventSource")},
-		"detail-type": []any{"DataInserted"},
+		"detail-type": []any{record.DetailType},
 	})
 	p.want("DataInserted DeadLetterConfig.Arn", dig(props, "DeadLetterConfig", "Arn"), getAtt("ResponderDLQ", "Arn"))
 	for _, k := range []string{"MaximumRetryAttempts", "MaximumEventAgeInSeconds"} {

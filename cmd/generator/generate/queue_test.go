@@ -16,7 +16,7 @@ import (
 	"github.com/stream-to-events/stream-to-events/internal/contracts"
 	"github.com/stream-to-events/stream-to-events/internal/queue"
 	"github.com/stream-to-events/stream-to-events/internal/record"
-	"github.com/stream-to-events/stream-to-events/local/motoserver"
+	"github.com/stream-to-events/stream-to-events/test/mototest"
 )
 
 func parser(t *testing.T) *record.Parser {
@@ -108,7 +108,7 @@ func TestQueueRefusesWhatTheTransformerWould(t *testing.T) {
 // TestQueueAgainstMoto sends to a real FIFO queue's API: the messages come back with the group
 // and deduplication ids, and a duplicate is dropped by the queue's deduplication.
 func TestQueueAgainstMoto(t *testing.T) {
-	motoserver.ForTest(t)
+	mototest.Start(t)
 	noBackoff(t)
 	cfg, err := awsclient.Config(t.Context())
 	if err != nil {

@@ -125,7 +125,8 @@ func (s *sender) run(ctx context.Context, records iter.Seq[Record], start time.T
 						return err
 					}
 				}
-				if err := sleep(ctx, time.Until(due)); err != nil {
+				// batch.Wait, not batch.Sleep: tests that skip the retry backoff must still see the rate kept.
+				if err := batch.Wait(ctx, time.Until(due)); err != nil {
 					return s.stopped(err)
 				}
 			}
@@ -204,20 +205,4 @@ func (s *sender) flush(ctx context.Context) error {
 		err = cause
 	}
 	return fmt.Errorf("%d of %d records of a batch not sent: %w", len(left), len(batchRecords), err)
-}
-
-// sleep waits for d or until ctx is done. Pacing does not use batch.Sleep: tests that skip the
-// retry backoff must still see the rate kept.
-func sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }

@@ -19,7 +19,7 @@ import (
 	fhtypes "github.com/aws/aws-sdk-go-v2/service/firehose/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
-	"github.com/stream-to-events/stream-to-events/local/motoserver"
+	"github.com/stream-to-events/stream-to-events/test/mototest"
 )
 
 // streamRecorder takes PutRecordBatch calls, refusing the first entry of the first call.
@@ -65,7 +65,7 @@ func gz(s string) []byte {
 // TestLakeRedrive puts the records of failed processor invocations back into the delivery
 // stream, keeps the records the transformer refused, and leaves an object it cannot read.
 func TestLakeRedrive(t *testing.T) {
-	motoserver.ForTest(t)
+	mototest.Start(t)
 	cfg, err := config.LoadDefaultConfig(t.Context())
 	if err != nil {
 		t.Fatal(err)

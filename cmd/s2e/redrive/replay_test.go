@@ -20,7 +20,7 @@ import (
 
 	"github.com/stream-to-events/stream-to-events/internal/record"
 	"github.com/stream-to-events/stream-to-events/internal/store"
-	"github.com/stream-to-events/stream-to-events/local/motoserver"
+	"github.com/stream-to-events/stream-to-events/test/mototest"
 )
 
 // trimmedStream answers as a stream that no longer holds the range.
@@ -72,7 +72,7 @@ func (b *busRecorder) PutEvents(_ context.Context, in *eventbridge.PutEventsInpu
 // trimmed is replayed from the event store, by when Firehose received the records, and leaves
 // the DLQ; records received after the range are not replayed.
 func TestEmitterRedriveReplaysAGoneRangeFromTheStore(t *testing.T) {
-	motoserver.ForTest(t)
+	mototest.Start(t)
 	cfg, err := config.LoadDefaultConfig(t.Context())
 	if err != nil {
 		t.Fatal(err)
