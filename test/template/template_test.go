@@ -3,6 +3,7 @@ package template
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"reflect"
@@ -60,6 +61,8 @@ var templateChecks = map[string]templateCheck{
 	"emitter mapping": checkEmitterMapping,
 	"responder":       checkResponder,
 	"api":             checkAPI,
+	"api account":     checkApiGatewayAccount,
+	"depends on":      checkDependsOn,
 	"layer":           checkLayer,
 	"parameters":      checkParameters,
 	"outputs":         checkOutputs,
@@ -196,6 +199,21 @@ func TestTemplateChecksCatchBreakage(t *testing.T) {
 		{"change transformer given a policy", "change archive", func(tp *samtemplate.Template) {
 			tp.Resources["ChangeTransformerFunction"].Properties["Policies"] = []any{"AmazonS3ReadOnlyAccess"}
 		}},
+		{"account setting always made", "api account", func(tp *samtemplate.Template) {
+			edit(tp, "ApiGatewayAccount", func(r *samtemplate.Resource) { r.Condition = "" })
+		}},
+		{"account role deleted with the stack", "api account", func(tp *samtemplate.Template) {
+			edit(tp, "ApiGatewayCloudWatchRole", func(r *samtemplate.Resource) { r.DeletionPolicy = "" })
+		}},
+		{"account setting not made by default", "api account", func(tp *samtemplate.Template) {
+			tp.Parameters["CreateApiGatewayAccount"]["Default"] = "false"
+		}},
+		{"API waits for nothing", "api account", func(tp *samtemplate.Template) {
+			edit(tp, "ApiGatewayAccountReady", func(r *samtemplate.Resource) { r.Metadata = nil })
+		}},
+		{"API depends on the conditional setting", "depends on", func(tp *samtemplate.Template) {
+			edit(tp, "RecordsApi", func(r *samtemplate.Resource) { r.DependsOn = "ApiGatewayAccount" })
+		}},
 		{"records table without partition projection", "athena tables", func(tp *samtemplate.Template) {
 			delete(dig(tp.Resources["LakeRecordsTable"].Properties, "TableInput", "Parameters").(map[string]any), "projection.enabled")
 		}},
@@ -275,6 +293,13 @@ func dig(v any, path ...any) any {
 }
 
 func ref(id string) any { return map[string]any{"Ref": id} }
+
+// edit changes a resource of the template, which Resources holds by value.
+func edit(tp *samtemplate.Template, id string, change func(*samtemplate.Resource)) {
+	r := tp.Resources[id]
+	change(&r)
+	tp.Resources[id] = r
+}
 
 func getAtt(id, attr string) any { return map[string]any{"Fn::GetAtt": []any{id, attr}} }
 
@@ -713,6 +738,57 @@ func checkAPI(tpl *samtemplate.Template) []string {
 			"Type":       "Api",
 			"Properties": map[string]any{"RestApiId": ref("RecordsApi"), "Path": path, "Method": "get"},
 		})
+	}
+	return p
+}
+
+// checkApiGatewayAccount: the account's API Gateway CloudWatch role, shared by every REST API of
+// the account and region, is set by default but not when CreateApiGatewayAccount is "false"
+// (the account has one already); its role outlives the stack, so that the setting, which does
+// too, never names a deleted role; and the API waits for the setting when the stack makes it.
+func checkApiGatewayAccount(tpl *samtemplate.Template) []string {
+	var p problems
+	param := tpl.Parameters["CreateApiGatewayAccount"]
+	p.want("CreateApiGatewayAccount Default", param["Default"], "true")
+	p.want("CreateApiGatewayAccount AllowedValues", param["AllowedValues"], []any{"true", "false"})
+	const cond = "CreatesApiGatewayAccount"
+	p.want("Conditions."+cond, tpl.Conditions[cond], map[string]any{"Fn::Equals": []any{ref("CreateApiGatewayAccount"), "true"}})
+	account, role := tpl.Resources["ApiGatewayAccount"], tpl.Resources["ApiGatewayCloudWatchRole"]
+	p.want("ApiGatewayAccount Type", account.Type, "AWS::ApiGateway::Account")
+	p.want("ApiGatewayAccount Condition", account.Condition, cond)
+	p.want("ApiGatewayAccount CloudWatchRoleArn", account.Properties["CloudWatchRoleArn"], getAtt("ApiGatewayCloudWatchRole", "Arn"))
+	p.want("ApiGatewayCloudWatchRole Condition", role.Condition, cond)
+	p.want("ApiGatewayCloudWatchRole DeletionPolicy", role.DeletionPolicy, "Retain")
+	p.want("ApiGatewayCloudWatchRole UpdateReplacePolicy", role.UpdateReplacePolicy, "Retain")
+	// The API waits on a handle that refers to the setting only when it exists.
+	waits := slices.ContainsFunc(listOf(tpl.Resources["RecordsApi"].DependsOn), func(d any) bool {
+		h := tpl.Resources[fmt.Sprint(d)]
+		return h.Condition == "" && slices.ContainsFunc(slices.Collect(maps.Values(h.Metadata)), func(v any) bool {
+			return reflect.DeepEqual(v, map[string]any{"Fn::If": []any{cond, ref("ApiGatewayAccount"), ""}})
+		})
+	})
+	if !waits {
+		p.addf("RecordsApi DependsOn %s, want a resource whose Metadata refers to ApiGatewayAccount under Fn::If %s", show(tpl.Resources["RecordsApi"].DependsOn), cond)
+	}
+	return p
+}
+
+// checkDependsOn: a DependsOn names resources of the template that exist whenever the resource
+// that depends on them does; CloudFormation refuses a DependsOn on a resource whose condition
+// is false.
+func checkDependsOn(tpl *samtemplate.Template) []string {
+	var p problems
+	for _, id := range slices.Sorted(maps.Keys(tpl.Resources)) {
+		r := tpl.Resources[id]
+		for _, d := range listOf(r.DependsOn) {
+			other, ok := tpl.Resources[fmt.Sprint(d)]
+			switch {
+			case !ok:
+				p.addf("%s DependsOn %v, which is not a resource of the template", id, d)
+			case other.Condition != "" && other.Condition != r.Condition:
+				p.addf("%s DependsOn %v, which exists only under condition %s", id, d, other.Condition)
+			}
+		}
 	}
 	return p
 }
