@@ -32,6 +32,10 @@ type Resource struct {
 	Metadata   map[string]any
 	Condition  string
 	DependsOn  any
+	// DeletionPolicy and UpdateReplacePolicy are what CloudFormation does with the resource
+	// when the stack is deleted or the resource replaced ("" is CloudFormation's default).
+	DeletionPolicy      string
+	UpdateReplacePolicy string
 }
 
 // Load reads and decodes the template at path.
@@ -76,6 +80,8 @@ func Parse(b []byte) (*Template, error) {
 		r := Resource{Properties: asMap(m["Properties"]), Metadata: asMap(m["Metadata"]), DependsOn: m["DependsOn"]}
 		r.Type, _ = m["Type"].(string)
 		r.Condition, _ = m["Condition"].(string)
+		r.DeletionPolicy, _ = m["DeletionPolicy"].(string)
+		r.UpdateReplacePolicy, _ = m["UpdateReplacePolicy"].(string)
 		t.Resources[id] = r
 	}
 	return t, nil

@@ -311,3 +311,35 @@ func TestRealTemplate(t *testing.T) {
 		t.Error("no rule delivers to a function")
 	}
 }
+
+// TestRealTemplateAccountSetting: the API Gateway account setting and its role exist only while
+// CreateApiGatewayAccount is "true", its default; the handle the API waits on exists either way.
+func TestRealTemplateAccountSetting(t *testing.T) {
+	tmpl, err := samtemplate.Load(filepath.Join("..", "..", "template.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		params map[string]string
+		want   bool
+	}{
+		{nil, true},
+		{map[string]string{"CreateApiGatewayAccount": "true"}, true},
+		{map[string]string{"CreateApiGatewayAccount": "false"}, false},
+	} {
+		s, err := New(tmpl, Options{BuildDir: "/build", Endpoint: endpoint, APIURL: "http://127.0.0.1:3000", Parameters: tt.params})
+		if err != nil {
+			t.Fatalf("%v: %v", tt.params, err)
+		}
+		for _, id := range []string{"ApiGatewayAccount", "ApiGatewayCloudWatchRole"} {
+			if _, ok := s.PhysicalID(id); ok != tt.want {
+				t.Errorf("parameters %v: %s exists = %v, want %v", tt.params, id, ok, tt.want)
+			}
+		}
+		for _, id := range []string{"ApiGatewayAccountReady", "RecordsApi"} {
+			if _, ok := s.PhysicalID(id); !ok {
+				t.Errorf("parameters %v: no %s", tt.params, id)
+			}
+		}
+	}
+}

@@ -41,6 +41,27 @@ func TestAlarmsCoverTheFlow(t *testing.T) {
 	}
 }
 
+// TestAlarmsCoverTheDeployedStack checks the stack as CloudFormation creates it: after the SAM
+// transform every function is an AWS::Lambda::Function and every failure destination SAM wires
+// (event source mappings, event invoke configs) is in the resources, so none escapes the alarms.
+func TestAlarmsCoverTheDeployedStack(t *testing.T) {
+	t.Parallel()
+	d, runbook := transformed(t, loadTemplate(t)), loadRunbook(t)
+	if n := len(d.OfType("AWS::Lambda::Function")); n == 0 {
+		t.Fatal("the transformed template has no AWS::Lambda::Function")
+	}
+	if len(deadLetterQueues(d)) < 3 {
+		t.Errorf("the transformed template sends failures to %v, want the three DLQs", deadLetterQueues(d))
+	}
+	for _, p := range checkAlarms(d, runbook) {
+		t.Error(p)
+	}
+	delete(d.Resources, "EventStorerFunctionThrottles")
+	if got := checkAlarms(d, runbook); !slices.ContainsFunc(got, func(p string) bool { return strings.Contains(p, "EventStorerFunction: no alarm on Throttles") }) {
+		t.Errorf("an unwatched function of the deployed stack passed: %v", got)
+	}
+}
+
 func TestAlarmChecksCatchBreakage(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
@@ -122,7 +143,8 @@ func checkAlarms(tpl *samtemplate.Template, runbook map[string]bool) []string {
 			p.addf("dead-letter queue %s: alarm is %s %s, want GreaterThanThreshold 0", q, show(a["ComparisonOperator"]), show(a["Threshold"]))
 		}
 	}
-	for _, fn := range tpl.OfType("AWS::Serverless::Function") {
+	// Before the transform the functions are SAM's; after it, Lambda's.
+	for _, fn := range append(tpl.OfType("AWS::Serverless::Function"), tpl.OfType("AWS::Lambda::Function")...) {
 		for _, m := range []string{"Errors", "Throttles"} {
 			if watched[watch{show(m), show(ref(fn))}] == nil {
 				p.addf("function %s: no alarm on %s", fn, m)

@@ -3,6 +3,7 @@ package template
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"reflect"
@@ -61,6 +62,8 @@ var templateChecks = map[string]templateCheck{
 	"emitter mapping": checkEmitterMapping,
 	"responder":       checkResponder,
 	"api":             checkAPI,
+	"api account":     checkApiGatewayAccount,
+	"depends on":      checkDependsOn,
 	"layer":           checkLayer,
 	"parameters":      checkParameters,
 	"outputs":         checkOutputs,
@@ -108,12 +111,14 @@ func TestTemplateChecksCatchBreakage(t *testing.T) {
 			delete(dig(tp.Resources["TransformerFunction"].Properties, "Environment", "Variables").(map[string]any), "QUEUE_URL")
 		}},
 		{"storer may write anywhere", "no IAM wildcard", func(tp *samtemplate.Template) {
-			stmt := dig(tp.Resources["EventStorerFunction"].Properties, "Policies", 0, "Statement", 0).(map[string]any)
+			stmt := dig(tp.Resources["EventStorerFunctionRole"].Properties, "Policies", 0, "PolicyDocument", "Statement", 1).(map[string]any)
 			stmt["Resource"] = "*"
 		}},
 		{"full-access managed policy", "policies", func(tp *samtemplate.Template) {
-			p := tp.Resources["RecordsApiFunction"].Properties
-			p["Policies"] = append(p["Policies"].([]any), "AmazonDynamoDBFullAccess")
+			tp.Resources["RecordsApiFunction"].Properties["Policies"] = []any{"AmazonDynamoDBFullAccess"}
+		}},
+		{"function on SAM's role", "policies", func(tp *samtemplate.Template) {
+			delete(tp.Resources["EventEmitterFunction"].Properties, "Role")
 		}},
 		{"visibility shorter than 6x the storer", "ingest queue", func(tp *samtemplate.Template) {
 			tp.Resources["IngestQueue"].Properties["VisibilityTimeout"] = 60
@@ -195,6 +200,21 @@ func TestTemplateChecksCatchBreakage(t *testing.T) {
 		{"change transformer given a policy", "change archive", func(tp *samtemplate.Template) {
 			tp.Resources["ChangeTransformerFunction"].Properties["Policies"] = []any{"AmazonS3ReadOnlyAccess"}
 		}},
+		{"account setting always made", "api account", func(tp *samtemplate.Template) {
+			edit(tp, "ApiGatewayAccount", func(r *samtemplate.Resource) { r.Condition = "" })
+		}},
+		{"account role deleted with the stack", "api account", func(tp *samtemplate.Template) {
+			edit(tp, "ApiGatewayCloudWatchRole", func(r *samtemplate.Resource) { r.DeletionPolicy = "" })
+		}},
+		{"account setting not made by default", "api account", func(tp *samtemplate.Template) {
+			tp.Parameters["CreateApiGatewayAccount"]["Default"] = "false"
+		}},
+		{"API waits for nothing", "api account", func(tp *samtemplate.Template) {
+			edit(tp, "ApiGatewayAccountReady", func(r *samtemplate.Resource) { r.Metadata = nil })
+		}},
+		{"API depends on the conditional setting", "depends on", func(tp *samtemplate.Template) {
+			edit(tp, "RecordsApi", func(r *samtemplate.Resource) { r.DependsOn = "ApiGatewayAccount" })
+		}},
 		{"records table without partition projection", "athena tables", func(tp *samtemplate.Template) {
 			delete(dig(tp.Resources["LakeRecordsTable"].Properties, "TableInput", "Parameters").(map[string]any), "projection.enabled")
 		}},
@@ -274,6 +294,13 @@ func dig(v any, path ...any) any {
 }
 
 func ref(id string) any { return map[string]any{"Ref": id} }
+
+// edit changes a resource of the template, which Resources holds by value.
+func edit(tp *samtemplate.Template, id string, change func(*samtemplate.Resource)) {
+	r := tp.Resources[id]
+	change(&r)
+	tp.Resources[id] = r
+}
 
 func getAtt(id, attr string) any { return map[string]any{"Fn::GetAtt": []any{id, attr}} }
 
@@ -373,36 +400,19 @@ func checkEnvironment(tpl *samtemplate.Template) []string {
 	return p
 }
 
-// checkPolicies pins each function's policies: a SAM policy template or a statement scoped to the
-// one resource the function uses, and nothing else.
+// checkPolicies: each function runs with a role of its own from the template and names no
+// policies, which SAM would attach to a role of its making; what each role grants is checked on
+// the transformed template (deployed_test.go).
 func checkPolicies(tpl *samtemplate.Template) []string {
-	statement := func(resource any, actions ...string) any {
-		acts := make([]any, len(actions))
-		for i, a := range actions {
-			acts[i] = a
-		}
-		return map[string]any{"Statement": []any{map[string]any{"Effect": "Allow", "Action": acts, "Resource": resource}}}
-	}
-	want := map[string][]any{
-		// The delivery stream is named by pattern: a reference would be circular (it names the
-		// transformer as its processor).
-		"TransformerFunction": {map[string]any{"SQSSendMessagePolicy": map[string]any{"QueueName": getAtt("IngestQueue", "QueueName")}},
-			statement(map[string]any{"Fn::Sub": "arn:${AWS::Partition}:firehose:${AWS::Region}:${AWS::AccountId}:deliverystream/${AWS::StackName}-IngestDeliveryStream-*"}, "firehose:PutRecordBatch")},
-		"EventStorerFunction": {statement(getAtt("EventStoreTable", "Arn"), "dynamodb:BatchWriteItem", "dynamodb:PutItem")},
-		// The stream read and the EmitterDLQ send come from SAM: the DynamoDB event's managed
-		// policy, and DestinationConfig.OnFailure.Type SQS.
-		"EventEmitterFunction":   {map[string]any{"EventBridgePutEventsPolicy": map[string]any{"EventBusName": ref("EventBus")}}},
-		"EventResponderFunction": {statement(getAtt("ProjectionTable", "Arn"), "dynamodb:PutItem")},
-		"RecordsApiFunction":     {map[string]any{"DynamoDBReadPolicy": map[string]any{"TableName": ref("ProjectionTable")}}},
-	}
 	var p problems
-	for id, policies := range want {
-		p.want(id+" Policies", function(tpl, id)["Policies"], policies)
+	for _, id := range tpl.OfType("AWS::Serverless::Function") {
+		f := function(tpl, id)
+		p.want(id+" Role", f["Role"], getAtt(id+"Role", "Arn"))
+		p.want(id+" Policies", f["Policies"], nil)
+		if tpl.Resources[id+"Role"].Type != "AWS::IAM::Role" {
+			p.addf("no AWS::IAM::Role %sRole for %s", id, id)
+		}
 	}
-	p.want("EmitterDLQ OnFailure Type (SAM grants sqs:SendMessage only with it)",
-		dig(function(tpl, "EventEmitterFunction"), "Events", "EventStoreStream", "Properties", "DestinationConfig", "OnFailure", "Type"), "SQS")
-	p.want("EventInvokeConfig OnFailure Type (SAM grants sqs:SendMessage only with it)",
-		dig(function(tpl, "EventResponderFunction"), "EventInvokeConfig", "DestinationConfig", "OnFailure", "Type"), "SQS")
 
 	role := tpl.Resources["IngestDeliveryStreamRole"].Properties
 	p.want("IngestDeliveryStreamRole trust", dig(role, "AssumeRolePolicyDocument", "Statement", 0, "Principal", "Service"), "firehose.amazonaws.com")
@@ -431,7 +441,7 @@ func checkNoWildcardResources(tpl *samtemplate.Template) []string {
 			for _, pol := range asList(r.Properties["Policies"]) {
 				stmts = append(stmts, statements(dig(pol, "PolicyDocument", "Statement"))...)
 			}
-		case "AWS::IAM::Policy", "AWS::IAM::ManagedPolicy", "AWS::SQS::QueuePolicy", "AWS::S3::BucketPolicy":
+		case "AWS::IAM::Policy", "AWS::IAM::ManagedPolicy", "AWS::IAM::RolePolicy", "AWS::SQS::QueuePolicy", "AWS::S3::BucketPolicy":
 			stmts = statements(dig(r.Properties, "PolicyDocument", "Statement"))
 		}
 		for _, stmt := range stmts {
@@ -729,6 +739,57 @@ func checkAPI(tpl *samtemplate.Template) []string {
 			"Type":       "Api",
 			"Properties": map[string]any{"RestApiId": ref("RecordsApi"), "Path": path, "Method": "get"},
 		})
+	}
+	return p
+}
+
+// checkApiGatewayAccount: the account's API Gateway CloudWatch role, shared by every REST API of
+// the account and region, is set by default but not when CreateApiGatewayAccount is "false"
+// (the account has one already); its role outlives the stack, so that the setting, which does
+// too, never names a deleted role; and the API waits for the setting when the stack makes it.
+func checkApiGatewayAccount(tpl *samtemplate.Template) []string {
+	var p problems
+	param := tpl.Parameters["CreateApiGatewayAccount"]
+	p.want("CreateApiGatewayAccount Default", param["Default"], "true")
+	p.want("CreateApiGatewayAccount AllowedValues", param["AllowedValues"], []any{"true", "false"})
+	const cond = "CreatesApiGatewayAccount"
+	p.want("Conditions."+cond, tpl.Conditions[cond], map[string]any{"Fn::Equals": []any{ref("CreateApiGatewayAccount"), "true"}})
+	account, role := tpl.Resources["ApiGatewayAccount"], tpl.Resources["ApiGatewayCloudWatchRole"]
+	p.want("ApiGatewayAccount Type", account.Type, "AWS::ApiGateway::Account")
+	p.want("ApiGatewayAccount Condition", account.Condition, cond)
+	p.want("ApiGatewayAccount CloudWatchRoleArn", account.Properties["CloudWatchRoleArn"], getAtt("ApiGatewayCloudWatchRole", "Arn"))
+	p.want("ApiGatewayCloudWatchRole Condition", role.Condition, cond)
+	p.want("ApiGatewayCloudWatchRole DeletionPolicy", role.DeletionPolicy, "Retain")
+	p.want("ApiGatewayCloudWatchRole UpdateReplacePolicy", role.UpdateReplacePolicy, "Retain")
+	// The API waits on a handle that refers to the setting only when it exists.
+	waits := slices.ContainsFunc(listOf(tpl.Resources["RecordsApi"].DependsOn), func(d any) bool {
+		h := tpl.Resources[fmt.Sprint(d)]
+		return h.Condition == "" && slices.ContainsFunc(slices.Collect(maps.Values(h.Metadata)), func(v any) bool {
+			return reflect.DeepEqual(v, map[string]any{"Fn::If": []any{cond, ref("ApiGatewayAccount"), ""}})
+		})
+	})
+	if !waits {
+		p.addf("RecordsApi DependsOn %s, want a resource whose Metadata refers to ApiGatewayAccount under Fn::If %s", show(tpl.Resources["RecordsApi"].DependsOn), cond)
+	}
+	return p
+}
+
+// checkDependsOn: a DependsOn names resources of the template that exist whenever the resource
+// that depends on them does; CloudFormation refuses a DependsOn on a resource whose condition
+// is false.
+func checkDependsOn(tpl *samtemplate.Template) []string {
+	var p problems
+	for _, id := range slices.Sorted(maps.Keys(tpl.Resources)) {
+		r := tpl.Resources[id]
+		for _, d := range listOf(r.DependsOn) {
+			other, ok := tpl.Resources[fmt.Sprint(d)]
+			switch {
+			case !ok:
+				p.addf("%s DependsOn %v, which is not a resource of the template", id, d)
+			case other.Condition != "" && other.Condition != r.Condition:
+				p.addf("%s DependsOn %v, which exists only under condition %s", id, d, other.Condition)
+			}
+		}
 	}
 	return p
 }
