@@ -33,7 +33,7 @@ func TestOneBufferBeyondOneAnswer(t *testing.T) {
 	// (await's flushes process them as soon as they are in).
 	f := startFlowBuffering(t, [][2]string{
 		{"      Timeout: 10\n", "      Timeout: 60\n"},
-		{`          MAX_RECORDS: "800"` + "\n", `          MAX_RECORDS: "5000"` + "\n"},
+		{`          MAX_RECORDS: "400"` + "\n", `          MAX_RECORDS: "2500"` + "\n"},
 		{"  ProcessorBufferSizeMB:\n    Type: Number\n    Default: 1\n", "  ProcessorBufferSizeMB:\n    Type: Number\n    Default: 3\n"},
 	}, time.Minute)
 

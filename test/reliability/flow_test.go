@@ -47,9 +47,8 @@ import (
 var shortened = []struct{ old, new string }{
 	{"    Timeout: 30\n", "    Timeout: 15\n"},     // Globals: storer, emitter, responder
 	{"      Timeout: 60\n", "      Timeout: 10\n"}, // the Firehose processors
-	// What the transformer takes on in one invocation, cut with its timeout: moto's SQS takes
-	// 160 records a second or more.
-	{`          MAX_RECORDS: "5000"` + "\n", `          MAX_RECORDS: "800"` + "\n"},
+	// What the transformer takes on in one invocation, cut with its timeout.
+	{`          MAX_RECORDS: "2500"` + "\n", `          MAX_RECORDS: "400"` + "\n"},
 }
 
 var (
