@@ -85,8 +85,9 @@ const (
 
 // DefaultMaxRecords bounds the records one invocation takes on, whatever their size: each costs
 // memory and a share of a SendMessageBatch call, and a buffer of tens of thousands of tiny
-// records would not reach the queue within the function's timeout. The rest are re-put.
-const DefaultMaxRecords = 5000
+// records would not reach the queue within the function's timeout. The rest are re-put. It is
+// the template's MAX_RECORDS, which says how it was chosen.
+const DefaultMaxRecords = 2500
 
 // Transformer parses, validates and forwards the records of a Firehose batch.
 type Transformer struct {

@@ -3,7 +3,6 @@ package reliability
 import (
 	"bufio"
 	"bytes"
-	"compress/gzip"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -48,6 +47,8 @@ import (
 var shortened = []struct{ old, new string }{
 	{"    Timeout: 30\n", "    Timeout: 15\n"},     // Globals: storer, emitter, responder
 	{"      Timeout: 60\n", "      Timeout: 10\n"}, // the Firehose processors
+	// What the transformer takes on in one invocation, cut with its timeout.
+	{`          MAX_RECORDS: "2500"` + "\n", `          MAX_RECORDS: "400"` + "\n"},
 }
 
 var (
@@ -97,6 +98,13 @@ func startFlow(t *testing.T) *flow {
 
 // startFlowWith starts a flow with more template changes (old, new pairs) than shortened.
 func startFlowWith(t *testing.T, more [][2]string) *flow {
+	t.Helper()
+	return startFlowBuffering(t, more, time.Second)
+}
+
+// startFlowBuffering starts a flow whose Firehose buffers wait at most interval (besides what
+// await's flushes force).
+func startFlowBuffering(t *testing.T, more [][2]string, interval time.Duration) *flow {
 	t.Helper()
 	needMoto(t)
 	root, err := filepath.Abs(filepath.Join("..", ".."))
@@ -162,7 +170,7 @@ func startFlowWith(t *testing.T, more [][2]string) *flow {
 		BuildDir:         buildDir,
 		Endpoint:         proxy.URL,
 		Parts:            runner.Parts{Firehose: true, Triggers: true},
-		BufferInterval:   time.Second,
+		BufferInterval:   interval,
 		FailedVisibility: 2 * time.Second,
 		Logs:             io.Discard,
 		Logger:           logger,
@@ -331,23 +339,9 @@ func (f *flow) readLake(ctx context.Context, into map[string]int) error {
 }
 
 func (f *flow) objectIDs(ctx context.Context, key string) ([]string, error) {
-	out, err := f.s3.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(f.bucket), Key: aws.String(key)})
-	if err != nil {
-		return nil, fmt.Errorf("get %s: %w", key, err)
-	}
-	defer out.Body.Close()
-	body, err := io.ReadAll(out.Body)
+	body, err := f.object(ctx, key)
 	if err != nil {
 		return nil, err
-	}
-	if len(body) > 2 && body[0] == 0x1f && body[1] == 0x8b {
-		zr, err := gzip.NewReader(bytes.NewReader(body))
-		if err != nil {
-			return nil, fmt.Errorf("gunzip %s: %w", key, err)
-		}
-		if body, err = io.ReadAll(zr); err != nil {
-			return nil, fmt.Errorf("gunzip %s: %w", key, err)
-		}
 	}
 	var ids []string
 	sc := bufio.NewScanner(bytes.NewReader(body))

@@ -386,7 +386,7 @@ func checkLogGroups(tpl *samtemplate.Template) []string {
 // functions fail fast when one is missing") to the resources they must point at.
 func checkEnvironment(tpl *samtemplate.Template) []string {
 	want := map[string]map[string]any{
-		"TransformerFunction":    {"QUEUE_URL": ref("IngestQueue"), "CONTRACTS_DIR": "/opt/contracts", "MAX_RECORDS": "5000"},
+		"TransformerFunction":    {"QUEUE_URL": ref("IngestQueue"), "CONTRACTS_DIR": "/opt/contracts", "MAX_RECORDS": "2500"},
 		"EventStorerFunction":    {"TABLE_NAME": ref("EventStoreTable")},
 		"EventEmitterFunction":   {"EVENT_BUS_NAME": ref("EventBus"), "EVENT_SOURCE": ref("EventSource"), "TABLE_ARN": getAtt("EventStoreTable", "Arn")},
 		"EventResponderFunction": {"PROJECTION_TABLE": ref("ProjectionTable")},
