@@ -122,10 +122,10 @@ func alarmOf(id string, p map[string]any, r Resolver) (Alarm, error) {
 		a.Evaluations = int(n)
 	}
 	if _, ok := comparisons[a.Comparison]; !ok {
-		return Alarm{}, fmt.Errorf("ComparisonOperator %q is not one the local flow evaluates", a.Comparison)
+		return Alarm{}, fmt.Errorf("property ComparisonOperator %q is not one the local flow evaluates", a.Comparison)
 	}
 	if _, ok := statistics[a.Statistic]; !ok {
-		return Alarm{}, fmt.Errorf("Statistic %q is not one the local flow evaluates", a.Statistic)
+		return Alarm{}, fmt.Errorf("property Statistic %q is not one the local flow evaluates", a.Statistic)
 	}
 	a.Dimensions = map[string]string{}
 	dims, _ := p["Dimensions"].([]any)
