@@ -146,7 +146,7 @@ func Start(ctx context.Context, port int, logw *os.File) (*Server, error) {
 		if err == nil {
 			_ = resp.Body.Close()
 			// sitecustomize.py wrote it as moto_server's Python started, before it answered.
-			if v, err := os.ReadFile(versionFile); err == nil {
+			if v, err := os.ReadFile(versionFile); err == nil { // #nosec G304 -- a file this process created in its own temporary directory
 				s.Version = strings.TrimSpace(string(v))
 			}
 			return s, nil
