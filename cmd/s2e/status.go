@@ -7,9 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net/http"
 	"strings"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
@@ -49,7 +47,7 @@ Flags:
 	var states []localcw.Status
 	var err error
 	if *endpoint != "" {
-		states, err = localAlarms(ctx, *endpoint)
+		states, err = localcw.FetchLocal(ctx, *endpoint)
 	} else {
 		var cfg aws.Config
 		if cfg, err = stackConfig(ctx, ""); err == nil {
@@ -76,32 +74,6 @@ Flags:
 		}
 	}
 	return nil
-}
-
-// localAlarms asks the local edge to evaluate the stack's alarms.
-func localAlarms(ctx context.Context, endpoint string) ([]localcw.Status, error) {
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(endpoint, "/")+"/_local/alarms", nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := http.DefaultClient.Do(req) // #nosec G704 -- the endpoint the user named, the local edge
-	if err != nil {
-		return nil, fmt.Errorf("the local edge at %s: %w (is s2e-local start running?)", endpoint, err)
-	}
-	defer resp.Body.Close()
-	var body struct {
-		Alarms  []localcw.Status
-		Message string
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
-		return nil, fmt.Errorf("the local edge's alarms: %w", err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("the local edge's alarms: %s: %s", resp.Status, body.Message)
-	}
-	return body.Alarms, nil
 }
 
 type alarmDescriber interface {

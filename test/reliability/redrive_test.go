@@ -2,10 +2,8 @@ package reliability
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -144,24 +142,15 @@ func TestRedrive(t *testing.T) {
 // `s2e status --endpoint` prints), by logical ID.
 func (f *flow) alarms(ctx context.Context) map[string]cloudwatch.Status {
 	f.t.Helper()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, f.r.Endpoint()+"/_local/alarms", nil)
+	alarms, err := cloudwatch.FetchLocal(ctx, f.r.Endpoint())
 	if err != nil {
 		f.t.Fatal(err)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var body struct{ Alarms []cloudwatch.Status }
-	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || resp.StatusCode != http.StatusOK {
-		f.t.Fatalf("GET /_local/alarms: %s, %v", resp.Status, err)
 	}
 	var table strings.Builder
-	cloudwatch.WriteTable(&table, body.Alarms)
+	cloudwatch.WriteTable(&table, alarms)
 	f.t.Logf("alarms:\n%s", table.String())
 	out := map[string]cloudwatch.Status{}
-	for _, a := range body.Alarms {
+	for _, a := range alarms {
 		out[a.LogicalID] = a
 	}
 	if len(out) == 0 {
