@@ -15,7 +15,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
-	"github.com/stream-to-events/stream-to-events/internal/queue"
 	"github.com/stream-to-events/stream-to-events/internal/record"
 	"github.com/stream-to-events/stream-to-events/test/awsfake"
 	"github.com/stream-to-events/stream-to-events/test/mototest"
@@ -89,7 +88,7 @@ func TestProcessMakesOneCallPerServicePerRecord(t *testing.T) {
 			}
 			body := string(rec.AppendJSON(nil))
 			send := bodies["AmazonSQS.SendMessage"]
-			if send["MessageBody"] != body || send["MessageGroupId"] != "order#SKU-1" || send["MessageDeduplicationId"] != queue.ContentHash(rec) {
+			if send["MessageBody"] != body || send["MessageGroupId"] != "order#SKU-1" || send["MessageDeduplicationId"] != rec.ContentHash() {
 				t.Errorf("SendMessage = %v", send)
 			}
 			item := bodies["DynamoDB_20120810.PutItem"]["Item"].(map[string]any)

@@ -70,7 +70,7 @@ func TestSendToFIFOQueue(t *testing.T) {
 			if g := m.Attributes["MessageGroupId"]; g != r.GroupID() {
 				t.Errorf("record %s in group %q, want %q", r.ID, g, r.GroupID())
 			}
-			if d := m.Attributes["MessageDeduplicationId"]; d != ContentHash(r) {
+			if d := m.Attributes["MessageDeduplicationId"]; d != r.ContentHash() {
 				t.Errorf("record %s has deduplication id %q", r.ID, d)
 			}
 			// moto 5.2 drops MessageSystemAttributes of SendMessageBatch entries (it keeps them for

@@ -106,8 +106,8 @@ func TestSendBuildsTheExactCalls(t *testing.T) {
 			if g := aws.ToString(e.MessageGroupId); g != "order#"+r.Key {
 				t.Errorf("group %q, want order#%s", g, r.Key)
 			}
-			if d := aws.ToString(e.MessageDeduplicationId); d != ContentHash(r) {
-				t.Errorf("deduplication id %q, want the content hash %s", d, ContentHash(r))
+			if d := aws.ToString(e.MessageDeduplicationId); d != r.ContentHash() {
+				t.Errorf("deduplication id %q, want the content hash %s", d, r.ContentHash())
 			}
 			th := e.MessageSystemAttributes["AWSTraceHeader"]
 			if aws.ToString(th.StringValue) != header || aws.ToString(th.DataType) != "String" {

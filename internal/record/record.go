@@ -4,6 +4,7 @@ package record
 
 import (
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"time"
@@ -53,6 +54,23 @@ func (r Record) GroupID() string {
 	}
 	sum := sha256.Sum256([]byte(r.Key))
 	return truncate(r.Type, 60) + "#sha256:" + hex.EncodeToString(sum[:24])
+}
+
+// ContentHash is the hex SHA-256 of r's identity (type, key, time, id) and data: what makes two
+// records the same record. Ingest metadata (receivedAt, source) does not count, so a re-send of
+// the same record through another hop hashes the same. The ingest queue deduplicates on it and
+// the event store keeps it with the item, to tell an identical re-send from a conflict. Each
+// field is length-prefixed, so no two different records hash alike by shifting bytes between
+// fields.
+func (r Record) ContentHash() string {
+	h := sha256.New()
+	var n [8]byte
+	for _, f := range [][]byte{[]byte(r.Type), []byte(r.Key), []byte(r.Time), []byte(r.ID), r.Data} {
+		binary.BigEndian.PutUint64(n[:], uint64(len(f)))
+		h.Write(n[:])
+		h.Write(f)
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 // Newer reports whether r should replace old as the newest state of its entity: a later time,

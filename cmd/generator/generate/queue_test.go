@@ -14,7 +14,6 @@ import (
 
 	"github.com/stream-to-events/stream-to-events/internal/awsclient"
 	"github.com/stream-to-events/stream-to-events/internal/contracts"
-	"github.com/stream-to-events/stream-to-events/internal/queue"
 	"github.com/stream-to-events/stream-to-events/internal/record"
 	"github.com/stream-to-events/stream-to-events/test/mototest"
 )
@@ -83,7 +82,7 @@ func TestQueueSendsTheTransformersMessages(t *testing.T) {
 		if err := json.Unmarshal([]byte(aws.ToString(e.MessageBody)), &c); err != nil {
 			t.Fatalf("body %s: %v", aws.ToString(e.MessageBody), err)
 		}
-		if aws.ToString(e.MessageGroupId) != c.GroupID() || aws.ToString(e.MessageDeduplicationId) != queue.ContentHash(c) {
+		if aws.ToString(e.MessageGroupId) != c.GroupID() || aws.ToString(e.MessageDeduplicationId) != c.ContentHash() {
 			t.Fatalf("group %s, dedup %s for record %s/%s", aws.ToString(e.MessageGroupId), aws.ToString(e.MessageDeduplicationId), c.EntityKey(), c.ID)
 		}
 		if c.Source != "ingest-stream" || c.ReceivedAt != "2026-11-23T10:00:00.000Z" {
