@@ -34,6 +34,8 @@ func cmdRedrive(ctx context.Context, args []string, stdout, stderr io.Writer) er
   IngestDLQ     → IngestQueue (same MessageGroupId; a fresh MessageDeduplicationId, since the
                   queue drops a deduplication id it saw in the last five minutes and the
                   storer is idempotent)
+  ConflictQueue → IngestQueue, only when asked (--only conflicts): records that conflicted
+                  with a stored one, once the operator deleted the stored item
   ResponderDLQ  → the event bus (Lambda OnFailure records and EventBridge dead letters alike)
   EmitterDLQ    → the bus: the stream range each OnFailure record names is read again and
                   every inserted item is read from the store and emitted
@@ -45,7 +47,7 @@ give --endpoint (its edge answers DescribeStacks); against AWS leave it out.`
 	}
 	endpoint := fs.String("endpoint", "", "AWS endpoint URL, e.g. a running s2e-local start's http://127.0.0.1:4566 (default: AWS_ENDPOINT_URL, else AWS)")
 	stack := fs.String("stack-name", spec.StackName, "the CloudFormation stack whose Outputs name the queues, the bus and the table")
-	only := fs.String("only", "", "redrive only these: comma-separated lake (errors/processing-failed/), ingest, emitter, responder")
+	only := fs.String("only", "", "redrive only these: comma-separated lake (errors/processing-failed/), ingest, emitter, responder, conflicts (never part of the default)")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -59,8 +61,8 @@ give --endpoint (its edge answers DescribeStacks); against AWS leave it out.`
 		want = map[string]bool{}
 		for _, q := range strings.Split(*only, ",") {
 			q = strings.TrimSpace(q)
-			if q != "lake" && q != "ingest" && q != "emitter" && q != "responder" {
-				fmt.Fprintf(stderr, "--only: %q is not lake, ingest, emitter or responder\n", q)
+			if q != "lake" && q != "ingest" && q != "emitter" && q != "responder" && q != "conflicts" {
+				fmt.Fprintf(stderr, "--only: %q is not lake, ingest, emitter, responder or conflicts\n", q)
 				return errUsage
 			}
 			want[q] = true
@@ -79,6 +81,10 @@ give --endpoint (its edge answers DescribeStacks); against AWS leave it out.`
 	}
 	if want["ingest"] {
 		rep.Ingest, err = r.Ingest(ctx)
+		errs = append(errs, err)
+	}
+	if want["conflicts"] {
+		rep.Conflicts, err = r.Conflicts(ctx)
 		errs = append(errs, err)
 	}
 	if want["emitter"] {
@@ -105,19 +111,19 @@ give --endpoint (its edge answers DescribeStacks); against AWS leave it out.`
 			return err
 		}
 	}
-	if n := rep.Lake.Failed + rep.Ingest.Failed + rep.Emitter.Failed + rep.Responder.Failed; n > 0 {
+	if n := rep.Lake.Failed + rep.Ingest.Failed + rep.Conflicts.Failed + rep.Emitter.Failed + rep.Responder.Failed; n > 0 {
 		return fmt.Errorf("redrive: %d DLQ messages could not be replayed and stay in their DLQ", n)
 	}
 	return nil
 }
 
 func printRedrive(w io.Writer, rep redrive.Report) {
-	fmt.Fprintf(w, "%-14s %9s %9s %9s %7s\n", "from", "messages", "redriven", "records", "failed")
+	fmt.Fprintf(w, "%-15s %9s %9s %9s %7s\n", "from", "messages", "redriven", "records", "failed")
 	for _, row := range []struct {
 		name string
 		c    redrive.Counts
-	}{{"errors/ objects", rep.Lake}, {"IngestDLQ", rep.Ingest}, {"EmitterDLQ", rep.Emitter}, {"ResponderDLQ", rep.Responder}} {
-		fmt.Fprintf(w, "%-14s %9d %9d %9d %7d\n", row.name, row.c.Messages, row.c.Redriven, row.c.Records, row.c.Failed)
+	}{{"errors/ objects", rep.Lake}, {"IngestDLQ", rep.Ingest}, {"ConflictQueue", rep.Conflicts}, {"EmitterDLQ", rep.Emitter}, {"ResponderDLQ", rep.Responder}} {
+		fmt.Fprintf(w, "%-15s %9d %9d %9d %7d\n", row.name, row.c.Messages, row.c.Redriven, row.c.Records, row.c.Failed)
 	}
 	for _, u := range rep.Unreplayable {
 		fmt.Fprintln(w, "not replayable:", u)

@@ -16,7 +16,7 @@ func TestRedriveFlags(t *testing.T) {
 		args []string
 		want string // in stderr
 	}{
-		{"unknown DLQ", []string{"--only", "ingest,bogus"}, `"bogus" is not lake, ingest, emitter or responder`},
+		{"unknown DLQ", []string{"--only", "ingest,bogus"}, `"bogus" is not lake, ingest, emitter, responder or conflicts`},
 		{"stray argument", []string{"now"}, "Flags:"},
 	}
 	for _, tt := range tests {
@@ -49,7 +49,7 @@ func TestPrintRedrive(t *testing.T) {
 		Unreplayable: []string{"EmitterDLQ message m1: trimmed"},
 	})
 	out := b.String()
-	for _, want := range []string{"IngestDLQ              3         3         3       0", "EmitterDLQ             1         0         0       1", "not replayable: EmitterDLQ message m1: trimmed"} {
+	for _, want := range []string{"IngestDLQ               3         3         3       0", "EmitterDLQ              1         0         0       1", "not replayable: EmitterDLQ message m1: trimmed"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("report lacks %q:\n%s", want, out)
 		}

@@ -21,9 +21,10 @@ const deadlineReserve = 500 * time.Millisecond
 // handler translates the SQS trigger's event to the store's messages and its result to a
 // partial batch response.
 type handler struct {
-	table   *store.Table
-	logger  *slog.Logger
-	metrics io.Writer
+	table     *store.Table
+	conflicts store.ConflictSink
+	logger    *slog.Logger
+	metrics   io.Writer
 }
 
 // Handle stores a batch of ingest queue messages. It never fails the invocation for a message:
@@ -48,22 +49,23 @@ func (h *handler) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEve
 		defer cancel()
 	}
 	ctx, span := trace.Start(ctx, metrics.HopStore)
-	res := (&store.Service{Table: h.table, Logger: log}).Store(ctx, msgs)
+	res := (&store.Service{Table: h.table, Conflicts: h.conflicts, Logger: log}).Store(ctx, msgs)
 	span.Annotate("record_id", res.First.ID)
 	span.Annotate("type", res.First.Type)
 	span.Annotate("count", len(msgs))
 	var spanErr error
-	if n := len(msgs) - res.Stored; n > 0 {
+	if n := len(msgs) - res.Stored - res.Conflicts; n > 0 {
 		spanErr = fmt.Errorf("%d of %d messages not stored", n, len(msgs))
 	}
 	span.End(spanErr)
 
-	counts := metrics.Counts{In: len(msgs), Out: res.Stored, Failed: len(msgs) - res.Stored}
+	counts := metrics.Counts{In: len(msgs), Out: res.Stored, Failed: len(msgs) - res.Stored - res.Conflicts,
+		Unchanged: res.Unchanged, Conflicts: res.Conflicts}
 	if err := metrics.Emit(h.metrics, metrics.HopStore, counts); err != nil {
 		log.WarnContext(ctx, "metrics not written", "error", err)
 	}
 	log.InfoContext(ctx, "batch stored", "recordId", res.First.ID, "messages", len(msgs),
-		"stored", res.Stored, "returned", len(res.Failed))
+		"stored", res.Stored, "unchanged", res.Unchanged, "conflicts", res.Conflicts, "returned", len(res.Failed))
 
 	resp := events.SQSEventResponse{BatchItemFailures: make([]events.SQSBatchItemFailure, 0, len(res.Failed))}
 	for _, id := range res.Failed {

@@ -30,6 +30,21 @@ type fakeDB struct {
 	calls  [][]map[string]types.AttributeValue
 	refuse map[string]bool
 	hang   bool
+	items  map[string]map[string]types.AttributeValue // what the table holds, by pk/sk
+}
+
+func (f *fakeDB) BatchGetItem(ctx context.Context, in *dynamodb.BatchGetItemInput, _ ...func(*dynamodb.Options)) (*dynamodb.BatchGetItemOutput, error) {
+	if f.hang {
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}
+	out := &dynamodb.BatchGetItemOutput{Responses: map[string][]map[string]types.AttributeValue{}}
+	for _, k := range in.RequestItems[tableName].Keys {
+		if it, ok := f.items[str(k, "pk")+"/"+str(k, "sk")]; ok {
+			out.Responses[tableName] = append(out.Responses[tableName], it)
+		}
+	}
+	return out, nil
 }
 
 func (f *fakeDB) BatchWriteItem(ctx context.Context, in *dynamodb.BatchWriteItemInput, _ ...func(*dynamodb.Options)) (*dynamodb.BatchWriteItemOutput, error) {
@@ -43,7 +58,12 @@ func (f *fakeDB) BatchWriteItem(ctx context.Context, in *dynamodb.BatchWriteItem
 		items = append(items, r.PutRequest.Item)
 		if f.refuse[str(r.PutRequest.Item, "id")] {
 			left = append(left, r)
+			continue
 		}
+		if f.items == nil {
+			f.items = map[string]map[string]types.AttributeValue{}
+		}
+		f.items[str(r.PutRequest.Item, "pk")+"/"+str(r.PutRequest.Item, "sk")] = r.PutRequest.Item
 	}
 	f.calls = append(f.calls, items)
 	out := &dynamodb.BatchWriteItemOutput{}

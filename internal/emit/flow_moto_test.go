@@ -54,8 +54,8 @@ func TestStreamImagesAgainstMoto(t *testing.T) {
 	}
 	tbl := store.NewTable(db, "EventStore")
 	for range 2 {
-		if failed, err := tbl.Put(ctx, entries); failed != nil || err != nil {
-			t.Fatalf("put: %v %v", failed, err)
+		if outs, err := tbl.Put(ctx, entries); store.NotStoredOf(outs) != nil || err != nil {
+			t.Fatalf("put: %v %v", outs, err)
 		}
 	}
 

@@ -25,6 +25,9 @@ const (
 // Counts are the records a hop saw in one invocation.
 type Counts struct {
 	In, Out, Failed int
+	// The store's: records stored already (nothing written, counted in Out too) and records
+	// that conflict with a stored one (neither in Out nor in Failed). Written only when not 0.
+	Unchanged, Conflicts int
 }
 
 type metricDef struct {
@@ -47,6 +50,9 @@ type envelope struct {
 	In     int    `json:"RecordsIn"`
 	Out    int    `json:"RecordsOut"`
 	Failed int    `json:"RecordsFailed"`
+	// The store's counts, defined as metrics only in the lines that have them.
+	Unchanged int `json:"RecordsUnchanged,omitempty"`
+	Conflicts int `json:"RecordsConflicted,omitempty"`
 }
 
 var defs = []directive{{
@@ -64,7 +70,19 @@ func Emit(w io.Writer, hop string, c Counts) error {
 	var e envelope
 	e.AWS.Timestamp = time.Now().UnixMilli()
 	e.AWS.CloudWatchMetrics = defs
+	if c.Unchanged > 0 || c.Conflicts > 0 {
+		d := defs[0]
+		d.Metrics = d.Metrics[:len(d.Metrics):len(d.Metrics)]
+		if c.Unchanged > 0 {
+			d.Metrics = append(d.Metrics, metricDef{Name: "RecordsUnchanged", Unit: "Count"})
+		}
+		if c.Conflicts > 0 {
+			d.Metrics = append(d.Metrics, metricDef{Name: "RecordsConflicted", Unit: "Count"})
+		}
+		e.AWS.CloudWatchMetrics = []directive{d}
+	}
 	e.Hop, e.In, e.Out, e.Failed = hop, c.In, c.Out, c.Failed
+	e.Unchanged, e.Conflicts = c.Unchanged, c.Conflicts
 	b, err := json.Marshal(e)
 	if err != nil {
 		return err

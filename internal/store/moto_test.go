@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"slices"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -71,13 +72,12 @@ func streamEvents(t *testing.T, ctx context.Context, cfg aws.Config, arn string)
 	return events
 }
 
-// TestTableAgainstMoto writes the same records twice, as a redelivered queue message does, and
-// checks that the table holds one item per record and that the stream carries one INSERT each.
-//
-// What moto shows on a rewrite: moto 5.2 appends a MODIFY record to the stream when an identical
-// item is put again (real DynamoDB writes no stream record for a write that changes nothing). The
-// INSERT is still written once per record, and the emitter only emits INSERTs (its mapping's
-// filter and its own check), so a rewrite causes no second event on either.
+// TestTableAgainstMoto writes records, then sends them again as a producer or a redelivered
+// queue message would: the same records with other ingest metadata (arrival time, trace header),
+// and one with the identity of a stored record and other data. The table holds one item per
+// record, the conflict is reported and not written, and the stream carries one INSERT per
+// record and nothing else. (moto, unlike DynamoDB, appends a MODIFY record even when an
+// identical item is put again, so this also shows that nothing was put again.)
 func TestTableAgainstMoto(t *testing.T) {
 	mototest.Start(t)
 	ctx := t.Context()
@@ -90,10 +90,17 @@ func TestTableAgainstMoto(t *testing.T) {
 	tbl := NewTable(db, "EventStore")
 
 	entries := []Entry{{Record: rec("a"), TraceHeader: "Root=1-abc;Sampled=1"}, {Record: rec("b")}, {Record: rec("a"), TraceHeader: "Root=1-abc;Sampled=1"}}
-	for round := range 2 {
-		if failed, err := tbl.Put(ctx, entries); err != nil || failed != nil {
-			t.Fatalf("round %d: failed %v: %v", round, failed, err)
-		}
+	outs, err := tbl.Put(ctx, entries)
+	if err != nil || !slices.Equal(kinds(outs), []Kind{Written, Written, Unchanged}) {
+		t.Fatalf("first put: %v, %v; want written, written, unchanged", outs, err)
+	}
+	again := rec("a")
+	again.ReceivedAt, again.Source = "2026-11-23T11:00:00.000Z", "redrive"
+	changed := rec("b")
+	changed.Data = []byte(`{"sku":"sku-b","price":20}`)
+	outs, err = tbl.Put(ctx, []Entry{{Record: again, TraceHeader: "Root=1-def;Sampled=1"}, {Record: changed}})
+	if err != nil || !slices.Equal(kinds(outs), []Kind{Unchanged, Conflict}) || outs[1].StoredHash != rec("b").ContentHash() {
+		t.Fatalf("second put: %+v, %v; want unchanged, then a conflict naming the stored hash %s", outs, err, rec("b").ContentHash())
 	}
 
 	scan, err := db.Scan(ctx, &dynamodb.ScanInput{TableName: aws.String("EventStore")})
@@ -101,11 +108,17 @@ func TestTableAgainstMoto(t *testing.T) {
 		t.Fatal(err)
 	}
 	if scan.Count != 2 {
-		t.Errorf("%d items after writing 2 records twice, want 2", scan.Count)
+		t.Errorf("%d items after writing 2 records and sending them again, want 2", scan.Count)
 	}
 	want, _ := Item(entries[0])
 	for _, it := range scan.Items {
+		if stringAttr(it, AttrSK) == sk("b") && stringAttr(it, AttrContentHash) != rec("b").ContentHash() {
+			t.Errorf("the conflict overwrote the stored record b")
+		}
 		if stringAttr(it, AttrSK) == sk("a") {
+			if stringAttr(it, "receivedAt") != rec("a").ReceivedAt || stringAttr(it, AttrTraceHeader) != "Root=1-abc;Sampled=1" {
+				t.Errorf("the identical re-send rewrote record a: %v", it)
+			}
 			if n := it[AttrData].(*types.AttributeValueMemberM).Value["price"].(*types.AttributeValueMemberN).Value; n != "19.990000000000000000001" {
 				t.Errorf("price stored as %s, lost precision", n)
 			}
@@ -117,15 +130,16 @@ func TestTableAgainstMoto(t *testing.T) {
 
 	events := streamEvents(t, ctx, cfg, streamARN)
 	for _, id := range []string{"a", "b"} {
-		inserts := 0
-		for _, name := range events[sk(id)] {
-			if name == "INSERT" {
-				inserts++
-			}
-		}
-		if inserts != 1 {
-			t.Errorf("record %s: %d INSERTs on the stream (%v), want 1", id, inserts, events[sk(id)])
+		if got := events[sk(id)]; !slices.Equal(got, []string{"INSERT"}) {
+			t.Errorf("record %s: stream records %v, want one INSERT and nothing more", id, got)
 		}
 	}
-	t.Logf("stream after writing each record twice: %v", events)
+}
+
+func kinds(outs []Outcome) []Kind {
+	ks := make([]Kind, len(outs))
+	for i, o := range outs {
+		ks[i] = o.Kind
+	}
+	return ks
 }

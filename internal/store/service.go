@@ -19,14 +19,25 @@ type Message struct {
 	TraceHeader string // the sender's X-Ray trace header, "" when it was not traced
 }
 
+// ConflictSink keeps the records that conflict with a stored one (same identity, other data),
+// where an operator can look at them and replay them. queue.Sender is one.
+type ConflictSink interface {
+	Send(ctx context.Context, recs []record.Record, traceHeader string) error
+}
+
 // Result is what became of a batch of messages.
 type Result struct {
 	// Failed are the IDs of the messages to receive again, in batch order: every message that
 	// was not stored and, on a FIFO queue, every later message of its group, so that the queue
 	// hands the group back in order.
 	Failed []string
-	// Stored counts the messages whose record is in the table.
+	// Stored counts the messages whose record is in the table: written now, or Unchanged.
 	Stored int
+	// Unchanged counts the messages whose record the table held already: nothing was written.
+	Unchanged int
+	// Conflicts counts the messages whose record conflicts with a stored one: not written, kept
+	// by the ConflictSink, and not returned to the queue.
+	Conflicts int
 	// First is the first record of the batch that decoded, for tracing; zero when none did.
 	First record.Record
 }
@@ -62,13 +73,19 @@ func Decode(body string) (record.Record, error) {
 
 // Service stores the records that arrive on the ingest queue.
 type Service struct {
-	Table  *Table
-	Logger *slog.Logger
+	Table *Table
+	// Conflicts keeps the conflicting records; a conflict it fails to keep goes back to the
+	// queue like any message not stored. nil returns every conflict to the queue, which then
+	// moves it to its dead-letter queue.
+	Conflicts ConflictSink
+	Logger    *slog.Logger
 }
 
 // Store decodes and writes the records of msgs. A message that cannot be decoded or written is
 // a failure of that message only; the queue delivers it again and, after its maximum receive
-// count, moves it to the dead-letter queue, where it can be looked at and replayed.
+// count, moves it to the dead-letter queue, where it can be looked at and replayed. A record
+// stored already is success with nothing written; a conflict is logged with both content hashes
+// and handed to the ConflictSink, so that it never holds its entity's message group.
 func (s *Service) Store(ctx context.Context, msgs []Message) Result {
 	var res Result
 	if len(msgs) == 0 {
@@ -79,7 +96,8 @@ func (s *Service) Store(ctx context.Context, msgs []Message) Result {
 		log = slog.Default()
 	}
 	failed := make([]bool, len(msgs))
-	ids := make([]string, len(msgs)) // record id of each message that decoded
+	conflict := make([]bool, len(msgs)) // kept by the ConflictSink: neither stored nor returned
+	ids := make([]string, len(msgs))    // record id of each message that decoded
 	entries := make([]Entry, 0, len(msgs))
 	from := make([]int, 0, len(msgs)) // entry index -> message index
 	for i, m := range msgs {
@@ -97,14 +115,29 @@ func (s *Service) Store(ctx context.Context, msgs []Message) Result {
 		from = append(from, i)
 	}
 	if len(entries) > 0 {
-		notStored, err := s.Table.Put(ctx, entries)
-		for _, e := range notStored {
-			i := from[e]
-			failed[i] = true
-			log.ErrorContext(ctx, "record not stored", "messageId", msgs[i].MessageID, "recordId", entries[e].Record.ID)
+		outs, err := s.Table.Put(ctx, entries)
+		for e, o := range outs {
+			i, r := from[e], entries[e].Record
+			switch o.Kind {
+			case NotStored:
+				failed[i] = true
+				log.ErrorContext(ctx, "record not stored", "messageId", msgs[i].MessageID, "recordId", r.ID)
+			case Unchanged:
+				res.Unchanged++
+				log.InfoContext(ctx, "record stored already: nothing written", "messageId", msgs[i].MessageID, "recordId", r.ID)
+			case Conflict:
+				log.WarnContext(ctx, "conflict: another record with this identity is stored; not written",
+					"messageId", msgs[i].MessageID, "recordId", r.ID, "type", r.Type, "key", r.Key, "time", r.Time,
+					"storedHash", o.StoredHash, "receivedHash", r.ContentHash())
+				if s.keep(ctx, log, r, entries[e].TraceHeader) {
+					conflict[i] = true
+				} else {
+					failed[i] = true
+				}
+			}
 		}
 		if err != nil {
-			log.ErrorContext(ctx, "store batch", "failed", len(notStored), "error", err)
+			log.ErrorContext(ctx, "store batch", "error", err)
 		}
 	}
 	// On a FIFO queue, a failed message and every later message of its group go back, so that
@@ -114,6 +147,11 @@ func (s *Service) Store(ctx context.Context, msgs []Message) Result {
 		behind := m.GroupID != "" && broken[m.GroupID]
 		switch {
 		case failed[i]:
+		case conflict[i]:
+			// Kept, even behind an earlier failure of its group: returning it too would only
+			// make it a conflict again.
+			res.Conflicts++
+			continue
 		case behind:
 			res.Stored++
 			log.InfoContext(ctx, "record stored, message returned behind an earlier failure of its group",
@@ -130,4 +168,17 @@ func (s *Service) Store(ctx context.Context, msgs []Message) Result {
 		}
 	}
 	return res
+}
+
+// keep hands a conflicting record to the ConflictSink and reports whether it is kept.
+func (s *Service) keep(ctx context.Context, log *slog.Logger, r record.Record, traceHeader string) bool {
+	if s.Conflicts == nil {
+		log.ErrorContext(ctx, "conflict not kept: no conflict queue; the message goes back", "recordId", r.ID)
+		return false
+	}
+	if err := s.Conflicts.Send(ctx, []record.Record{r}, traceHeader); err != nil {
+		log.ErrorContext(ctx, "conflict not kept; the message goes back", "recordId", r.ID, "error", err)
+		return false
+	}
+	return true
 }

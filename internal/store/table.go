@@ -1,6 +1,11 @@
 // Package store is the pipeline's event store: it turns canonical records into DynamoDB items
 // keyed by entity and time, writes them in batches at DynamoDB's limits, and turns a batch of
 // queue messages into writes and a FIFO-safe partial batch response.
+//
+// The store is append-only. An item's key is the record's identity (type, key, time, id), and an
+// item is never rewritten: a record whose identity is stored already is read back first and, when
+// its data is the same, written no more (no stream record, no change line); when its data differs
+// it is a conflict, which is not written and is reported to the caller.
 package store
 
 import (
@@ -8,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
@@ -35,6 +41,9 @@ const (
 	AttrSK          = "sk"
 	AttrData        = "data"
 	AttrTraceHeader = "traceHeader"
+	// AttrContentHash is the record's record.ContentHash: what an identical re-send is told
+	// apart from a conflict by.
+	AttrContentHash = "contentHash"
 )
 
 // Entry is one record to store, with the trace header of the ingest that carried it.
@@ -55,6 +64,7 @@ type item struct {
 	ReceivedAt  string `dynamodbav:"receivedAt"`
 	Source      string `dynamodbav:"source"`
 	TraceHeader string `dynamodbav:"traceHeader,omitempty"`
+	ContentHash string `dynamodbav:"contentHash"`
 }
 
 // encoder is shared: attributevalue.MarshalMap would build one per item. An Encoder is safe
@@ -84,7 +94,7 @@ func buildItem(e Entry, pk, sk string) (map[string]types.AttributeValue, error) 
 	av, err := encoder.Encode(item{
 		PK: pk, SK: sk,
 		ID: r.ID, Type: r.Type, Key: r.Key, Time: r.Time, ReceivedAt: r.ReceivedAt, Source: r.Source,
-		TraceHeader: e.TraceHeader,
+		TraceHeader: e.TraceHeader, ContentHash: r.ContentHash(),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("record %s: %w", r.ID, err)
@@ -154,24 +164,25 @@ func valueSize(av types.AttributeValue) int {
 	return 1
 }
 
-// batchWriter is the DynamoDB operation the table needs.
-type batchWriter interface {
+// client is the DynamoDB operations the table needs.
+type client interface {
+	BatchGetItem(ctx context.Context, in *dynamodb.BatchGetItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.BatchGetItemOutput, error)
 	BatchWriteItem(ctx context.Context, in *dynamodb.BatchWriteItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.BatchWriteItemOutput, error)
 }
 
-var _ batchWriter = (*dynamodb.Client)(nil)
+var _ client = (*dynamodb.Client)(nil)
 
 // Table writes entries to the event store table.
 type Table struct {
-	client batchWriter
+	client client
 	name   string
 	policy batch.Policy
 }
 
 // NewTable returns a Table writing to the table called name, retrying refused items with
 // batch.DefaultPolicy.
-func NewTable(client batchWriter, name string) *Table {
-	return &Table{client: client, name: name, policy: batch.DefaultPolicy}
+func NewTable(c client, name string) *Table {
+	return &Table{client: c, name: name, policy: batch.DefaultPolicy}
 }
 
 // WithPolicy returns a copy of t that retries with p.
@@ -181,58 +192,186 @@ func (t *Table) WithPolicy(p batch.Policy) *Table {
 	return &c
 }
 
+// Kind is what Put did with one entry.
+type Kind uint8
+
+const (
+	// Written: the table did not hold the record; it does now.
+	Written Kind = iota
+	// Unchanged: the table holds the same record (same identity, same data) already, or an
+	// earlier entry of the batch is it; nothing was written.
+	Unchanged
+	// Conflict: the table holds, or the batch wrote first, another record with the same
+	// identity and other data; nothing was written.
+	Conflict
+	// NotStored: nothing was written, for a reason in Put's error; sending it again may help.
+	NotStored
+)
+
+// Outcome is what Put did with one entry.
+type Outcome struct {
+	Kind Kind
+	// StoredHash is, for a Conflict, the content hash of the record the identity holds; "" when
+	// that item was written before items kept their hash.
+	StoredHash string
+}
+
+// NotStoredOf lists, ascending, the indexes of the outcomes that are NotStored: the entries whose
+// messages must be received again.
+func NotStoredOf(outs []Outcome) []int {
+	var out []int
+	for i, o := range outs {
+		if o.Kind == NotStored {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
 // write is one distinct item and the entries (by index) it stands for: entries with the same
-// key are the same record, and DynamoDB refuses a batch that names one key twice.
+// key and data are the same record, and DynamoDB refuses a batch that names one key twice.
 type write struct {
 	key     itemKey
+	hash    string
 	item    map[string]types.AttributeValue
 	entries []int
 }
 
-// Put stores entries, at most MaxBatch items a call, sending again what DynamoDB leaves
-// unprocessed. It returns the indexes (ascending) of the entries that were not stored, and an
-// error saying why; nil and nil when every entry was stored.
-func (t *Table) Put(ctx context.Context, entries []Entry) ([]int, error) {
+// Put stores the entries whose identity the table does not hold yet, at most MaxBatch items a
+// call, sending again what DynamoDB leaves unprocessed. It first reads the items of the entries'
+// keys (strongly consistent, MaxGetBatch keys a call): an entry whose identity is stored with the
+// same data is Unchanged, with other data a Conflict. It returns one Outcome per entry, and an
+// error saying why any entry is NotStored.
+//
+// The read and the write are not one transaction. That is safe because one storer at a time
+// handles an entity: the ingest queue's message group is the record's entity, the table's
+// partition key, and SQS hands out a group only once its batch in flight is settled.
+func (t *Table) Put(ctx context.Context, entries []Entry) ([]Outcome, error) {
 	var (
 		writes   []*write
 		byKey    = make(map[itemKey]*write, len(entries))
-		failed   = make([]bool, len(entries))
+		out      = make([]Outcome, len(entries))
 		problems []error
 	)
 	for i, e := range entries {
 		k := itemKey{pk: e.Record.EntityKey(), sk: e.Record.SortKey()}
+		hash := e.Record.ContentHash()
 		if w, ok := byKey[k]; ok {
+			if w.hash != hash {
+				out[i] = Outcome{Kind: Conflict, StoredHash: w.hash}
+				continue
+			}
 			w.entries = append(w.entries, i)
 			continue
 		}
 		it, err := buildItem(e, k.pk, k.sk)
 		if err != nil {
-			failed[i] = true
+			out[i].Kind = NotStored
 			problems = append(problems, err)
 			continue
 		}
-		w := &write{key: k, item: it, entries: []int{i}}
+		w := &write{key: k, hash: hash, item: it, entries: []int{i}}
 		byKey[k] = w
 		writes = append(writes, w)
 	}
-	for _, chunk := range batch.Chunks(writes, MaxBatch, 0, nil) {
+	set := func(w *write, o Outcome) {
+		for n, i := range w.entries {
+			out[i] = o
+			if n > 0 && o.Kind == Written {
+				out[i].Kind = Unchanged
+			}
+		}
+	}
+
+	stored, unread, err := t.read(ctx, writes)
+	if err != nil {
+		problems = append(problems, fmt.Errorf("read from %s: %w", t.name, err))
+	}
+	fresh := writes[:0:0]
+	for _, w := range writes {
+		if unread[w.key] {
+			set(w, Outcome{Kind: NotStored})
+			continue
+		}
+		old, ok := stored[w.key]
+		switch {
+		case !ok:
+			fresh = append(fresh, w)
+		case sameRecord(old, w):
+			set(w, Outcome{Kind: Unchanged})
+		default:
+			set(w, Outcome{Kind: Conflict, StoredHash: stringAttr(old, AttrContentHash)})
+		}
+	}
+
+	for _, chunk := range batch.Chunks(fresh, MaxBatch, 0, nil) {
 		left, err := t.write(ctx, chunk)
+		notStored := make(map[*write]bool, len(left))
 		for _, w := range left {
-			for _, i := range w.entries {
-				failed[i] = true
+			notStored[w] = true
+		}
+		for _, w := range chunk {
+			if notStored[w] {
+				set(w, Outcome{Kind: NotStored})
+			} else {
+				set(w, Outcome{Kind: Written})
 			}
 		}
 		if err != nil {
 			problems = append(problems, fmt.Errorf("write to %s: %w", t.name, err))
 		}
 	}
-	var out []int
-	for i, f := range failed {
-		if f {
-			out = append(out, i)
+	return out, errors.Join(problems...)
+}
+
+// sameRecord reports whether the stored item old holds w's record: the same content hash or, for
+// an item written before items kept their hash, the same data.
+func sameRecord(old map[string]types.AttributeValue, w *write) bool {
+	if h := stringAttr(old, AttrContentHash); h != "" {
+		return h == w.hash
+	}
+	a, err1 := jsonattr.AppendJSON(nil, old[AttrData])
+	b, err2 := jsonattr.AppendJSON(nil, w.item[AttrData])
+	return err1 == nil && err2 == nil && string(a) == string(b)
+}
+
+// MaxGetBatch is the most keys BatchGetItem takes in one call.
+const MaxGetBatch = 100
+
+// read returns the stored items of ws's keys (content hash and, for items that predate it, data),
+// and the keys it could not read, with why.
+func (t *Table) read(ctx context.Context, ws []*write) (map[itemKey]map[string]types.AttributeValue, map[itemKey]bool, error) {
+	stored := make(map[itemKey]map[string]types.AttributeValue)
+	unread := map[itemKey]bool{}
+	var problems []error
+	for _, chunk := range batch.Chunks(ws, MaxGetBatch, 0, nil) {
+		keys := make([]map[string]types.AttributeValue, len(chunk))
+		for i, w := range chunk {
+			keys[i] = map[string]types.AttributeValue{AttrPK: w.item[AttrPK], AttrSK: w.item[AttrSK]}
+		}
+		left, err := batch.Retry(ctx, t.policy, keys, func(ctx context.Context, keys []map[string]types.AttributeValue) ([]map[string]types.AttributeValue, error) {
+			out, err := t.client.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: map[string]types.KeysAndAttributes{t.name: {
+				Keys:                     keys,
+				ConsistentRead:           aws.Bool(true),
+				ProjectionExpression:     aws.String("#pk, #sk, #hash, #data"),
+				ExpressionAttributeNames: map[string]string{"#pk": AttrPK, "#sk": AttrSK, "#hash": AttrContentHash, "#data": AttrData},
+			}}})
+			if err != nil {
+				return keys, err
+			}
+			for _, it := range out.Responses[t.name] {
+				stored[itemKey{pk: stringAttr(it, AttrPK), sk: stringAttr(it, AttrSK)}] = it
+			}
+			return out.UnprocessedKeys[t.name].Keys, nil
+		})
+		for _, k := range left {
+			unread[itemKey{pk: stringAttr(k, AttrPK), sk: stringAttr(k, AttrSK)}] = true
+		}
+		if err != nil {
+			problems = append(problems, err)
 		}
 	}
-	return out, errors.Join(problems...)
+	return stored, unread, errors.Join(problems...)
 }
 
 // write sends ws, retrying what DynamoDB leaves unprocessed, and returns what never got

@@ -32,6 +32,39 @@ type fakeDB struct {
 	refuse  func(call int, sk string) bool
 	err     error
 	invalid string // sort key of an item DynamoDB refuses the whole call for
+
+	items  map[string]map[string]types.AttributeValue // what the table holds, by pk/sk
+	gets   []*dynamodb.BatchGetItemInput
+	getErr error
+	// defer leaves unprocessed the first keys of the first BatchGetItem calls: one fewer each call.
+	deferGets int
+}
+
+func (f *fakeDB) BatchGetItem(_ context.Context, in *dynamodb.BatchGetItemInput, _ ...func(*dynamodb.Options)) (*dynamodb.BatchGetItemOutput, error) {
+	f.gets = append(f.gets, in)
+	if f.getErr != nil {
+		return nil, f.getErr
+	}
+	ka := in.RequestItems[table]
+	if len(ka.Keys) > MaxGetBatch {
+		return nil, fmt.Errorf("ValidationException: too many keys")
+	}
+	if ka.ConsistentRead == nil || !*ka.ConsistentRead {
+		return nil, fmt.Errorf("the store must read strongly consistent: a read that misses the last write would rewrite it")
+	}
+	out := &dynamodb.BatchGetItemOutput{}
+	keys := ka.Keys
+	if n := min(f.deferGets, len(keys)); n > 0 {
+		out.UnprocessedKeys = map[string]types.KeysAndAttributes{table: {Keys: keys[:n]}}
+		keys = keys[n:]
+		f.deferGets--
+	}
+	for _, k := range keys {
+		if it, ok := f.items[stringAttr(k, AttrPK)+"/"+stringAttr(k, AttrSK)]; ok {
+			out.Responses = map[string][]map[string]types.AttributeValue{table: append(out.Responses[table], it)}
+		}
+	}
+	return out, nil
 }
 
 func (f *fakeDB) BatchWriteItem(_ context.Context, in *dynamodb.BatchWriteItemInput, _ ...func(*dynamodb.Options)) (*dynamodb.BatchWriteItemOutput, error) {
@@ -57,7 +90,12 @@ func (f *fakeDB) BatchWriteItem(_ context.Context, in *dynamodb.BatchWriteItemIn
 		seen[k] = true
 		if f.refuse != nil && f.refuse(len(f.calls), stringAttr(r.PutRequest.Item, AttrSK)) {
 			left = append(left, r)
+			continue
 		}
+		if f.items == nil {
+			f.items = map[string]map[string]types.AttributeValue{}
+		}
+		f.items[k] = r.PutRequest.Item
 	}
 	out := &dynamodb.BatchWriteItemOutput{}
 	if len(left) > 0 {
@@ -106,6 +144,7 @@ func TestItem(t *testing.T) {
 		"pk": s("order#sku-a"), "sk": s("2026-11-23T10:00:00.123Z#a"), "id": s("a"), "type": s("order"),
 		"key": s("sku-a"), "time": s("2026-11-23T10:00:00.123Z"), "receivedAt": s("2026-11-23T10:00:00.456Z"),
 		"source": s("ingest"), "traceHeader": s("Root=1-abc;Parent=def;Sampled=1"),
+		"contentHash": s(rec("a").ContentHash()),
 		"data": &types.AttributeValueMemberM{Value: map[string]types.AttributeValue{
 			"sku":   s("sku-a"),
 			"price": &types.AttributeValueMemberN{Value: "19.990000000000000000001"},
@@ -271,7 +310,8 @@ func TestTablePut(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			noSleep(t)
 			db := &fakeDB{refuse: tt.refuse, err: tt.callErr, invalid: tt.invalid}
-			failed, err := NewTable(db, table).Put(t.Context(), tt.entries)
+			outs, err := NewTable(db, table).Put(t.Context(), tt.entries)
+			failed := NotStoredOf(outs)
 			if got := db.sortKeys(); !reflect.DeepEqual(got, tt.wantCalls) {
 				t.Errorf("calls:\n got %v\nwant %v", got, tt.wantCalls)
 			}

@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/stream-to-events/stream-to-events/cmd/generator/generate"
+	"github.com/stream-to-events/stream-to-events/internal/queue"
 	"github.com/stream-to-events/stream-to-events/internal/record"
 	"github.com/stream-to-events/stream-to-events/local/spec"
 )
@@ -80,6 +81,80 @@ func TestDuplicatesAndOrder(t *testing.T) {
 			t.Errorf("the storer got %d messages, want both copies of %d records", got, len(recs))
 		}
 		f.check(t, "queue messages delivered twice", x, s, o, start)
+	})
+
+	t.Run("records re-sent after the queue's deduplication window", func(t *testing.T) {
+		f.t = t
+		start := time.Now()
+		base := time.Date(2026, 8, 1, 0, 0, 0, 0, time.UTC)
+		var recs []record.Record
+		for i := range 10 {
+			recs = append(recs, record.Record{
+				ID: fmt.Sprintf("resend-%d", i), Type: "order", Key: fmt.Sprintf("SKU-RESEND-%04d", i%4),
+				Time: record.FormatTime(base.Add(time.Duration(i) * time.Second)), ReceivedAt: record.FormatTime(base.Add(time.Minute)),
+				Source: f.stream, Data: fmt.Appendf(nil, `{"sku":"SKU-RESEND-%04d","price":%d}`, i%4, 10+i),
+			})
+		}
+		x := expectation{sentByID: map[string]int{}, newest: map[string]string{}, valid: len(recs), sent: len(recs), noLake: true}
+		for _, r := range recs {
+			x.sentByID[r.ID] = 1
+			if old, ok := x.newest[r.EntityKey()]; !ok || r.ID > old { // one entity's later records have later ids here
+				x.newest[r.EntityKey()] = r.ID
+			}
+		}
+		client := sqs.NewFromConfig(aws.Config{Region: spec.Region, Credentials: credentials.NewStaticCredentialsProvider("generator", "local", ""),
+			BaseEndpoint: aws.String(f.r.Endpoint())})
+		queueURL := f.physical("IngestQueue")
+		if err := queue.NewSender(client, queueURL).Send(t.Context(), recs, ""); err != nil {
+			t.Fatal(err)
+		}
+		if _, o := f.await(t.Context(), x, 2*time.Minute); len(o.lost) > 0 {
+			t.Fatalf("before the re-send: lost %v", o.lost)
+		}
+		const mapping = "EventStorerFunction.IngestQueue"
+		before := f.r.ESM.Counts()[mapping].Records
+
+		// Past the five minutes, the queue no longer knows the deduplication ids (redelivering
+		// makes them new): every record again, arriving later through another source, and one
+		// with its identity and other data.
+		again := slices.Clone(recs)
+		for i := range again {
+			again[i].ReceivedAt, again[i].Source = record.FormatTime(base.Add(time.Hour)), "resend"
+		}
+		conflict := recs[3]
+		conflict.Data = []byte(`{"sku":"SKU-RESEND-0003","price":999}`)
+		if err := queue.NewSender(redelivering{client}, queueURL).Send(t.Context(), append(again, conflict), "Root=1-00000000-000000000000000000000001;Sampled=1"); err != nil {
+			t.Fatal(err)
+		}
+		want := int64(len(again) + 1)
+		ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+		defer cancel()
+		for f.r.ESM.Counts()[mapping].Records-before < want {
+			if !sleepCtx(ctx, time.Second) {
+				t.Fatalf("the storer got %d of the %d re-sent messages", f.r.ESM.Counts()[mapping].Records-before, want)
+			}
+		}
+		s, o := f.await(t.Context(), x, 2*time.Minute)
+		if s.depths["ConflictQueue"] != 1 {
+			t.Errorf("ConflictQueue holds %d messages, want the 1 conflict", s.depths["ConflictQueue"])
+		}
+		// The stored record is the first one, untouched: not rewritten by the identical re-send
+		// (its arrival time and source stay), not overwritten by the conflict.
+		item, err := f.db.GetItem(t.Context(), &dynamodb.GetItemInput{TableName: aws.String(f.store), ConsistentRead: aws.Bool(true),
+			Key: map[string]ddbtypes.AttributeValue{"pk": &ddbtypes.AttributeValueMemberS{Value: conflict.EntityKey()}, "sk": &ddbtypes.AttributeValueMemberS{Value: conflict.SortKey()}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := str(item.Item["contentHash"]); got != recs[3].ContentHash() || str(item.Item["source"]) != f.stream {
+			t.Errorf("stored record %s holds hash %s and source %q, want the first record's %s and %q", conflict.ID, got, str(item.Item["source"]), recs[3].ContentHash(), f.stream)
+		}
+		name := fmt.Sprintf("records re-sent after the dedup window (%d identical, 1 conflict kept)", len(again))
+		addFigure(t, figure{Case: name, Sent: len(recs) + len(again) + 1, Valid: len(recs) + len(again) + 1, Lost: len(o.lost),
+			DupStore: o.dupStore, DupEmitted: o.dupEmitted,
+			DLQ: [3]int{s.depths["IngestDLQ"], s.depths["EmitterDLQ"], s.depths["ResponderDLQ"]}, Took: time.Since(start)})
+		if len(o.lost) > 0 || len(o.stale) > 0 || o.dupStore > 0 || o.dupEmitted > 0 {
+			t.Errorf("after the re-send: lost %v, stale %v, %d duplicate items, %d events emitted again (want none)", o.lost, o.stale, o.dupStore, o.dupEmitted)
+		}
 	})
 
 	t.Run("one entity's events delivered newest first", func(t *testing.T) {

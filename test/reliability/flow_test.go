@@ -206,7 +206,7 @@ func startFlowBuffering(t *testing.T, more [][2]string, interval time.Duration) 
 	f.store = f.physical("EventStoreTable")
 	f.projection = f.physical("ProjectionTable")
 	f.stream = r.Firehose.Streams()[0]
-	for _, id := range []string{"IngestQueue", "IngestDLQ", "EmitterDLQ", "ResponderDLQ"} {
+	for _, id := range []string{"IngestQueue", "IngestDLQ", "EmitterDLQ", "ResponderDLQ", "ConflictQueue"} {
 		u, err := url.Parse(f.physical(id))
 		if err != nil {
 			t.Fatal(err)

@@ -32,7 +32,9 @@ var functionGrants = map[string][]string{
 		"sqs:ReceiveMessage IngestQueue.Arn",
 		"sqs:DeleteMessage IngestQueue.Arn",
 		"sqs:GetQueueAttributes IngestQueue.Arn",
+		"dynamodb:BatchGetItem EventStoreTable.Arn",
 		"dynamodb:BatchWriteItem EventStoreTable.Arn",
+		"sqs:SendMessage ConflictQueue.Arn",
 	},
 	"EventEmitterFunction": {
 		"dynamodb:DescribeStream EventStoreTable.StreamArn",

@@ -387,7 +387,7 @@ func checkLogGroups(tpl *samtemplate.Template) []string {
 func checkEnvironment(tpl *samtemplate.Template) []string {
 	want := map[string]map[string]any{
 		"TransformerFunction":    {"QUEUE_URL": ref("IngestQueue"), "CONTRACTS_DIR": "/opt/contracts", "MAX_RECORDS": "2500"},
-		"EventStorerFunction":    {"TABLE_NAME": ref("EventStoreTable")},
+		"EventStorerFunction":    {"TABLE_NAME": ref("EventStoreTable"), "CONFLICT_QUEUE_URL": ref("ConflictQueue")},
 		"EventEmitterFunction":   {"EVENT_BUS_NAME": ref("EventBus"), "EVENT_SOURCE": ref("EventSource"), "TABLE_ARN": getAtt("EventStoreTable", "Arn")},
 		"EventResponderFunction": {"PROJECTION_TABLE": ref("ProjectionTable")},
 		"RecordsApiFunction":     {"PROJECTION_TABLE": ref("ProjectionTable")},
@@ -503,16 +503,16 @@ func checkIngestQueue(tpl *samtemplate.Template) []string {
 func checkQueues(tpl *samtemplate.Template) []string {
 	var p problems
 	queues := tpl.OfType("AWS::SQS::Queue")
-	p.want("queues", queues, []string{"EmitterDLQ", "IngestDLQ", "IngestQueue", "ResponderDLQ"})
+	p.want("queues", queues, []string{"ConflictQueue", "EmitterDLQ", "IngestDLQ", "IngestQueue", "ResponderDLQ"})
 	for _, id := range queues {
 		q := tpl.Resources[id].Properties
 		if q["SqsManagedSseEnabled"] != true && q["KmsMasterKeyId"] == nil {
 			p.addf("queue %s is not encrypted at rest", id)
 		}
-		// FIFO for the ingest path (order per entity); EventBridge DLQs and Lambda on-failure
-		// destinations must be standard queues.
-		p.want(id+" FifoQueue", q["FifoQueue"] == true, id == "IngestQueue" || id == "IngestDLQ")
-		if strings.HasSuffix(id, "DLQ") {
+		// FIFO for the ingest path (order per entity), and for the conflicts that go back to it;
+		// EventBridge DLQs and Lambda on-failure destinations must be standard queues.
+		p.want(id+" FifoQueue", q["FifoQueue"] == true, id == "IngestQueue" || id == "IngestDLQ" || id == "ConflictQueue")
+		if strings.HasSuffix(id, "DLQ") || id == "ConflictQueue" {
 			p.want(id+" MessageRetentionPeriod (14 days, the most SQS keeps)", q["MessageRetentionPeriod"], 1209600)
 		}
 		if !deniesInsecureTransport(tpl, "AWS::SQS::QueuePolicy", "Queues", ref(id), getAtt(id, "Arn")) {
@@ -841,7 +841,7 @@ func checkOutputs(tpl *samtemplate.Template) []string {
 	for _, id := range []string{"LakeDatabase", "LakeRecordsTable", "LakeChangesTable"} {
 		want[id+"Name"] = ref(id)
 	}
-	for _, q := range []string{"IngestQueue", "IngestDLQ", "EmitterDLQ", "ResponderDLQ"} {
+	for _, q := range []string{"IngestQueue", "IngestDLQ", "EmitterDLQ", "ResponderDLQ", "ConflictQueue"} {
 		want[q+"Url"] = ref(q)
 		want[q+"Arn"] = getAtt(q, "Arn")
 	}

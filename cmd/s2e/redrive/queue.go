@@ -107,9 +107,21 @@ func failedEntries[E any](entries []E, failed []sqstypes.BatchResultErrorEntry, 
 
 // Ingest moves IngestDLQ's messages back to IngestQueue.
 func (r *Redriver) Ingest(ctx context.Context) (Counts, error) {
+	return r.toIngest(ctx, r.Names.IngestDLQURL)
+}
+
+// Conflicts moves ConflictQueue's records back to IngestQueue, for an operator who freed their
+// identity in the event store (the store is append-only: a record that still conflicts comes
+// back to ConflictQueue). All does not do it: redriving a conflict unchanged only repeats it.
+func (r *Redriver) Conflicts(ctx context.Context) (Counts, error) {
+	return r.toIngest(ctx, r.Names.ConflictQueueURL)
+}
+
+// toIngest moves the messages of the queue at from back to IngestQueue.
+func (r *Redriver) toIngest(ctx context.Context, from string) (Counts, error) {
 	var c Counts
 	fifo := strings.HasSuffix(r.Names.IngestQueueURL, ".fifo")
-	err := r.drain(ctx, r.Names.IngestDLQURL, &c, func(ctx context.Context, msgs []sqstypes.Message) []sqstypes.Message {
+	err := r.drain(ctx, from, &c, func(ctx context.Context, msgs []sqstypes.Message) []sqstypes.Message {
 		entries := make([]sqstypes.SendMessageBatchRequestEntry, len(msgs))
 		for i, m := range msgs {
 			entries[i] = resend(m, i, fifo)

@@ -2,7 +2,8 @@
 // it there is mended:
 //
 //   - IngestDLQ: the queue messages the storer gave up on go back to IngestQueue, with their
-//     MessageGroupId and a fresh MessageDeduplicationId (see IngestDedupID);
+//     MessageGroupId and a fresh MessageDeduplicationId (see IngestDedupID); ConflictQueue's
+//     records go back the same way, on demand only (see Conflicts);
 //   - ResponderDLQ: the events the responder gave up on (Lambda's OnFailure records of the
 //     asynchronous invocation, and EventBridge's DLQ messages of the rule) go back on the bus;
 //   - EmitterDLQ: the OnFailure records of the stream mapping name a range of the event store's
@@ -33,11 +34,13 @@ import (
 
 // Names are the stack's resources a redrive touches.
 type Names struct {
-	IngestQueueURL  string
-	IngestDLQURL    string
-	ResponderDLQURL string
-	EmitterDLQURL   string
-	EventBusName    string
+	IngestQueueURL string
+	IngestDLQURL   string
+	// ConflictQueueURL holds the records that conflict with a stored one.
+	ConflictQueueURL string
+	ResponderDLQURL  string
+	EmitterDLQURL    string
+	EventBusName     string
 	// EventSource is the integration events' source (the stack's EventSource parameter).
 	EventSource        string
 	EventStoreTable    string
@@ -55,6 +58,7 @@ const DefaultEventSource = "stream-to-events.ingest"
 var outputKeys = map[string]func(*Names) *string{
 	"IngestQueueUrl":           func(n *Names) *string { return &n.IngestQueueURL },
 	"IngestDLQUrl":             func(n *Names) *string { return &n.IngestDLQURL },
+	"ConflictQueueUrl":         func(n *Names) *string { return &n.ConflictQueueURL },
 	"ResponderDLQUrl":          func(n *Names) *string { return &n.ResponderDLQURL },
 	"EmitterDLQUrl":            func(n *Names) *string { return &n.EmitterDLQURL },
 	"EventBusName":             func(n *Names) *string { return &n.EventBusName },
@@ -153,6 +157,7 @@ type Report struct {
 	// redriven: objects whose records went back into the delivery stream).
 	Lake      Counts `json:"lake"`
 	Ingest    Counts `json:"ingestDLQ"`
+	Conflicts Counts `json:"conflictQueue"`
 	Responder Counts `json:"responderDLQ"`
 	Emitter   Counts `json:"emitterDLQ"`
 	// Unreplayable says which DLQ messages could not be replayed and why (a stream range
