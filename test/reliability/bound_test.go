@@ -85,6 +85,8 @@ func TestOneBufferBeyondOneAnswer(t *testing.T) {
 			if st := f.r.Lambda.Stats()["TransformerFunction"]; st.Errors > 0 {
 				t.Logf("%d transformer invocations failed so far (%d timed out); the runner's last warnings:\n%s", st.Errors, st.Timeouts, f.warnings)
 			}
+			addFigure(t, figure{Case: fmt.Sprintf("one Firehose buffer of %s: %d put back as Dropped", c.name, dropped),
+				Sent: len(c.data), Valid: len(c.data), Took: time.Since(start)})
 			t.Logf("%d records in %s: %d answered Dropped and put back, all in the lake once and the store once", len(c.data), time.Since(start).Round(time.Second), dropped)
 		})
 	}

@@ -77,6 +77,9 @@ func TestMain(m *testing.M) {
 		if err == nil {
 			err = os.WriteFile(path, []byte(doc.text(table, doc.rows)), 0o644)
 		}
+		if err == nil && doc.file == "reliability.md" {
+			err = writeREADMETable(filepath.Join("..", "..", "README.md"), table)
+		}
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "write", path, err)
 			code = 1
@@ -87,6 +90,63 @@ func TestMain(m *testing.M) {
 	}
 	os.Exit(code)
 }
+
+// The README shows the reliability table between these lines; -update writes it there too, and
+// TestREADMEShowsTheFigures holds the two copies together.
+const (
+	readmeBegin = "<!-- reliability figures: written by go test ./test/reliability -update, as in docs/reliability.md -->\n"
+	readmeEnd   = "<!-- end of reliability figures -->\n"
+)
+
+// readmeTable returns the part of readme between the markers, and where it starts and ends.
+func readmeTable(readme string) (table string, start, end int, err error) {
+	start = strings.Index(readme, readmeBegin)
+	end = strings.Index(readme, readmeEnd)
+	if start < 0 || end < start {
+		return "", 0, 0, fmt.Errorf("README.md lacks the lines %q and %q around the reliability table", readmeBegin, readmeEnd)
+	}
+	start += len(readmeBegin)
+	return readme[start:end], start, end, nil
+}
+
+func writeREADMETable(path, table string) error {
+	b, err := os.ReadFile(path) // #nosec G304 -- the repository's own README, by a fixed path
+	if err != nil {
+		return err
+	}
+	_, start, end, err := readmeTable(string(b))
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, []byte(string(b[:start])+table+string(b[end:])), 0o644) // #nosec G306 -- a committed document
+}
+
+// TestREADMEShowsTheFigures checks that the README's reliability table is the one the last
+// -update run wrote to docs/reliability.md, not a copy edited by hand.
+func TestREADMEShowsTheFigures(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := os.ReadFile(filepath.Join("..", "..", "docs", "reliability.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _, _, err := readmeTable(string(readme))
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := strings.Index(string(doc), "| case |")
+	if i < 0 {
+		t.Fatal("docs/reliability.md has no figures table")
+	}
+	if want := string(doc[i:]); got != want {
+		t.Errorf("README.md's reliability table differs from docs/reliability.md's; run go test ./test/reliability -run '%s' -update\nREADME:\n%s\ndocs:\n%s", figureTests, got, want)
+	}
+}
+
+// figureTests are the tests whose figures docs/reliability.md holds.
+const figureTests = "Matrix|Redrive|Duplicates|Replay|OneBuffer"
 
 func markdown(rows []figure) string {
 	var b strings.Builder
@@ -124,7 +184,7 @@ func byOp(m map[string]int) string {
 func reliabilityDoc(table string, _ []figure) string {
 	return `# Reliability figures
 
-Written by ` + "`go test ./test/reliability -run 'Matrix|Redrive|Duplicates' -update`" + ` from the real local
+Written by ` + "`go test ./test/reliability -run '" + figureTests + "' -update`" + ` from the real local
 flow (the local runner, moto_server and the functions' real bootstraps, with the template's
 timeouts shortened so that a hung function costs seconds). Faults are injected at the runner's
 edge (throttling, server errors, partial batch failures) at the rate named; "killed" and
@@ -133,12 +193,14 @@ process right after its write reached the service and before it saw the answer.
 
 - **lost**: valid records missing from the lake (fewer lines than sent), the event store or the
   bus. Must be 0.
-- **duplicates in store**: event store items beyond one per record. Must be 0 (idempotent writes).
+- **duplicates in store**: event store items beyond one per record. Must be 0 (the store is
+  append-only: a record stored already writes nothing).
 - **duplicates emitted**: DataInserted events beyond one per record; allowed (at-least-once), the
   projection's conditional write absorbs them. Each case also checks that the projection holds
   the newest record of every entity.
 - **DLQ**: messages left in IngestDLQ / EmitterDLQ / ResponderDLQ when the case ends. Only the
   permanent-fault case may leave any, and redrive empties them.
+- A replay from the store emits every record again: its duplicates emitted are the replay.
 
 ` + table
 }

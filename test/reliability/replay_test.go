@@ -1,6 +1,7 @@
 package reliability
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -72,5 +73,7 @@ func TestReplayFromStore(t *testing.T) {
 	if err != nil || c.Read != 0 {
 		t.Errorf("replay before the records' time: %d read, %v; want none", c.Read, err)
 	}
+	addFigure(t, figure{Case: fmt.Sprintf("projection lost, replayed from the store (%d records, %d types)", read, len(byType)),
+		Sent: len(recs), Valid: x.valid, Lost: len(o.lost), DupStore: o.dupStore, DupEmitted: o.dupEmitted, Took: time.Since(start)})
 	t.Logf("replayed %d records in %s", read, time.Since(start).Round(time.Millisecond))
 }
