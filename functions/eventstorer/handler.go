@@ -53,14 +53,15 @@ func (h *handler) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEve
 	span.Annotate("record_id", res.First.ID)
 	span.Annotate("type", res.First.Type)
 	span.Annotate("count", len(msgs))
+	// A conflict is neither stored nor failed: it is kept on the conflict queue.
+	notStored := len(msgs) - res.Stored - res.Conflicts
 	var spanErr error
-	if n := len(msgs) - res.Stored - res.Conflicts; n > 0 {
-		spanErr = fmt.Errorf("%d of %d messages not stored", n, len(msgs))
+	if notStored > 0 {
+		spanErr = fmt.Errorf("%d of %d messages not stored", notStored, len(msgs))
 	}
 	span.End(spanErr)
 
-	counts := metrics.Counts{In: len(msgs), Out: res.Stored, Failed: len(msgs) - res.Stored - res.Conflicts,
-		Unchanged: res.Unchanged, Conflicts: res.Conflicts}
+	counts := metrics.Counts{In: len(msgs), Out: res.Stored, Failed: notStored, Unchanged: res.Unchanged, Conflicts: res.Conflicts}
 	if err := metrics.Emit(h.metrics, metrics.HopStore, counts); err != nil {
 		log.WarnContext(ctx, "metrics not written", "error", err)
 	}

@@ -75,10 +75,11 @@ var encoder = attributevalue.NewEncoder()
 // clock), so storing the same record again writes the same bytes: DynamoDB keeps one item and
 // adds no stream record.
 func Item(e Entry) (map[string]types.AttributeValue, error) {
-	return buildItem(e, e.Record.EntityKey(), e.Record.SortKey())
+	return buildItem(e, e.Record.EntityKey(), e.Record.SortKey(), e.Record.ContentHash())
 }
 
-func buildItem(e Entry, pk, sk string) (map[string]types.AttributeValue, error) {
+// buildItem takes the keys and the content hash from the caller, which has them already.
+func buildItem(e Entry, pk, sk, hash string) (map[string]types.AttributeValue, error) {
 	r := e.Record
 	if len(pk) > maxPartitionKeyBytes || len(sk) > maxSortKeyBytes {
 		return nil, fmt.Errorf("record %s: key %d bytes and sort key %d bytes, DynamoDB's limits are %d and %d: %w",
@@ -94,7 +95,7 @@ func buildItem(e Entry, pk, sk string) (map[string]types.AttributeValue, error) 
 	av, err := encoder.Encode(item{
 		PK: pk, SK: sk,
 		ID: r.ID, Type: r.Type, Key: r.Key, Time: r.Time, ReceivedAt: r.ReceivedAt, Source: r.Source,
-		TraceHeader: e.TraceHeader, ContentHash: r.ContentHash(),
+		TraceHeader: e.TraceHeader, ContentHash: hash,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("record %s: %w", r.ID, err)
@@ -264,7 +265,7 @@ func (t *Table) Put(ctx context.Context, entries []Entry) ([]Outcome, error) {
 			w.entries = append(w.entries, i)
 			continue
 		}
-		it, err := buildItem(e, k.pk, k.sk)
+		it, err := buildItem(e, k.pk, k.sk, hash)
 		if err != nil {
 			out[i].Kind = NotStored
 			problems = append(problems, err)
