@@ -101,6 +101,15 @@ func testConvergence(t *testing.T, tbl table, n int) {
 				if err != nil {
 					t.Fatalf("order %v: Apply(%s): %v", perm, r.ID, err)
 				}
+				if !applied && wantApplied {
+					// The SDK retries a call whose answer was lost (seen on a loaded machine as
+					// "use of closed network connection"); the retry of a write that took effect
+					// meets its own condition and reports a skip. What counts is that the table
+					// holds the record.
+					if got, err := rd.Get(t.Context(), "order", key); err == nil && got.ID == r.ID {
+						applied = true
+					}
+				}
 				if applied != wantApplied {
 					t.Fatalf("order %v pass %d: Apply(%s at %s) applied = %v, want %v (stored: %+v)", perm, pass, r.ID, r.Time, applied, wantApplied, best)
 				}
