@@ -67,7 +67,7 @@ func TestOneBufferBeyondOneAnswer(t *testing.T) {
 			}
 			f.t = t
 			before := f.r.Firehose.Counts()[f.stream]
-			start := time.Now()
+			start, crossedBefore := time.Now(), f.crossings(t.Context())
 			recs := make([]generate.Record, len(c.data))
 			for i, d := range c.data {
 				recs[i] = generate.Record{Seq: i, Data: d}
@@ -86,16 +86,17 @@ func TestOneBufferBeyondOneAnswer(t *testing.T) {
 				t.Logf("%d transformer invocations failed so far (%d timed out); the runner's last warnings:\n%s", st.Errors, st.Timeouts, f.warnings)
 			}
 			addFigure(t, figure{Case: fmt.Sprintf("one Firehose buffer of %s: %d put back as Dropped", c.name, dropped),
-				Sent: len(c.data), Valid: len(c.data), Took: time.Since(start)})
+				Sent: len(c.data), Valid: len(c.data), Crossed: f.crossings(t.Context()).since(crossedBefore), Took: time.Since(start)})
 			t.Logf("%d records in %s: %d answered Dropped and put back, all in the lake once and the store once", len(c.data), time.Since(start).Round(time.Second), dropped)
 		})
 	}
 }
 
-// awaitBound flushes Firehose and polls until the lake's records/ holds every one of data's
-// records and the store holds stored items, then checks that the lake holds each exactly once,
-// errors/ nothing, and the store each lake record's id once.
-func (f *flow) awaitBound(ctx context.Context, data [][]byte, stored int, timeout time.Duration) {
+// awaitBound flushes Firehose and polls until the lake's records/ holds a line with each of
+// data's records as its data and the store holds stored items, then checks that the lake holds
+// each exactly once, errors/ nothing, and the store each lake record's id once. It returns the
+// ids the lake's lines give the records.
+func (f *flow) awaitBound(ctx context.Context, data [][]byte, stored int, timeout time.Duration) []string {
 	f.t.Helper()
 	want := make(map[string]bool, len(data))
 	for _, d := range data {
@@ -170,6 +171,11 @@ func (f *flow) awaitBound(ctx context.Context, data [][]byte, stored int, timeou
 	if len(inStore) != stored {
 		f.t.Errorf("the store holds %d records, want %d", len(inStore), stored)
 	}
+	out := make([]string, 0, len(ids))
+	for _, id := range ids {
+		out = append(out, id)
+	}
+	return out
 }
 
 // lakeLine is one line of a lake object: the record's id and its data, compacted.

@@ -12,9 +12,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/stream-to-events/stream-to-events/cmd/generator/generate"
+	"github.com/stream-to-events/stream-to-events/internal/emit"
 	"github.com/stream-to-events/stream-to-events/internal/queue"
 	"github.com/stream-to-events/stream-to-events/internal/record"
 	"github.com/stream-to-events/stream-to-events/local/spec"
@@ -33,29 +35,104 @@ func (r redelivering) SendMessageBatch(ctx context.Context, in *sqs.SendMessageB
 }
 
 // TestDuplicatesAndOrder sends what at-least-once delivery produces: records sent twice through
-// Firehose, queue messages delivered twice, and one entity's events delivered to the responder
-// newest first. The store must hold each record once and the projection the newest state.
+// Firehose, queue messages delivered twice, and one entity's events put on the bus newest first;
+// and records without an id or a time of their own. The store must hold each record once and the
+// projection the newest state.
 func TestDuplicatesAndOrder(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the whole flow")
 	}
 	f := startFlow(t)
 
+	// First, while errors/ is still empty (the later cases send invalid records).
+	t.Run("records without an id or a time", func(t *testing.T) {
+		f.t = t
+		start, crossedBefore := time.Now(), f.crossings(t.Context())
+		// Valid generator records with their id, their time or both taken out of the envelope,
+		// and raw records, which have neither.
+		gen, err := generate.Generate(generate.Options{Seed: 402, Start: time.Date(2026, 9, 1, 0, 0, 0, 0, time.UTC)}, 200)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var sent, data [][]byte // what the producer sends; the data the lake and the store must hold
+		seen := map[string]bool{} // the check tells records apart by their data
+		for _, g := range gen {
+			var env map[string]json.RawMessage
+			if err := json.Unmarshal(g.Data, &env); err != nil || env["data"] == nil {
+				t.Fatalf("generator record %d is no envelope: %s", g.Seq, g.Data)
+			}
+			if d := compact(t, env["data"]); seen[d] || len(sent) == 30 {
+				continue
+			} else {
+				seen[d] = true
+			}
+			i := len(sent)
+			switch i % 3 {
+			case 0:
+				delete(env, "id")
+			case 1:
+				delete(env, "time")
+			default:
+				delete(env, "id")
+				delete(env, "time")
+			}
+			b, err := json.Marshal(env)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sent, data = append(sent, b), append(data, env["data"])
+		}
+		for i := range 10 {
+			d := fmt.Appendf(nil, `{"reading":"noenvelope-%04d","t":%d}`, i, i)
+			sent, data = append(sent, d), append(data, d)
+		}
+		recs := make([]generate.Record, len(sent))
+		for i, d := range sent {
+			recs[i] = generate.Record{Seq: i, Data: d}
+		}
+		f.send(t.Context(), recs)
+		ids := f.awaitBound(t.Context(), data, crossedBefore.Written+len(sent), 2*time.Minute)
+		// Each reached the bus too, under the id the transformer gave it.
+		ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+		defer cancel()
+		missing := len(ids)
+		for missing > 0 && sleepCtx(ctx, time.Second) {
+			emitted := f.chaos.emittedCounts()
+			missing = 0
+			for _, id := range ids {
+				if emitted[id] == 0 {
+					missing++
+				}
+			}
+		}
+		if missing > 0 {
+			t.Errorf("%d of %d records without an id or a time never reached the bus", missing, len(ids))
+		}
+		depths, err := f.depths(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := f.crossings(t.Context()).since(crossedBefore)
+		addFigure(t, figure{Case: "records without an id or a time (10 without id, 10 without time, 10 without either, 10 raw)",
+			Sent: len(sent), Valid: len(sent), Lost: missing, DupStore: c.Written - len(sent), DupEmitted: c.Emitted - len(sent),
+			DLQ: [3]int{depths["IngestDLQ"], depths["EmitterDLQ"], depths["ResponderDLQ"]}, Crossed: c, Took: time.Since(start)})
+	})
+
 	t.Run("the same records sent twice through Firehose", func(t *testing.T) {
 		f.t = t
-		start := time.Now()
+		start, crossedBefore := time.Now(), f.crossings(t.Context())
 		recs := records(t, 400, 40)
 		twice := append(slices.Clone(recs), recs...)
 		x := expect(twice)
 		f.send(t.Context(), recs)
 		f.send(t.Context(), recs)
 		s, o := f.await(t.Context(), x, 2*time.Minute)
-		f.check(t, "records sent twice through Firehose", x, s, o, start)
+		f.check(t, "records sent twice through Firehose", x, s, o, start, crossedBefore)
 	})
 
 	t.Run("a queue message delivered twice", func(t *testing.T) {
 		f.t = t
-		start := time.Now()
+		start, crossedBefore := time.Now(), f.crossings(t.Context())
 		recs, err := generate.Generate(generate.Options{Seed: 401, Entities: 5, Start: time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)}, 20)
 		if err != nil {
 			t.Fatal(err)
@@ -80,12 +157,12 @@ func TestDuplicatesAndOrder(t *testing.T) {
 		if got := f.r.ESM.Counts()[mapping].Records - before; got < int64(2*len(recs)) {
 			t.Errorf("the storer got %d messages, want both copies of %d records", got, len(recs))
 		}
-		f.check(t, "queue messages delivered twice", x, s, o, start)
+		f.check(t, "queue messages delivered twice", x, s, o, start, crossedBefore)
 	})
 
 	t.Run("records re-sent after the queue's deduplication window", func(t *testing.T) {
 		f.t = t
-		start := time.Now()
+		start, crossedBefore := time.Now(), f.crossings(t.Context())
 		base := time.Date(2026, 8, 1, 0, 0, 0, 0, time.UTC)
 		var recs []record.Record
 		for i := range 10 {
@@ -151,7 +228,7 @@ func TestDuplicatesAndOrder(t *testing.T) {
 		name := fmt.Sprintf("records re-sent after the dedup window (%d identical, 1 conflict kept)", len(again))
 		addFigure(t, figure{Case: name, Sent: len(recs) + len(again) + 1, Valid: len(recs) + len(again) + 1, Lost: len(o.lost),
 			DupStore: o.dupStore, DupEmitted: o.dupEmitted,
-			DLQ: [3]int{s.depths["IngestDLQ"], s.depths["EmitterDLQ"], s.depths["ResponderDLQ"]}, Took: time.Since(start)})
+			DLQ: [3]int{s.depths["IngestDLQ"], s.depths["EmitterDLQ"], s.depths["ResponderDLQ"]}, Crossed: f.crossings(t.Context()).since(crossedBefore), Took: time.Since(start)})
 		if len(o.lost) > 0 || len(o.stale) > 0 || o.dupStore > 0 || o.dupEmitted > 0 {
 			t.Errorf("after the re-send: lost %v, stale %v, %d duplicate items, %d events emitted again (want none)", o.lost, o.stale, o.dupStore, o.dupEmitted)
 		}
@@ -159,7 +236,7 @@ func TestDuplicatesAndOrder(t *testing.T) {
 
 	t.Run("one entity's events delivered newest first", func(t *testing.T) {
 		f.t = t
-		start := time.Now()
+		start, crossedBefore := time.Now(), f.crossings(t.Context())
 		base := time.Date(2026, 7, 1, 0, 0, 0, 0, time.UTC)
 		var versions []record.Record
 		for i := range 5 {
@@ -173,40 +250,73 @@ func TestDuplicatesAndOrder(t *testing.T) {
 		versions = append(versions, versions[4])
 		versions[5].ID = "reverse-5"
 		newest := versions[5]
-		// Newest first, then the newest again (a duplicate), then the oldest again.
+		// Newest first, then the newest again (a duplicate), then the oldest again: put on the
+		// bus one at a time, each once the rule has delivered the one before, so that the
+		// responder sees them in this order (the bus itself keeps none).
 		order := []record.Record{versions[5], versions[4], versions[3], versions[2], versions[1], versions[0], versions[5], versions[0]}
-		for _, r := range order {
+		cfg := aws.Config{Region: spec.Region, Credentials: credentials.NewStaticCredentialsProvider("redrive", "local", ""), BaseEndpoint: aws.String(f.r.Endpoint())}
+		pub := emit.NewPublisher(eventbridge.NewFromConfig(cfg), f.physical("EventBus"), "stream-to-events.ingest",
+			fmt.Sprintf("arn:aws:dynamodb:%s:%s:table/%s", spec.Region, spec.Account, f.store))
+		ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+		defer cancel()
+		for i, r := range order {
 			detail, err := json.Marshal(r)
 			if err != nil {
 				t.Fatal(err)
 			}
-			ev, _ := json.Marshal(map[string]any{
-				"version": "0", "id": "ev-" + r.ID, "detail-type": record.DetailType, "source": "stream-to-events.ingest",
-				"account": spec.Account, "time": r.Time, "region": spec.Region, "resources": []string{}, "detail": json.RawMessage(detail),
-			})
-			res, err := f.r.Lambda.Invoke(t.Context(), "EventResponderFunction", spec.Invocation{Payload: ev})
-			if err != nil || res.Error != "" {
-				t.Fatalf("responder: %v %s %s", err, res.Error, res.Payload)
+			if failed, err := pub.Publish(ctx, []emit.Event{{Detail: detail}}); err != nil || len(failed) > 0 {
+				t.Fatalf("put event %d (%s) on the bus: %v (failed %v)", i, r.ID, err, failed)
+			}
+			for f.crossings(ctx).since(crossedBefore).Delivered <= i {
+				if !sleepCtx(ctx, 200*time.Millisecond) {
+					t.Fatalf("the rule delivered %d of the %d events put on the bus", f.crossings(t.Context()).since(crossedBefore).Delivered, i+1)
+				}
 			}
 		}
-		out, err := f.db.GetItem(t.Context(), &dynamodb.GetItemInput{TableName: aws.String(f.projection), ConsistentRead: aws.Bool(true),
-			Key: map[string]ddbtypes.AttributeValue{"pk": &ddbtypes.AttributeValueMemberS{Value: "order"}, "sk": &ddbtypes.AttributeValueMemberS{Value: "SKU-REVERSE-0001"}}})
+		// The responder writes after its delivery is counted: wait for the newest to be held.
+		var held string
+		for {
+			out, err := f.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(f.projection), ConsistentRead: aws.Bool(true),
+				Key: map[string]ddbtypes.AttributeValue{"pk": &ddbtypes.AttributeValueMemberS{Value: "order"}, "sk": &ddbtypes.AttributeValueMemberS{Value: "SKU-REVERSE-0001"}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if held = str(out.Item["id"]); held == newest.ID || !sleepCtx(ctx, 500*time.Millisecond) {
+				break
+			}
+		}
+		if held != newest.ID {
+			t.Errorf("projection holds %q after the events came newest first, want the newest %q", held, newest.ID)
+		}
+		time.Sleep(settle) // a delivery the responder failed would be retried, and counted, by now
+		depths, err := f.depths(t.Context())
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := str(out.Item["id"]); got != newest.ID {
-			t.Errorf("projection holds %q after the events came newest first, want the newest %q", got, newest.ID)
+		c := f.crossings(t.Context()).since(crossedBefore)
+		lost := 0
+		if c.Delivered < len(order) {
+			lost = len(order) - c.Delivered
 		}
-		addFigure(t, figure{Case: "one entity's 6 events delivered newest first, 2 again", Sent: len(order), Valid: len(order), Took: time.Since(start)})
+		if held != newest.ID {
+			lost++ // the newest version did not reach the projection
+		}
+		addFigure(t, figure{Case: "one entity's 6 events put on the bus newest first, 2 again", Sent: len(order), Valid: len(order), Lost: lost,
+			DupEmitted: c.Emitted - len(versions), DLQ: [3]int{depths["IngestDLQ"], depths["EmitterDLQ"], depths["ResponderDLQ"]},
+			Crossed: c, Took: time.Since(start)})
+		if c.Emitted != len(order) || c.Delivered != len(order) || depths["ResponderDLQ"] > 0 {
+			t.Errorf("%d events on the bus, %d delivered, ResponderDLQ %d; want %d, %d and none", c.Emitted, c.Delivered, depths["ResponderDLQ"], len(order), len(order))
+		}
 	})
 }
 
 // check records a case's figures and fails it on loss, duplicates in the store, a stale
 // projection or DLQ messages.
-func (f *flow) check(t *testing.T, name string, x expectation, s state, o outcome, start time.Time) {
+func (f *flow) check(t *testing.T, name string, x expectation, s state, o outcome, start time.Time, crossedBefore crossed) {
 	t.Helper()
 	addFigure(t, figure{Case: name, Sent: x.sent, Valid: x.valid, Lost: len(o.lost), DupStore: o.dupStore, DupEmitted: o.dupEmitted,
-		DLQ: [3]int{s.depths["IngestDLQ"], s.depths["EmitterDLQ"], s.depths["ResponderDLQ"]}, Took: time.Since(start)})
+		DLQ:     [3]int{s.depths["IngestDLQ"], s.depths["EmitterDLQ"], s.depths["ResponderDLQ"]},
+		Crossed: f.crossings(t.Context()).since(crossedBefore), Took: time.Since(start)})
 	if len(o.lost) > 0 {
 		t.Errorf("%d records lost: %v", len(o.lost), o.lost)
 	}

@@ -1,6 +1,7 @@
 package reliability
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"maps"
@@ -27,8 +28,45 @@ type figure struct {
 	DupEmitted int            // events beyond one per record (at-least-once delivery)
 	DLQ        [3]int         // IngestDLQ, EmitterDLQ, ResponderDLQ after the case
 	Redriven   int            // DLQ messages replayed by redrive
+	Crossed    crossed        // what crossed each hop during the case
 	Took       time.Duration
 	Load       string // for a load run: throughput and where the time went
+}
+
+// crossed counts what crossed each hop, as the hop's trigger or the service saw it: a message
+// the queue delivered twice is received twice, an event the bus delivered again is delivered
+// twice, so each at-least-once hop shows the duplicates the next one absorbed.
+type crossed struct {
+	Received  int // messages the storer received from the ingest queue
+	Written   int // items added to the event store
+	Emitted   int // DataInserted events the bus accepted
+	Delivered int // events the rule delivered to the responder
+}
+
+// The triggers' names in the local runner's counts.
+const (
+	storerTrigger    = "EventStorerFunction.IngestQueue"
+	responderTrigger = "EventResponderFunction.DataInserted"
+)
+
+// crossings are the counts since the flow started.
+func (f *flow) crossings(ctx context.Context) crossed {
+	f.t.Helper()
+	items, err := f.itemCount(ctx, f.store)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	emitted := 0
+	for _, n := range f.chaos.emittedCounts() {
+		emitted += n
+	}
+	m := f.r.ESM.Counts()
+	return crossed{Received: int(m[storerTrigger].Records), Written: items, Emitted: emitted, Delivered: int(m[responderTrigger].Records)}
+}
+
+// since is what crossed between b and c.
+func (c crossed) since(b crossed) crossed {
+	return crossed{Received: c.Received - b.Received, Written: c.Written - b.Written, Emitted: c.Emitted - b.Emitted, Delivered: c.Delivered - b.Delivered}
 }
 
 var (
@@ -150,12 +188,17 @@ const figureTests = "Matrix|Redrive|Duplicates|Replay|OneBuffer"
 
 func markdown(rows []figure) string {
 	var b strings.Builder
-	b.WriteString("| case | faults injected | records sent | valid | lost | duplicates in store | duplicates emitted | DLQ (ingest/emitter/responder) | redriven | took |\n")
-	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---|---:|---:|\n")
+	b.WriteString("| case | faults injected | records sent | valid | storer received / items written / emitted / delivered | lost | duplicates in store | duplicates emitted | DLQ (ingest/emitter/responder) | redriven | took |\n")
+	b.WriteString("|---|---:|---:|---:|---|---:|---:|---:|---|---:|---:|\n")
 	var tot figure
 	for _, f := range rows {
-		fmt.Fprintf(&b, "| %s | %d%s | %d | %d | %d | %d | %d | %d/%d/%d | %d | %s |\n", f.Case, f.Injected, byOp(f.ByOp), f.Sent, f.Valid,
-			f.Lost, f.DupStore, f.DupEmitted, f.DLQ[0], f.DLQ[1], f.DLQ[2], f.Redriven, f.Took.Round(time.Second))
+		c := f.Crossed
+		fmt.Fprintf(&b, "| %s | %d%s | %d | %d | %d / %d / %d / %d | %d | %d | %d | %d/%d/%d | %d | %s |\n", f.Case, f.Injected, byOp(f.ByOp), f.Sent, f.Valid,
+			c.Received, c.Written, c.Emitted, c.Delivered, f.Lost, f.DupStore, f.DupEmitted, f.DLQ[0], f.DLQ[1], f.DLQ[2], f.Redriven, f.Took.Round(time.Second))
+		tot.Crossed.Received += c.Received
+		tot.Crossed.Written += c.Written
+		tot.Crossed.Emitted += c.Emitted
+		tot.Crossed.Delivered += c.Delivered
 		tot.Injected += f.Injected
 		tot.Sent += f.Sent
 		tot.Valid += f.Valid
@@ -165,7 +208,9 @@ func markdown(rows []figure) string {
 		tot.Redriven += f.Redriven
 		tot.Took += f.Took
 	}
-	fmt.Fprintf(&b, "| **total** | %d | %d | %d | %d | %d | %d | | %d | %s |\n", tot.Injected, tot.Sent, tot.Valid, tot.Lost, tot.DupStore,
+	c := tot.Crossed
+	fmt.Fprintf(&b, "| **total** | %d | %d | %d | %d / %d / %d / %d | %d | %d | %d | | %d | %s |\n", tot.Injected, tot.Sent, tot.Valid,
+		c.Received, c.Written, c.Emitted, c.Delivered, tot.Lost, tot.DupStore,
 		tot.DupEmitted, tot.Redriven, tot.Took.Round(time.Second))
 	return b.String()
 }
@@ -191,10 +236,18 @@ edge (throttling, server errors, partial batch failures) at the rate named; "kil
 "hung" cases kill (SIGKILL) or stop (SIGSTOP, until the runtime's timeout kills it) a function
 process right after its write reached the service and before it saw the answer.
 
+- **storer received / items written / emitted / delivered**: what crossed each hop during the
+  case, counted where it crossed: the messages the storer's trigger handed it (a message
+  delivered again counts again), the items the event store gained, the DataInserted events the
+  bus accepted, and the events the rule delivered to the responder (a retried delivery counts
+  again). Where a count exceeds the one before it, an at-least-once hop delivered duplicates and
+  the next hop absorbed them.
 - **lost**: valid records missing from the lake (fewer lines than sent), the event store or the
   bus. Must be 0.
-- **duplicates in store**: event store items beyond one per record. Must be 0 (the store is
-  append-only: a record stored already writes nothing).
+- **duplicates in store**: event store items beyond one per record: items under one record's id
+  beyond the first, and for records without an id of their own (whose id the transformer derives)
+  items beyond one per record's data. Must be 0 (the store is append-only: a record stored
+  already writes nothing).
 - **duplicates emitted**: DataInserted events beyond one per record; allowed (at-least-once), the
   projection's conditional write absorbs them. Each case also checks that the projection holds
   the newest record of every entity.

@@ -146,7 +146,8 @@ func TestLoad(t *testing.T) {
 		sendTook.Round(time.Second), maxBacklog, took.Round(time.Second), rate(lake), rate(stored), rate(emitted), len(x.sentByID), strings.Join(samples, ", "), checkTook, f.chaos.slowest(6))
 	t.Log(notes)
 	addFigure(t, figure{Case: "load: " + strconv.Itoa(n) + " records", Sent: x.sent, Valid: x.valid, Lost: len(o.lost), DupStore: o.dupStore,
-		DupEmitted: o.dupEmitted, DLQ: [3]int{s.depths["IngestDLQ"], s.depths["EmitterDLQ"], s.depths["ResponderDLQ"]}, Took: took, Load: notes})
+		DupEmitted: o.dupEmitted, DLQ: [3]int{s.depths["IngestDLQ"], s.depths["EmitterDLQ"], s.depths["ResponderDLQ"]},
+		Crossed: f.crossings(context.WithoutCancel(ctx)), Took: took, Load: notes})
 	if len(o.lost) > 0 {
 		t.Errorf("%d records lost or not through within %s (first: %v)", len(o.lost), timeout, o.lost[:min(5, len(o.lost))])
 	}

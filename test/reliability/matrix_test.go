@@ -91,6 +91,7 @@ func TestFaultMatrix(t *testing.T) {
 			f.chaos.setRules(mc.chaos)
 			firedBefore := f.chaos.fired()
 			callsBefore := f.r.Edge.Calls()
+			crossedBefore := f.crossings(t.Context())
 			start := time.Now()
 
 			recs := records(t, uint64(100+i), perCase)
@@ -114,8 +115,8 @@ func TestFaultMatrix(t *testing.T) {
 			addFigure(t, figure{
 				Case: mc.name, Injected: n, ByOp: ops, Sent: x.sent, Valid: x.valid, Lost: len(o.lost),
 				DupStore: o.dupStore, DupEmitted: o.dupEmitted,
-				DLQ:  [3]int{s.depths["IngestDLQ"], s.depths["EmitterDLQ"], s.depths["ResponderDLQ"]},
-				Took: time.Since(start),
+				DLQ:     [3]int{s.depths["IngestDLQ"], s.depths["EmitterDLQ"], s.depths["ResponderDLQ"]},
+				Crossed: f.crossings(t.Context()).since(crossedBefore), Took: time.Since(start),
 			})
 			if len(o.lost) > 0 {
 				t.Errorf("%d records lost: %v", len(o.lost), o.lost)

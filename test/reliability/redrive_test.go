@@ -29,7 +29,7 @@ func TestRedrive(t *testing.T) {
 	// Messages of a batch the storer fails are received again 2 s later (the runner's
 	// FailedVisibility), so the five receives before IngestDLQ take seconds.
 	f := startFlow(t)
-	start := time.Now()
+	start, crossedBefore := time.Now(), f.crossings(t.Context())
 	callsBefore := f.r.Edge.Calls()
 	recs, err := generate.Generate(generate.Options{Seed: 300, Entities: 3, Start: time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)}, 24)
 	if err != nil {
@@ -114,7 +114,8 @@ func TestRedrive(t *testing.T) {
 	addFigure(t, figure{
 		Case: "permanent faults, then redrive", Injected: n, ByOp: ops, Sent: x.sent, Valid: x.valid, Lost: len(o.lost),
 		DupStore: o.dupStore, DupEmitted: o.dupEmitted, DLQ: held,
-		Redriven: rep.Ingest.Redriven + rep.Emitter.Redriven + rep.Responder.Redriven, Took: time.Since(start),
+		Redriven: rep.Ingest.Redriven + rep.Emitter.Redriven + rep.Responder.Redriven,
+		Crossed:  f.crossings(t.Context()).since(crossedBefore), Took: time.Since(start),
 	})
 	if len(o.lost) > 0 {
 		t.Errorf("%d records not delivered after the redrive: %v", len(o.lost), o.lost)

@@ -21,7 +21,7 @@ func TestReplayFromStore(t *testing.T) {
 		t.Skip("runs the whole flow")
 	}
 	f := startFlow(t)
-	start := time.Now()
+	start, crossedBefore := time.Now(), f.crossings(t.Context())
 	recs, err := generate.Generate(generate.Options{Seed: 310, Entities: 4, Start: time.Date(2027, 2, 1, 0, 0, 0, 0, time.UTC)}, 40)
 	if err != nil {
 		t.Fatal(err)
@@ -74,6 +74,7 @@ func TestReplayFromStore(t *testing.T) {
 		t.Errorf("replay before the records' time: %d read, %v; want none", c.Read, err)
 	}
 	addFigure(t, figure{Case: fmt.Sprintf("projection lost, replayed from the store (%d records, %d types)", read, len(byType)),
-		Sent: len(recs), Valid: x.valid, Lost: len(o.lost), DupStore: o.dupStore, DupEmitted: o.dupEmitted, Took: time.Since(start)})
+		Sent: len(recs), Valid: x.valid, Lost: len(o.lost), DupStore: o.dupStore, DupEmitted: o.dupEmitted,
+		Crossed: f.crossings(t.Context()).since(crossedBefore), Took: time.Since(start)})
 	t.Logf("replayed %d records in %s", read, time.Since(start).Round(time.Millisecond))
 }
