@@ -54,7 +54,7 @@ func TestDuplicatesAndOrder(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var sent, data [][]byte // what the producer sends; the data the lake and the store must hold
+		var sent, data [][]byte   // what the producer sends; the data the lake and the store must hold
 		seen := map[string]bool{} // the check tells records apart by their data
 		for _, g := range gen {
 			var env map[string]json.RawMessage
