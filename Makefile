@@ -88,7 +88,7 @@ $(STATICCHECK):
 	$(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 
 .PHONY: bench
-bench: ## performance report vs the per-record baseline: bench/report.md and bench/chart.png
+bench: ## performance report vs the per-record baseline: bench/report.json, bench/report.md, bench/chart.png and the README's table
 	$(GO) run ./cmd/bench
 
 .PHONY: capacity

@@ -77,10 +77,15 @@ func fullTransformerBatch(ctx context.Context, fn spec.Function, bufferMB float6
 }
 
 // answerSendMessageBatch accepts every entry of a SendMessageBatch with its body's MD5, which the
-// SQS client checks; any other call is refused.
+// SQS client checks, and every record the transformer puts back into its delivery stream (a full
+// buffer holds more records than one invocation takes on); any other call is refused.
 func answerSendMessageBatch(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/x-amz-json-1.0")
 	body, _ := io.ReadAll(r.Body)
+	if r.Header.Get("X-Amz-Target") == "Firehose_20150804.PutRecordBatch" {
+		answerPutRecordBatch(w, body)
+		return
+	}
 	if r.Header.Get("X-Amz-Target") != "AmazonSQS.SendMessageBatch" {
 		w.WriteHeader(http.StatusBadRequest)
 		fmt.Fprintf(w, `{"__type":"com.amazonaws.sqs#InvalidAction","message":"bench: only SendMessageBatch"}`)
@@ -102,6 +107,27 @@ func answerSendMessageBatch(w http.ResponseWriter, r *http.Request) {
 	for i, e := range in.Entries {
 		sum := md5.Sum([]byte(e.MessageBody)) // #nosec G401 -- the MD5OfMessageBody the SDK checks; nothing is protected by it
 		out.Successful = append(out.Successful, ok{e.Id, "m-" + strconv.Itoa(i), hex.EncodeToString(sum[:]), strconv.Itoa(i + 1)})
+	}
+	_ = json.NewEncoder(w).Encode(out)
+}
+
+// answerPutRecordBatch accepts every record of a PutRecordBatch.
+func answerPutRecordBatch(w http.ResponseWriter, body []byte) {
+	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+	var in struct{ Records []struct{ Data []byte } }
+	if err := json.Unmarshal(body, &in); err != nil {
+		w.WriteHeader(http.StatusBadRequest)
+		fmt.Fprintf(w, `{"__type":"InvalidArgumentException","message":"bad JSON"}`)
+		return
+	}
+	type answer struct{ RecordId string }
+	out := struct {
+		FailedPutCount   int
+		Encrypted        bool
+		RequestResponses []answer
+	}{}
+	for i := range in.Records {
+		out.RequestResponses = append(out.RequestResponses, answer{"r-" + strconv.Itoa(i)})
 	}
 	_ = json.NewEncoder(w).Encode(out)
 }

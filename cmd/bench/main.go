@@ -12,6 +12,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -31,6 +32,7 @@ import (
 
 type options struct {
 	root, out, prices string
+	readme            string
 	records, count    int
 	starts            int
 	skipGoBench       bool
@@ -55,6 +57,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&o.root, "root", ".", "the repository root (template.yaml, Makefile)")
 	fs.StringVar(&o.out, "out", "bench", "where report.md and chart.png go")
 	fs.StringVar(&o.prices, "prices", "bench/prices.json", "the cited price list")
+	fs.StringVar(&o.readme, "readme", "README.md", "the README whose performance table this run rewrites (\"\" leaves it)")
 	fs.IntVar(&o.records, "records", 300, "records sent through the local run (and the baseline)")
 	fs.IntVar(&o.count, "count", 5, "runs of each Go benchmark (the report takes medians)")
 	fs.IntVar(&o.starts, "starts", 7, "cold starts per function for the init time")
@@ -71,6 +74,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	o.quiet = slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 
 	o.out, o.prices = underRoot(o.root, o.out), underRoot(o.root, o.prices)
+	if o.readme != "" {
+		o.readme = underRoot(o.root, o.readme)
+	}
 	prices, err := report.LoadPrices(o.prices)
 	if err != nil {
 		return err
@@ -127,6 +133,20 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	if err := os.WriteFile(filepath.Join(o.out, "report.md"), md.Bytes(), 0o644); err != nil { // #nosec G306 -- a report committed to the repository, for anyone to read
 		return fmt.Errorf("write report: %w", err)
+	}
+	// The figures themselves, from which report.md and the README's table are rendered: a test
+	// renders both again from report.json and fails when either differs.
+	data, err := json.MarshalIndent(rep, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode report: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(o.out, "report.json"), append(data, '\n'), 0o644); err != nil { // #nosec G306 -- a report committed to the repository, for anyone to read
+		return fmt.Errorf("write report: %w", err)
+	}
+	if o.readme != "" {
+		if err := report.WriteSummary(o.readme, rep); err != nil {
+			return err
+		}
 	}
 	var chart bytes.Buffer
 	if err := report.DrawChart(&chart, rep.Panels()); err != nil {
