@@ -576,3 +576,29 @@ func TestHopVerdicts(t *testing.T) {
 		t.Errorf("excess = %v, want only the extra hop", got)
 	}
 }
+
+// TestHopChecksCountRawEntities: each raw record is an entity of its own in the projection (its
+// key is its derived id), so the projection must hold the newest envelope record of each entity
+// and every raw record, no more and no fewer.
+func TestHopChecksCountRawEntities(t *testing.T) {
+	d, err := generate.Generate(generate.Options{Seed: 7, Raw: 0.1}, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := generate.Expect(d)
+	if len(want.Raw) == 0 {
+		t.Fatal("the generated records hold no raw record: the check tests nothing")
+	}
+	for _, extra := range []int{0, 1} {
+		s := runner.Summary{Items: map[string]int{"ProjectionTable": len(want.Newest) + len(want.Raw) + extra}}
+		var got string
+		for _, h := range hopChecks(s, want) {
+			if strings.HasPrefix(h.name, "projection") {
+				got = h.verdict()
+			}
+		}
+		if wantVerdict := map[int]string{0: "ok", 1: "DUPLICATES 1"}[extra]; got != wantVerdict {
+			t.Errorf("projection with %d entries beyond the newest and the raw records: %q, want %q", extra, got, wantVerdict)
+		}
+	}
+}
