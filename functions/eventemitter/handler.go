@@ -5,10 +5,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/stream-to-events/stream-to-events/internal/batch"
 	"github.com/stream-to-events/stream-to-events/internal/emit"
 	"github.com/stream-to-events/stream-to-events/internal/jsonattr"
 	"github.com/stream-to-events/stream-to-events/internal/logging"
@@ -16,22 +16,19 @@ import (
 	"github.com/stream-to-events/stream-to-events/internal/trace"
 )
 
-// deadlineReserve is the time kept, at the end of an invocation, to answer with what was done.
-const deadlineReserve = 500 * time.Millisecond
-
-// handler translates the DynamoDB stream trigger's event to the emitter's stream records and
+// Handler translates the DynamoDB stream trigger's event to the emitter's stream records and
 // its result to a partial batch response.
-type handler struct {
-	publisher *emit.Publisher
-	logger    *slog.Logger
-	metrics   io.Writer
+type Handler struct {
+	Publisher *emit.Publisher
+	Logger    *slog.Logger
+	Metrics   io.Writer
 }
 
 // Handle emits the inserts of a batch of stream records. It reports the sequence number of the
 // first record not emitted, from which the stream hands the batch back; it never fails the
 // invocation for a record.
-func (h *handler) Handle(ctx context.Context, ev events.DynamoDBEvent) (events.DynamoDBEventResponse, error) {
-	log := logging.For(ctx, h.logger)
+func (h *Handler) Handle(ctx context.Context, ev events.DynamoDBEvent) (events.DynamoDBEventResponse, error) {
+	log := logging.For(ctx, h.Logger)
 	recs := make([]emit.StreamRecord, len(ev.Records))
 	for i, r := range ev.Records {
 		recs[i] = emit.StreamRecord{SequenceNumber: r.Change.SequenceNumber, EventName: r.EventName}
@@ -44,15 +41,10 @@ func (h *handler) Handle(ctx context.Context, ev events.DynamoDBEvent) (events.D
 		recs[i].NewImage = img
 	}
 
-	// Stop retrying a little before Lambda's deadline, so that the partial batch response is
-	// still returned: an invocation that times out fails its whole batch.
-	if d, ok := ctx.Deadline(); ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithDeadline(ctx, d.Add(-deadlineReserve))
-		defer cancel()
-	}
+	ctx, cancel := batch.BeforeDeadline(ctx)
+	defer cancel()
 	ctx, span := trace.Start(ctx, metrics.HopEmit)
-	res := (&emit.Service{Publisher: h.publisher, Logger: log}).Emit(ctx, recs)
+	res := (&emit.Service{Publisher: h.Publisher, Logger: log}).Emit(ctx, recs)
 	span.Annotate("record_id", res.First.ID)
 	span.Annotate("type", res.First.Type)
 	span.Annotate("count", len(recs))
@@ -63,7 +55,7 @@ func (h *handler) Handle(ctx context.Context, ev events.DynamoDBEvent) (events.D
 	span.End(spanErr)
 
 	counts := metrics.Counts{In: len(recs), Out: res.Emitted, Failed: res.Failed}
-	if err := metrics.Emit(h.metrics, metrics.HopEmit, counts); err != nil {
+	if err := metrics.Emit(h.Metrics, metrics.HopEmit, counts); err != nil {
 		log.WarnContext(ctx, "metrics not written", "error", err)
 	}
 	log.InfoContext(ctx, "batch emitted", "recordId", res.First.ID, "records", len(recs), "emitted", res.Emitted,

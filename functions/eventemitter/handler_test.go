@@ -7,11 +7,9 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"reflect"
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -21,6 +19,9 @@ import (
 	"github.com/stream-to-events/stream-to-events/internal/batch"
 	"github.com/stream-to-events/stream-to-events/internal/emit"
 	"github.com/stream-to-events/stream-to-events/internal/record"
+	"github.com/stream-to-events/stream-to-events/test/awsfake"
+	"github.com/stream-to-events/stream-to-events/test/jsontest"
+	"github.com/stream-to-events/stream-to-events/test/lambdatest"
 )
 
 const (
@@ -67,16 +68,7 @@ func (f *fakeBus) ids() []string {
 }
 
 func fixture(t *testing.T) map[string]any {
-	t.Helper()
-	b, err := os.ReadFile("../../events/dynamodb-insert.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ev map[string]any
-	if err := json.Unmarshal(b, &ev); err != nil {
-		t.Fatal(err)
-	}
-	return ev
+	return lambdatest.Event(t, "../../events/dynamodb-insert.json")
 }
 
 func change(ev map[string]any, i int) map[string]any {
@@ -85,11 +77,9 @@ func change(ev map[string]any, i int) map[string]any {
 
 func invoke(t *testing.T, fb *fakeBus, payload []byte) (string, string, error) {
 	t.Helper()
-	old := batch.Sleep
-	batch.Sleep = func(context.Context, time.Duration) error { return nil }
-	t.Cleanup(func() { batch.Sleep = old })
+	awsfake.NoRetryWait(t)
 	var emf bytes.Buffer
-	h := &handler{publisher: emit.NewPublisher(fb, bus, source, tableARN), logger: slog.New(slog.NewJSONHandler(io.Discard, nil)), metrics: &emf}
+	h := &Handler{Publisher: emit.NewPublisher(fb, bus, source, tableARN), Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)), Metrics: &emf}
 	out, err := lambda.NewHandler(h.Handle).Invoke(t.Context(), payload)
 	return string(out), emf.String(), err
 }
@@ -132,7 +122,7 @@ func TestFixture(t *testing.T) {
 		if got := aws.ToString(e.TraceHeader); got != m.Attributes["AWSTraceHeader"] {
 			t.Errorf("event %d: TraceHeader %q, want the ingest's %q", i, got, m.Attributes["AWSTraceHeader"])
 		}
-		if !sameJSON(t, []byte(aws.ToString(e.Detail)), []byte(m.Body)) {
+		if !jsontest.Equal(t, []byte(aws.ToString(e.Detail)), []byte(m.Body)) {
 			t.Errorf("event %d: detail\n%s\nis not the record stored\n%s", i, aws.ToString(e.Detail), m.Body)
 		}
 		if !strings.HasPrefix(aws.ToString(e.Detail), `{"id":`) {
@@ -230,14 +220,8 @@ func TestBadInput(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			fb := &fakeBus{refuse: tt.refuse}
 			out, _, err := invoke(t, fb, tt.payload(t))
-			if tt.wantErr {
-				if err == nil {
-					t.Errorf("no error, response %s", out)
-				}
+			if !lambdatest.Answered(t, out, err, tt.wantErr) {
 				return
-			}
-			if err != nil {
-				t.Fatal(err)
 			}
 			if out != tt.want {
 				t.Errorf("response\n got %s\nwant %s", out, tt.want)
@@ -249,31 +233,14 @@ func TestBadInput(t *testing.T) {
 	}
 }
 
-func sameJSON(t *testing.T, a, b []byte) bool {
-	t.Helper()
-	var va, vb any
-	if err := json.Unmarshal(a, &va); err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(b, &vb); err != nil {
-		t.Fatal(err)
-	}
-	return reflect.DeepEqual(va, vb)
-}
-
 // TestAnswersBeforeTheDeadline: when EventBridge does not answer, the handler still reports the
 // first unemitted record before Lambda's deadline, instead of timing out.
 func TestAnswersBeforeTheDeadline(t *testing.T) {
 	b, _ := os.ReadFile("../../events/dynamodb-insert.json")
-	h := &handler{publisher: emit.NewPublisher(&fakeBus{hang: true}, bus, source, tableARN), logger: slog.New(slog.NewJSONHandler(io.Discard, nil)), metrics: io.Discard}
-	ctx, cancel := context.WithTimeout(t.Context(), deadlineReserve+300*time.Millisecond)
-	defer cancel()
-	out, err := lambda.NewHandler(h.Handle).Invoke(ctx, b)
+	h := &Handler{Publisher: emit.NewPublisher(&fakeBus{hang: true}, bus, source, tableARN), Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)), Metrics: io.Discard}
+	out, err := lambdatest.InvokeBeforeDeadline(t, h.Handle, b, batch.DeadlineReserve)
 	if err != nil {
 		t.Fatal(err)
-	}
-	if ctx.Err() != nil {
-		t.Fatal("answered after the deadline")
 	}
 	if string(out) != `{"batchItemFailures":[{"itemIdentifier":"4900000000000000000001000001"}]}` {
 		t.Errorf("response %s", out)

@@ -4,7 +4,6 @@
 package main
 
 import (
-	"context"
 	"os"
 
 	"github.com/aws/aws-lambda-go/lambda"
@@ -12,25 +11,11 @@ import (
 
 	"github.com/stream-to-events/stream-to-events/internal/awsclient"
 	"github.com/stream-to-events/stream-to-events/internal/emit"
-	"github.com/stream-to-events/stream-to-events/internal/logging"
 )
 
 func main() {
-	logger := logging.New(os.Stdout)
-	env, err := awsclient.MustEnv("EVENT_BUS_NAME", "EVENT_SOURCE", "TABLE_ARN")
-	if err != nil {
-		logger.Error("start-up", "error", err)
-		os.Exit(1)
-	}
-	cfg, err := awsclient.Config(context.Background())
-	if err != nil {
-		logger.Error("start-up", "error", err)
-		os.Exit(1)
-	}
-	h := &handler{
-		publisher: emit.NewPublisher(eventbridge.NewFromConfig(cfg), env["EVENT_BUS_NAME"], env["EVENT_SOURCE"], env["TABLE_ARN"]),
-		logger:    logger,
-		metrics:   os.Stdout,
-	}
+	fn := awsclient.Start("EVENT_BUS_NAME", "EVENT_SOURCE", "TABLE_ARN")
+	publisher := emit.NewPublisher(eventbridge.NewFromConfig(fn.Config), fn.Env["EVENT_BUS_NAME"], fn.Env["EVENT_SOURCE"], fn.Env["TABLE_ARN"])
+	h := &Handler{Publisher: publisher, Logger: fn.Logger, Metrics: os.Stdout}
 	lambda.Start(h.Handle)
 }

@@ -1,10 +1,7 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -13,94 +10,77 @@ import (
 
 	"github.com/stream-to-events/stream-to-events/internal/logging"
 	"github.com/stream-to-events/stream-to-events/internal/metrics"
+	"github.com/stream-to-events/stream-to-events/internal/projection"
 	"github.com/stream-to-events/stream-to-events/internal/record"
 	"github.com/stream-to-events/stream-to-events/internal/trace"
 )
 
-// ErrMalformedEvent is wrapped by the errors about events that are not a DataInserted event with
-// a canonical record in it. They are returned, not dropped: the asynchronous invocation retries
-// and then sends the event to ResponderDLQ, where it can be looked at and replayed.
-var ErrMalformedEvent = errors.New("malformed DataInserted event")
-
-// applier writes a record to the projection if it is newer than the stored one.
-type applier interface {
-	Apply(ctx context.Context, r record.Record) (applied bool, err error)
-}
-
-// Handler turns DataInserted events into projection writes.
+// Handler translates the SQS trigger's event (the rule's DataInserted events, one a message) to
+// the projection's deliveries, and its result to a partial batch response.
 type Handler struct {
-	Projection applier
+	Projection projection.Applier
 	Logger     *slog.Logger
 	Metrics    io.Writer // EMF lines; the function's stdout
 }
 
-// Handle projects the record an event carries. A duplicate or an event older than the stored
-// state is success; a malformed event or a store failure is an error, so Lambda retries it.
-func (h *Handler) Handle(ctx context.Context, ev events.EventBridgeEvent) (err error) {
+// Handle projects a batch of DataInserted events. A duplicate or an event older than the stored
+// state is success. It never fails the invocation for an event: a malformed event or a failed
+// write is reported in BatchItemFailures, so the queue gives back just that message, and after
+// its receives sends it to ResponderDLQ.
+func (h *Handler) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
+	log := logging.For(ctx, h.Logger)
+	ds := make([]projection.Delivery, len(ev.Records))
+	for i, m := range ev.Records {
+		ds[i] = projection.Delivery{MessageID: m.MessageId, Body: m.Body}
+	}
+
 	ctx, span := trace.Start(ctx, metrics.HopRespond)
-	defer func() { span.End(err) }()
-	log := logging.For(ctx, h.Logger).With("eventId", ev.ID)
-
-	counts := metrics.Counts{In: 1}
-	defer func() {
-		if err != nil {
-			counts.Failed = 1
-		} else {
-			counts.Out = 1
-		}
-		if merr := metrics.Emit(h.Metrics, metrics.HopRespond, counts); merr != nil {
-			log.WarnContext(ctx, "emit metrics", "error", merr)
-		}
-	}()
-
-	r, err := decode(ev)
-	if err != nil {
-		log.ErrorContext(ctx, "refuse event", "detailType", ev.DetailType, "error", err)
-		return err
+	res := (&projection.Responder{Projection: tracedApplier{h.Projection}, Logger: log}).Respond(ctx, ds)
+	for _, r := range res.Overtaken {
+		_, s := recordSpan(ctx, r)
+		s.Annotate("outcome", "overtaken")
+		s.End(nil)
 	}
-	span.Annotate("record_id", r.ID)
-	span.Annotate("type", r.Type)
-	log = log.With("recordId", r.ID, "type", r.Type, "key", r.Key)
+	span.Annotate("record_id", res.First.ID)
+	span.Annotate("type", res.First.Type)
+	span.Annotate("count", len(ds))
+	var spanErr error
+	if len(res.Failed) > 0 {
+		spanErr = fmt.Errorf("%d of %d events not projected", len(res.Failed), len(ds))
+	}
+	span.End(spanErr)
 
-	applied, err := h.Projection.Apply(ctx, r)
-	if err != nil {
-		log.ErrorContext(ctx, "project record", "error", err)
-		return fmt.Errorf("event %s: %w", ev.ID, err)
+	counts := metrics.Counts{In: len(ds), Out: len(ds) - len(res.Failed), Failed: len(res.Failed)}
+	if err := metrics.Emit(h.Metrics, metrics.HopRespond, counts); err != nil {
+		log.WarnContext(ctx, "metrics not written", "error", err)
 	}
-	if applied {
-		log.InfoContext(ctx, "projection applied", "time", r.Time)
-	} else {
-		log.InfoContext(ctx, "projection skipped: the stored record is as new or newer", "time", r.Time)
+	log.InfoContext(ctx, "batch projected", "recordId", res.First.ID, "events", len(ds),
+		"applied", res.Applied, "skipped", res.Skipped, "returned", len(res.Failed))
+
+	resp := events.SQSEventResponse{BatchItemFailures: make([]events.SQSBatchItemFailure, 0, len(res.Failed))}
+	for _, id := range res.Failed {
+		resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: id})
 	}
-	return nil
+	return resp, nil
 }
 
-// decode returns the canonical record of a DataInserted event, or an error naming what is wrong
-// with the event. What the projection itself refuses (a bad time, an oversize key) it reports
-// when the record is applied.
-func decode(ev events.EventBridgeEvent) (record.Record, error) {
-	if ev.DetailType != record.DetailType {
-		return record.Record{}, fmt.Errorf("event %q: detail-type %q, want %q: %w", ev.ID, ev.DetailType, record.DetailType, ErrMalformedEvent)
-	}
-	detail := bytes.TrimSpace(ev.Detail)
-	if len(detail) == 0 || detail[0] != '{' {
-		return record.Record{}, fmt.Errorf("event %q: detail is not a JSON object: %w", ev.ID, ErrMalformedEvent)
-	}
-	var r record.Record
-	if err := json.Unmarshal(detail, &r); err != nil {
-		return record.Record{}, fmt.Errorf("event %q: detail is not a canonical record: %v: %w", ev.ID, err, ErrMalformedEvent)
-	}
-	var missing []string
-	for _, f := range []struct{ name, value string }{{"id", r.ID}, {"type", r.Type}, {"key", r.Key}, {"time", r.Time}} {
-		if f.value == "" {
-			missing = append(missing, f.name)
-		}
-	}
-	if len(r.Data) == 0 {
-		missing = append(missing, "data")
-	}
-	if len(missing) > 0 {
-		return record.Record{}, fmt.Errorf("event %q: detail lacks %v: %w", ev.ID, missing, ErrMalformedEvent)
-	}
-	return r, nil
+// tracedApplier opens a span per record written, annotated with its id and type: a batch's span
+// can carry one record's annotations only, and a record's id should still find its write.
+type tracedApplier struct{ projection.Applier }
+
+func (t tracedApplier) Apply(ctx context.Context, r record.Record) (bool, error) {
+	ctx, span := recordSpan(ctx, r)
+	applied, err := t.Applier.Apply(ctx, r)
+	span.End(err)
+	return applied, err
+}
+
+// recordSpan opens the span that names one delivered record, so that every record that reached
+// the responder is found by its id: the one written for its entity, and each one a newer record
+// of the batch overtook.
+func recordSpan(ctx context.Context, r record.Record) (context.Context, *trace.Span) {
+	ctx, span := trace.Start(ctx, metrics.HopRespond+"-record")
+	span.Annotate("record_id", r.ID)
+	span.Annotate("type", r.Type)
+	return ctx, span
 }

@@ -7,10 +7,14 @@ import (
 	"errors"
 	"log/slog"
 	"os"
+	"reflect"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 
+	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -19,21 +23,32 @@ import (
 
 	"github.com/stream-to-events/stream-to-events/internal/contracts"
 	"github.com/stream-to-events/stream-to-events/internal/projection"
+	"github.com/stream-to-events/stream-to-events/internal/sqsevent"
 )
 
-const fixture = "../../events/eventbridge-data-inserted.json"
+// busFixture is a DataInserted event as it is on the bus; fixture is the same event as the rule
+// delivers it to the responder's queue, and the responder reads it (sam local invoke -e).
+const (
+	busFixture = "../../events/eventbridge-data-inserted.json"
+	fixture    = "../../events/sqs-data-inserted.json"
+)
 
-// fakeTable answers PutItem with err and keeps the inputs.
+// fakeTable answers PutItem with err (or with errFor's answer for a record id) and keeps the
+// inputs.
 type fakeTable struct {
-	err  error
-	mu   sync.Mutex
-	puts []*dynamodb.PutItemInput
+	err    error
+	errFor map[string]error
+	mu     sync.Mutex
+	puts   []*dynamodb.PutItemInput
 }
 
 func (f *fakeTable) PutItem(_ context.Context, in *dynamodb.PutItemInput, _ ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.puts = append(f.puts, in)
+	if id, _ := in.Item["id"].(*types.AttributeValueMemberS); id != nil && f.errFor[id.Value] != nil {
+		return nil, f.errFor[id.Value]
+	}
 	if f.err != nil {
 		return nil, f.err
 	}
@@ -41,16 +56,23 @@ func (f *fakeTable) PutItem(_ context.Context, in *dynamodb.PutItemInput, _ ...f
 }
 
 type run struct {
-	out     []byte
+	resp    events.SQSEventResponse
 	err     error
 	logs    string
 	metrics string
 	table   *fakeTable
 }
 
-func invoke(t *testing.T, payload []byte, storeErr error) run {
+func (r run) failed() []string {
+	var ids []string
+	for _, f := range r.resp.BatchItemFailures {
+		ids = append(ids, f.ItemIdentifier)
+	}
+	return ids
+}
+
+func invokeWith(t *testing.T, payload []byte, table *fakeTable) run {
 	t.Helper()
-	table := &fakeTable{err: storeErr}
 	var logs, emf bytes.Buffer
 	h := &Handler{
 		Projection: projection.NewWriter(table, "Projection"),
@@ -58,24 +80,51 @@ func invoke(t *testing.T, payload []byte, storeErr error) run {
 		Metrics:    &emf,
 	}
 	ctx := lambdacontext.NewContext(t.Context(), &lambdacontext.LambdaContext{AwsRequestID: "req-1"})
-	out, err := lambda.NewHandler(h.Handle).Invoke(ctx, payload)
-	return run{out: out, err: err, logs: logs.String(), metrics: emf.String(), table: table}
+	out, err := lambda.NewHandler(sqsevent.Handler(h.Handle)).Invoke(ctx, payload)
+	r := run{err: err, logs: logs.String(), metrics: emf.String(), table: table}
+	if err == nil {
+		if jerr := json.Unmarshal(out, &r.resp); jerr != nil {
+			t.Fatalf("response %s: %v", out, jerr)
+		}
+	}
+	return r
 }
 
-func readFixture(t testing.TB) []byte {
+func invoke(t *testing.T, payload []byte, storeErr error) run {
 	t.Helper()
-	b, err := os.ReadFile(fixture)
+	return invokeWith(t, payload, &fakeTable{err: storeErr})
+}
+
+func readFile(t testing.TB, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(name)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return b
 }
 
-// withField returns the fixture event with one top-level field replaced, or removed when nil.
+func readFixture(t testing.TB) []byte { return readFile(t, fixture) }
+
+// delivered wraps bus events in the SQS event that delivers them, message i with ID "m<i>".
+func delivered(t testing.TB, bodies ...[]byte) []byte {
+	t.Helper()
+	var ev events.SQSEvent
+	for i, b := range bodies {
+		ev.Records = append(ev.Records, events.SQSMessage{MessageId: "m" + strconv.Itoa(i), Body: string(b), EventSource: "aws:sqs"})
+	}
+	out, err := json.Marshal(ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// withField returns the bus fixture event with one top-level field replaced, or removed when nil.
 func withField(t *testing.T, name string, value any) []byte {
 	t.Helper()
 	var ev map[string]any
-	if err := json.Unmarshal(readFixture(t), &ev); err != nil {
+	if err := json.Unmarshal(readFile(t, busFixture), &ev); err != nil {
 		t.Fatal(err)
 	}
 	if value == nil {
@@ -94,11 +143,38 @@ func detailWithout(t *testing.T, field string) map[string]any {
 	var ev struct {
 		Detail map[string]any `json:"detail"`
 	}
-	if err := json.Unmarshal(readFixture(t), &ev); err != nil {
+	if err := json.Unmarshal(readFile(t, busFixture), &ev); err != nil {
 		t.Fatal(err)
 	}
 	delete(ev.Detail, field)
 	return ev.Detail
+}
+
+// withDetail returns the bus fixture event with detail fields set.
+func withDetail(t *testing.T, set map[string]any) []byte {
+	t.Helper()
+	d := detailWithout(t, "")
+	for k, v := range set {
+		d[k] = v
+	}
+	return withField(t, "detail", d)
+}
+
+func TestFixtureDeliversTheBusFixture(t *testing.T) {
+	var ev events.SQSEvent
+	if err := json.Unmarshal(readFixture(t), &ev); err != nil {
+		t.Fatal(err)
+	}
+	var got, want any
+	if len(ev.Records) != 1 || json.Unmarshal([]byte(ev.Records[0].Body), &got) != nil {
+		t.Fatalf("%s: want one message whose body is a JSON event", fixture)
+	}
+	if err := json.Unmarshal(readFile(t, busFixture), &want); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("%s's message is not %s", fixture, busFixture)
+	}
 }
 
 func TestFixtureIsADataInsertedEvent(t *testing.T) {
@@ -106,14 +182,14 @@ func TestFixtureIsADataInsertedEvent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dec := json.NewDecoder(bytes.NewReader(readFixture(t)))
+	dec := json.NewDecoder(bytes.NewReader(readFile(t, busFixture)))
 	dec.UseNumber()
 	var doc any
 	if err := dec.Decode(&doc); err != nil {
 		t.Fatal(err)
 	}
 	if err := set.Validate("data-inserted", doc); err != nil {
-		t.Fatalf("%s: %v", fixture, err)
+		t.Fatalf("%s: %v", busFixture, err)
 	}
 }
 
@@ -122,8 +198,8 @@ func TestFixtureLandsInTheProjection(t *testing.T) {
 	if r.err != nil {
 		t.Fatalf("Invoke: %v", r.err)
 	}
-	if string(r.out) != "null" {
-		t.Fatalf("output %s, want null", r.out)
+	if len(r.resp.BatchItemFailures) != 0 {
+		t.Fatalf("failures %v, want none", r.failed())
 	}
 	if len(r.table.puts) != 1 {
 		t.Fatalf("%d PutItem calls, want 1", len(r.table.puts))
@@ -157,32 +233,71 @@ func TestFixtureLandsInTheProjection(t *testing.T) {
 
 func TestDuplicateOrOlderEventIsSuccess(t *testing.T) {
 	r := invoke(t, readFixture(t), &types.ConditionalCheckFailedException{Message: aws.String("The conditional request failed")})
-	if r.err != nil {
-		t.Fatalf("a stale event failed the invocation: %v", r.err)
+	if r.err != nil || len(r.resp.BatchItemFailures) != 0 {
+		t.Fatalf("a stale event failed: %v %v", r.err, r.failed())
 	}
 	if !strings.Contains(r.logs, "projection skipped") || !strings.Contains(r.logs, `"recordId":"order-20261123-0001"`) {
 		t.Fatalf("logs: %s", r.logs)
 	}
 }
 
-func TestStoreFailureFailsTheInvocation(t *testing.T) {
+func TestStoreFailureGivesTheMessageBack(t *testing.T) {
 	r := invoke(t, readFixture(t), errors.New("ProvisionedThroughputExceededException"))
-	if r.err == nil || !strings.Contains(r.err.Error(), "ProvisionedThroughputExceededException") {
-		t.Fatalf("Invoke error = %v, want the store's error", r.err)
+	if r.err != nil {
+		t.Fatalf("the invocation failed: %v", r.err)
+	}
+	if got := r.failed(); len(got) != 1 || got[0] != "0b7d1f3e-2a4c-4e6f-8a9b-1c2d3e4f5a6b" {
+		t.Fatalf("failures %v, want the fixture's message", got)
+	}
+	if !strings.Contains(r.logs, "ProvisionedThroughputExceededException") {
+		t.Errorf("logs lack the store's error: %s", r.logs)
 	}
 	if !strings.Contains(r.metrics, `"RecordsIn":1,"RecordsOut":0,"RecordsFailed":1`) {
 		t.Errorf("metrics: %s", r.metrics)
 	}
 }
 
-func TestMalformedEventsAreErrorsThatNameTheProblem(t *testing.T) {
+// TestBatchWritesTheNewestOfEachEntityOnce: a batch holding an entity's records in any order,
+// with duplicates, makes one conditional write of its newest record; another entity's failed
+// write gives back only that entity's messages.
+func TestBatchWritesTheNewestOfEachEntityOnce(t *testing.T) {
+	older := withDetail(t, map[string]any{"id": "o-1", "time": "2026-11-23T10:00:00.100Z"})
+	newest := withDetail(t, map[string]any{"id": "o-3", "time": "2026-11-23T10:00:00.300Z"})
+	middle := withDetail(t, map[string]any{"id": "o-2", "time": "2026-11-23T10:00:00.200Z"})
+	other := withDetail(t, map[string]any{"id": "x-1", "key": "SKU-OTHER"})
+	bad := withField(t, "detail-type", "DataDeleted")
+	table := &fakeTable{errFor: map[string]error{"x-1": errors.New("InternalServerError")}}
+	r := invokeWith(t, delivered(t, older, newest, other, middle, newest, bad), table)
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	var written []string
+	for _, p := range table.puts {
+		written = append(written, p.Item["id"].(*types.AttributeValueMemberS).Value)
+	}
+	slices.Sort(written)
+	if !slices.Equal(written, []string{"o-3", "x-1"}) {
+		t.Errorf("wrote %v, want the newest of each entity once: [o-3 x-1]", written)
+	}
+	if got := r.failed(); !slices.Equal(got, []string{"m5", "m2"}) {
+		t.Errorf("failures %v, want the malformed event and the failed entity's: [m5 m2]", got)
+	}
+	if !strings.Contains(r.metrics, `"RecordsIn":6,"RecordsOut":4,"RecordsFailed":2`) {
+		t.Errorf("metrics: %s", r.metrics)
+	}
+	if !strings.Contains(r.logs, `"applied":1,"skipped":3,"returned":2`) {
+		t.Errorf("logs: %s", r.logs)
+	}
+}
+
+func TestMalformedEventsAreFailuresThatNameTheProblem(t *testing.T) {
 	tests := []struct {
 		name    string
 		payload []byte
 		want    string
 	}{
-		{"wrong detail-type", withField(t, "detail-type", "DataDeleted"), `detail-type "DataDeleted"`},
-		{"no detail-type", withField(t, "detail-type", nil), `detail-type ""`},
+		{"wrong detail-type", withField(t, "detail-type", "DataDeleted"), `detail-type \"DataDeleted\"`},
+		{"no detail-type", withField(t, "detail-type", nil), `detail-type \"\"`},
 		{"no detail", withField(t, "detail", nil), "detail is not a JSON object"},
 		{"detail is a string", withField(t, "detail", `{"id":"x"}`), "detail is not a JSON object"},
 		{"detail is an array", withField(t, "detail", []any{1, 2}), "detail is not a JSON object"},
@@ -194,19 +309,21 @@ func TestMalformedEventsAreErrorsThatNameTheProblem(t *testing.T) {
 		{"no time", withField(t, "detail", detailWithout(t, "time")), "detail lacks [time]"},
 		{"no data", withField(t, "detail", detailWithout(t, "data")), "detail lacks [data]"},
 		{"empty record", withField(t, "detail", map[string]any{}), "detail lacks [id type key time data]"},
-		{"time not canonical", withField(t, "detail", func() map[string]any {
-			d := detailWithout(t, "time")
-			d["time"] = "2026-11-23T10:00:00Z"
-			return d
-		}()), "is not in the form"},
+		{"time not canonical", withDetail(t, map[string]any{"time": "2026-11-23T10:00:00Z"}), "is not in the form"},
 		{"empty event", []byte(`{}`), "detail-type"},
-		{"not JSON", []byte(`{"detail-type":`), "unexpected EOF"},
+		{"not JSON", []byte(`{"detail-type":`), "not an EventBridge event: unexpected end of JSON input"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := invoke(t, tt.payload, nil)
-			if r.err == nil || !strings.Contains(r.err.Error(), tt.want) {
-				t.Fatalf("Invoke error = %v, want one saying %q", r.err, tt.want)
+			r := invoke(t, delivered(t, tt.payload), nil)
+			if r.err != nil {
+				t.Fatalf("the invocation failed: %v", r.err)
+			}
+			if got := r.failed(); len(got) != 1 || got[0] != "m0" {
+				t.Fatalf("failures %v, want the malformed event's message", got)
+			}
+			if !strings.Contains(r.logs, tt.want) {
+				t.Fatalf("logs do not say %q:\n%s", tt.want, r.logs)
 			}
 			if len(r.table.puts) != 0 {
 				t.Fatalf("a malformed event was written: %+v", r.table.puts[0].Item)

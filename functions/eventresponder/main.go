@@ -1,35 +1,23 @@
-// Command eventresponder is the consumer of DataInserted events: it keeps the projection table at
-// the newest record of every entity, whatever order and however often the events arrive.
+// Command eventresponder is the EventResponderFunction, the consumer of DataInserted events: it
+// reads them in batches from the queue the rule delivers to, and keeps the projection table at the
+// newest record of every entity, whatever order and however often the events arrive. This file
+// only wires; the logic is in internal/projection.
 package main
 
 import (
-	"context"
 	"os"
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/stream-to-events/stream-to-events/internal/awsclient"
-	"github.com/stream-to-events/stream-to-events/internal/logging"
 	"github.com/stream-to-events/stream-to-events/internal/projection"
+	"github.com/stream-to-events/stream-to-events/internal/sqsevent"
 )
 
 func main() {
-	logger := logging.New(os.Stdout)
-	env, err := awsclient.MustEnv("PROJECTION_TABLE")
-	if err != nil {
-		logger.Error("start", "error", err)
-		os.Exit(1)
-	}
-	cfg, err := awsclient.Config(context.Background())
-	if err != nil {
-		logger.Error("start", "error", err)
-		os.Exit(1)
-	}
-	h := &Handler{
-		Projection: projection.NewWriter(dynamodb.NewFromConfig(cfg), env["PROJECTION_TABLE"]),
-		Logger:     logger,
-		Metrics:    os.Stdout,
-	}
-	lambda.Start(h.Handle)
+	fn := awsclient.Start("PROJECTION_TABLE")
+	table := projection.NewWriter(dynamodb.NewFromConfig(fn.Config), fn.Env["PROJECTION_TABLE"])
+	h := &Handler{Projection: table, Logger: fn.Logger, Metrics: os.Stdout}
+	lambda.Start(sqsevent.Handler(h.Handle))
 }

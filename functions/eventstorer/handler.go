@@ -5,32 +5,29 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/stream-to-events/stream-to-events/internal/batch"
 	"github.com/stream-to-events/stream-to-events/internal/logging"
 	"github.com/stream-to-events/stream-to-events/internal/metrics"
 	"github.com/stream-to-events/stream-to-events/internal/store"
 	"github.com/stream-to-events/stream-to-events/internal/trace"
 )
 
-// deadlineReserve is the time kept, at the end of an invocation, to answer with what was done.
-const deadlineReserve = 500 * time.Millisecond
-
-// handler translates the SQS trigger's event to the store's messages and its result to a
+// Handler translates the SQS trigger's event to the store's messages and its result to a
 // partial batch response.
-type handler struct {
-	table     *store.Table
-	conflicts store.ConflictSink
-	logger    *slog.Logger
-	metrics   io.Writer
+type Handler struct {
+	Table     *store.Table
+	Conflicts store.ConflictSink
+	Logger    *slog.Logger
+	Metrics   io.Writer
 }
 
 // Handle stores a batch of ingest queue messages. It never fails the invocation for a message:
 // what was not stored is reported in BatchItemFailures, so the queue redelivers just that.
-func (h *handler) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
-	log := logging.For(ctx, h.logger)
+func (h *Handler) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
+	log := logging.For(ctx, h.Logger)
 	msgs := make([]store.Message, len(ev.Records))
 	for i, m := range ev.Records {
 		msgs[i] = store.Message{
@@ -41,15 +38,10 @@ func (h *handler) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEve
 		}
 	}
 
-	// Stop retrying a little before Lambda's deadline, so that the partial batch response is
-	// still returned: an invocation that times out fails its whole batch.
-	if d, ok := ctx.Deadline(); ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithDeadline(ctx, d.Add(-deadlineReserve))
-		defer cancel()
-	}
+	ctx, cancel := batch.BeforeDeadline(ctx)
+	defer cancel()
 	ctx, span := trace.Start(ctx, metrics.HopStore)
-	res := (&store.Service{Table: h.table, Conflicts: h.conflicts, Logger: log}).Store(ctx, msgs)
+	res := (&store.Service{Table: h.Table, Conflicts: h.Conflicts, Logger: log}).Store(ctx, msgs)
 	span.Annotate("record_id", res.First.ID)
 	span.Annotate("type", res.First.Type)
 	span.Annotate("count", len(msgs))
@@ -62,7 +54,7 @@ func (h *handler) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEve
 	span.End(spanErr)
 
 	counts := metrics.Counts{In: len(msgs), Out: res.Stored, Failed: notStored, Unchanged: res.Unchanged, Conflicts: res.Conflicts}
-	if err := metrics.Emit(h.metrics, metrics.HopStore, counts); err != nil {
+	if err := metrics.Emit(h.Metrics, metrics.HopStore, counts); err != nil {
 		log.WarnContext(ctx, "metrics not written", "error", err)
 	}
 	log.InfoContext(ctx, "batch stored", "recordId", res.First.ID, "messages", len(msgs),

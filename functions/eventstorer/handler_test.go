@@ -6,12 +6,10 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
-	"os"
 	"reflect"
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -19,7 +17,11 @@ import (
 
 	"github.com/stream-to-events/stream-to-events/internal/batch"
 	"github.com/stream-to-events/stream-to-events/internal/jsonattr"
+	"github.com/stream-to-events/stream-to-events/internal/sqsevent"
 	"github.com/stream-to-events/stream-to-events/internal/store"
+	"github.com/stream-to-events/stream-to-events/test/awsfake"
+	"github.com/stream-to-events/stream-to-events/test/jsontest"
+	"github.com/stream-to-events/stream-to-events/test/lambdatest"
 )
 
 const tableName = "EventStore"
@@ -81,16 +83,7 @@ func str(item map[string]types.AttributeValue, name string) string {
 }
 
 func fixture(t *testing.T) map[string]any {
-	t.Helper()
-	b, err := os.ReadFile("../../events/sqs-ingest.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ev map[string]any
-	if err := json.Unmarshal(b, &ev); err != nil {
-		t.Fatal(err)
-	}
-	return ev
+	return lambdatest.Event(t, "../../events/sqs-ingest.json")
 }
 
 func message(ev map[string]any, i int) map[string]any {
@@ -99,12 +92,10 @@ func message(ev map[string]any, i int) map[string]any {
 
 func invoke(t *testing.T, db *fakeDB, payload []byte) (string, string, error) {
 	t.Helper()
-	old := batch.Sleep
-	batch.Sleep = func(context.Context, time.Duration) error { return nil }
-	t.Cleanup(func() { batch.Sleep = old })
+	awsfake.NoRetryWait(t)
 	var emf bytes.Buffer
-	h := &handler{table: store.NewTable(db, tableName), logger: slog.New(slog.NewJSONHandler(io.Discard, nil)), metrics: &emf}
-	out, err := lambda.NewHandler(h.Handle).Invoke(t.Context(), payload)
+	h := &Handler{Table: store.NewTable(db, tableName), Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)), Metrics: &emf}
+	out, err := lambda.NewHandler(sqsevent.Handler(h.Handle)).Invoke(t.Context(), payload)
 	return string(out), emf.String(), err
 }
 
@@ -147,7 +138,7 @@ func TestFixture(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !sameJSON(t, data, body.Data) {
+		if !jsontest.Equal(t, data, body.Data) {
 			t.Errorf("message %d: data stored %s, sent %s", i, data, body.Data)
 		}
 	}
@@ -244,14 +235,8 @@ func TestBadInput(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			db := &fakeDB{refuse: tt.refuse}
 			out, _, err := invoke(t, db, tt.payload(t))
-			if tt.wantErr {
-				if err == nil {
-					t.Errorf("no error, response %s", out)
-				}
+			if !lambdatest.Answered(t, out, err, tt.wantErr) {
 				return
-			}
-			if err != nil {
-				t.Fatal(err)
 			}
 			if want := tt.want(ids(fixture(t))); out != want {
 				t.Errorf("response\n got %s\nwant %s", out, want)
@@ -269,32 +254,15 @@ func TestBadInput(t *testing.T) {
 	}
 }
 
-func sameJSON(t *testing.T, a, b []byte) bool {
-	t.Helper()
-	var va, vb any
-	if err := json.Unmarshal(a, &va); err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(b, &vb); err != nil {
-		t.Fatal(err)
-	}
-	return reflect.DeepEqual(va, vb)
-}
-
 // TestAnswersBeforeTheDeadline: when DynamoDB does not answer, the handler still returns its
 // partial batch response before Lambda's deadline, instead of timing out (which would fail the
 // batch with no word on which messages were stored).
 func TestAnswersBeforeTheDeadline(t *testing.T) {
 	payload, _ := json.Marshal(fixture(t))
-	h := &handler{table: store.NewTable(&fakeDB{hang: true}, tableName), logger: slog.New(slog.NewJSONHandler(io.Discard, nil)), metrics: io.Discard}
-	ctx, cancel := context.WithTimeout(t.Context(), deadlineReserve+300*time.Millisecond)
-	defer cancel()
-	out, err := lambda.NewHandler(h.Handle).Invoke(ctx, payload)
+	h := &Handler{Table: store.NewTable(&fakeDB{hang: true}, tableName), Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)), Metrics: io.Discard}
+	out, err := lambdatest.InvokeBeforeDeadline(t, sqsevent.Handler(h.Handle), payload, batch.DeadlineReserve)
 	if err != nil {
 		t.Fatal(err)
-	}
-	if ctx.Err() != nil {
-		t.Fatal("answered after the deadline")
 	}
 	var resp struct {
 		BatchItemFailures []struct{ ItemIdentifier string }

@@ -5,7 +5,6 @@
 package main
 
 import (
-	"context"
 	"os"
 
 	"github.com/aws/aws-lambda-go/lambda"
@@ -13,28 +12,15 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/stream-to-events/stream-to-events/internal/awsclient"
-	"github.com/stream-to-events/stream-to-events/internal/logging"
 	"github.com/stream-to-events/stream-to-events/internal/queue"
+	"github.com/stream-to-events/stream-to-events/internal/sqsevent"
 	"github.com/stream-to-events/stream-to-events/internal/store"
 )
 
 func main() {
-	logger := logging.New(os.Stdout)
-	env, err := awsclient.MustEnv("TABLE_NAME", "CONFLICT_QUEUE_URL")
-	if err != nil {
-		logger.Error("start-up", "error", err)
-		os.Exit(1)
-	}
-	cfg, err := awsclient.Config(context.Background())
-	if err != nil {
-		logger.Error("start-up", "error", err)
-		os.Exit(1)
-	}
-	h := &handler{
-		table:     store.NewTable(dynamodb.NewFromConfig(cfg), env["TABLE_NAME"]),
-		conflicts: queue.NewSender(sqs.NewFromConfig(cfg), env["CONFLICT_QUEUE_URL"]),
-		logger:    logger,
-		metrics:   os.Stdout,
-	}
-	lambda.Start(h.Handle)
+	fn := awsclient.Start("TABLE_NAME", "CONFLICT_QUEUE_URL")
+	table := store.NewTable(dynamodb.NewFromConfig(fn.Config), fn.Env["TABLE_NAME"])
+	conflicts := queue.NewSender(sqs.NewFromConfig(fn.Config), fn.Env["CONFLICT_QUEUE_URL"])
+	h := &Handler{Table: table, Conflicts: conflicts, Logger: fn.Logger, Metrics: os.Stdout}
+	lambda.Start(sqsevent.Handler(h.Handle))
 }

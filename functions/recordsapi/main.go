@@ -3,31 +3,17 @@
 package main
 
 import (
-	"context"
-	"os"
-
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/stream-to-events/stream-to-events/internal/api"
 	"github.com/stream-to-events/stream-to-events/internal/awsclient"
-	"github.com/stream-to-events/stream-to-events/internal/logging"
 	"github.com/stream-to-events/stream-to-events/internal/projection"
 )
 
 func main() {
-	logger := logging.New(os.Stdout)
-	env, err := awsclient.MustEnv("PROJECTION_TABLE")
-	if err != nil {
-		logger.Error("start", "error", err)
-		os.Exit(1)
-	}
-	cfg, err := awsclient.Config(context.Background())
-	if err != nil {
-		logger.Error("start", "error", err)
-		os.Exit(1)
-	}
-	store := projection.NewReader(dynamodb.NewFromConfig(cfg), env["PROJECTION_TABLE"])
-	h := &Handler{API: api.New(store, logger), Logger: logger}
+	fn := awsclient.Start("PROJECTION_TABLE")
+	routes := api.New(projection.NewReader(dynamodb.NewFromConfig(fn.Config), fn.Env["PROJECTION_TABLE"]), fn.Logger)
+	h := &Handler{API: routes, Logger: fn.Logger}
 	lambda.Start(h.Handle)
 }

@@ -3,24 +3,25 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"strings"
-	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/stream-to-events/stream-to-events/internal/batch"
 	"github.com/stream-to-events/stream-to-events/internal/logging"
+	"github.com/stream-to-events/stream-to-events/internal/metrics"
+	"github.com/stream-to-events/stream-to-events/internal/trace"
 	"github.com/stream-to-events/stream-to-events/internal/transform"
 )
-
-// deadlineReserve is the time kept, at the end of an invocation, to answer and log.
-const deadlineReserve = 500 * time.Millisecond
 
 // Handler translates Firehose's transformation event to the transformer's inputs and its outputs
 // back to Firehose's response.
 type Handler struct {
 	Transformer *transform.Transformer
 	Logger      *slog.Logger
+	Metrics     io.Writer // EMF lines: the function's stdout
 }
 
 // Answer is the processor's response to Firehose. It is declared here rather than taken from
@@ -50,13 +51,8 @@ var results = map[transform.Result]string{
 // transformation event is refused as a whole, with an error saying what is missing.
 func (h *Handler) Handle(ctx context.Context, ev events.KinesisFirehoseEvent) (Answer, error) {
 	log := logging.For(ctx, h.Logger)
-	// Stop retrying the queue a little before Lambda's deadline, so the invocation ends with an
-	// error that says why rather than a timeout that says nothing; Firehose retries either way.
-	if d, ok := ctx.Deadline(); ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithDeadline(ctx, d.Add(-deadlineReserve))
-		defer cancel()
-	}
+	ctx, cancel := batch.BeforeDeadline(ctx)
+	defer cancel()
 	source, err := streamName(ev.DeliveryStreamArn)
 	if err != nil {
 		return Answer{}, err
@@ -71,11 +67,25 @@ func (h *Handler) Handle(ctx context.Context, ev events.KinesisFirehoseEvent) (A
 		}
 		in[i] = transform.Input{RecordID: r.RecordID, Data: r.Data, ArrivalMillis: r.ApproximateArrivalTimestamp.UnixMilli(), Source: source}
 	}
-	out, err := h.Transformer.Transform(ctx, in)
+	ctx, span := trace.Start(ctx, metrics.HopTransform)
+	span.Annotate("records", len(in))
+	res, err := h.Transformer.Transform(ctx, in)
 	if err != nil {
+		span.End(err)
+		h.emit(ctx, log, metrics.Counts{In: len(in), Failed: len(in)})
 		log.Error("batch not transformed; Firehose will retry it", "records", len(in), "error", err)
 		return Answer{}, err
 	}
+	span.Annotate("dropped", len(in)-res.Taken)
+	span.Annotate("failed", res.Failed)
+	if res.First.ID != "" {
+		span.Annotate("record_id", res.First.ID) // X-Ray caps annotations: the first one stands for the batch
+		span.Annotate("type", res.First.Type)
+	}
+	span.End(nil)
+	h.emit(ctx, log, metrics.Counts{In: res.Taken, Out: res.Taken - res.Failed, Failed: res.Failed})
+
+	out := res.Outputs
 	resp := Answer{Records: make([]AnswerRecord, len(out))}
 	dropped := 0
 	for i, o := range out {
@@ -91,6 +101,13 @@ func (h *Handler) Handle(ctx context.Context, ev events.KinesisFirehoseEvent) (A
 		log.Info("records put back into the delivery stream for a later invocation", "records", len(out), "dropped", dropped, "deliveryStream", source)
 	}
 	return resp, nil
+}
+
+// emit writes the batch's EMF line.
+func (h *Handler) emit(ctx context.Context, log *slog.Logger, c metrics.Counts) {
+	if err := metrics.Emit(h.Metrics, metrics.HopTransform, c); err != nil {
+		log.WarnContext(ctx, "metrics not written", "error", err)
+	}
 }
 
 // streamName is the delivery stream's name from its ARN

@@ -3,12 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/md5"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"strings"
@@ -26,28 +25,10 @@ import (
 	"github.com/stream-to-events/stream-to-events/internal/record"
 	"github.com/stream-to-events/stream-to-events/internal/transform"
 	"github.com/stream-to-events/stream-to-events/test/awsfake"
+	"github.com/stream-to-events/stream-to-events/test/lambdatest"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")
-
-// sqsOK answers every SendMessageBatch entry as sent, with the body's MD5 the SDK checks.
-func sqsOK(target string, body []byte) (int, string) {
-	if target != "AmazonSQS.SendMessageBatch" {
-		return 400, `{"__type":"com.amazonaws.sqs#InvalidAction","message":"unexpected call"}`
-	}
-	var in struct {
-		Entries []struct{ Id, MessageBody string }
-	}
-	if err := json.Unmarshal(body, &in); err != nil {
-		return 400, `{"__type":"com.amazonaws.sqs#InvalidParameterValue","message":"bad JSON"}`
-	}
-	var ok []string
-	for _, e := range in.Entries {
-		sum := md5.Sum([]byte(e.MessageBody))
-		ok = append(ok, fmt.Sprintf(`{"Id":%q,"MessageId":"m-%s","MD5OfMessageBody":%q}`, e.Id, e.Id, hex.EncodeToString(sum[:])))
-	}
-	return 200, `{"Successful":[` + strings.Join(ok, ",") + `],"Failed":[]}`
-}
 
 func newHandler(t *testing.T, tr *awsfake.Transport, logs *bytes.Buffer) *Handler {
 	t.Helper()
@@ -59,6 +40,7 @@ func newHandler(t *testing.T, tr *awsfake.Transport, logs *bytes.Buffer) *Handle
 	return &Handler{
 		Transformer: &transform.Transformer{Parser: record.NewParser(set), Sender: queue.NewSender(client, "https://sqs.us-east-1.amazonaws.com/123456789012/IngestQueue.fifo")},
 		Logger:      slog.New(slog.NewJSONHandler(logs, nil)),
+		Metrics:     io.Discard,
 	}
 }
 
@@ -74,9 +56,11 @@ func TestHandleFixture(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr := &awsfake.Transport{Respond: sqsOK, Record: true}
-	var logs bytes.Buffer
-	out, err := lambda.NewHandler(newHandler(t, tr, &logs).Handle).Invoke(t.Context(), payload)
+	tr := &awsfake.Transport{Respond: awsfake.SQSTakesAll, Record: true}
+	var logs, emf bytes.Buffer
+	h := newHandler(t, tr, &logs)
+	h.Metrics = &emf
+	out, err := lambda.NewHandler(h.Handle).Invoke(t.Context(), payload)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,6 +123,10 @@ func TestHandleFixture(t *testing.T) {
 		t.Errorf("queue got\n%s\nwant exactly the Ok records\n%s", strings.Join(sent, "\n"), strings.Join(okBodies, "\n"))
 	}
 	golden(t, "testdata/firehose-transform.golden.json", got)
+	failed := len(resp.Records) - len(okBodies)
+	if want := fmt.Sprintf(`"Hop":"transform","RecordsIn":%d,"RecordsOut":%d,"RecordsFailed":%d`, len(resp.Records), len(okBodies), failed); !strings.Contains(emf.String(), want) {
+		t.Errorf("EMF line %s, want %s", emf.String(), want)
+	}
 }
 
 func golden(t *testing.T, path string, v any) {
@@ -181,7 +169,7 @@ func TestHandleMalformedEvents(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			tr := &awsfake.Transport{Respond: sqsOK, Record: true}
+			tr := &awsfake.Transport{Respond: awsfake.SQSTakesAll, Record: true}
 			var logs bytes.Buffer
 			out, err := lambda.NewHandler(newHandler(t, tr, &logs).Handle).Invoke(t.Context(), []byte(tt.payload))
 			if tt.wantErr != "" {
@@ -207,7 +195,7 @@ func TestHandleMalformedEvents(t *testing.T) {
 // batch, and no record is Ok without being on the queue); an entry SQS refuses as malformed is
 // ProcessingFailed and the rest of the batch goes on.
 func TestHandleQueueRefusals(t *testing.T) {
-	batch.Sleep = func(context.Context, time.Duration) error { return nil }
+	awsfake.NoRetryWait(t)
 	payload, err := os.ReadFile("../../events/firehose-transform.json")
 	if err != nil {
 		t.Fatal(err)
@@ -216,7 +204,7 @@ func TestHandleQueueRefusals(t *testing.T) {
 		return 500, `{"__type":"com.amazonaws.sqs#InternalError","message":"we are down"}`
 	}
 	refuseFirst := func(target string, body []byte) (int, string) {
-		status, resp := sqsOK(target, body)
+		status, resp := awsfake.SQSTakesAll(target, body)
 		if status != 200 {
 			return status, resp
 		}
@@ -276,25 +264,20 @@ func TestAnswersBeforeTheDeadline(t *testing.T) {
 		t.Fatal(err)
 	}
 	var logs bytes.Buffer
-	h := newHandler(t, &awsfake.Transport{Respond: sqsOK}, &logs)
+	h := newHandler(t, &awsfake.Transport{Respond: awsfake.SQSTakesAll}, &logs)
 	h.Transformer.Sender = stuckQueue{}
-	ctx, cancel := context.WithTimeout(t.Context(), deadlineReserve+300*time.Millisecond)
-	defer cancel()
-	_, err = lambda.NewHandler(h.Handle).Invoke(ctx, payload)
-	if ctx.Err() != nil {
-		t.Fatal("answered after the deadline")
-	}
+	_, err = lambdatest.InvokeBeforeDeadline(t, h.Handle, payload, batch.DeadlineReserve)
 	if err == nil || !strings.Contains(err.Error(), "deadline") {
 		t.Errorf("err = %v, want the deadline named", err)
 	}
 }
 
 // firehoseOK answers PutRecordBatch as Firehose does when it takes every record, and counts
-// them; other calls go to sqsOK.
+// them; other calls go to awsfake.SQSTakesAll.
 func firehoseOK(reput *int) func(string, []byte) (int, string) {
 	return func(target string, body []byte) (int, string) {
 		if target != "Firehose_20150804.PutRecordBatch" {
-			return sqsOK(target, body)
+			return awsfake.SQSTakesAll(target, body)
 		}
 		var in struct{ Records []struct{ Data []byte } }
 		if err := json.Unmarshal(body, &in); err != nil {

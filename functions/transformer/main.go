@@ -4,7 +4,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"strconv"
@@ -23,38 +22,14 @@ import (
 )
 
 func main() {
-	logger := logging.New(os.Stdout)
-	env, err := awsclient.MustEnv("QUEUE_URL")
-	if err != nil {
-		logger.Error("start-up", "error", err)
-		os.Exit(1)
-	}
-	set, err := contracts.Load(contracts.Dir())
-	if err != nil {
-		logger.Error("start-up", "error", err)
-		os.Exit(1)
-	}
-	cfg, err := awsclient.Config(context.Background())
-	if err != nil {
-		logger.Error("start-up", "error", err)
-		os.Exit(1)
-	}
-	maxRecords, err := maxRecordsFromEnv()
-	if err != nil {
-		logger.Error("start-up", "error", err)
-		os.Exit(1)
-	}
-	h := &Handler{
-		Transformer: &transform.Transformer{
-			Parser:     record.NewParser(set),
-			Sender:     queue.NewSender(sqs.NewFromConfig(cfg), env["QUEUE_URL"]),
-			Reingester: &transform.Reingester{Client: firehose.NewFromConfig(cfg), Policy: batch.DefaultPolicy},
-			MaxRecords: maxRecords,
-			Metrics:    os.Stdout,
-		},
-		Logger: logger,
-	}
-	logger.Info("transformer ready", "queue", env["QUEUE_URL"], "contracts", set.Dir(), "types", set.Types(), "maxRecords", maxRecords)
+	fn := awsclient.Start("QUEUE_URL")
+	schemas := logging.Must(contracts.Load(contracts.Dir()))
+	maxRecords := logging.Must(maxRecordsFromEnv())
+	sender := queue.NewSender(sqs.NewFromConfig(fn.Config), fn.Env["QUEUE_URL"])
+	reingester := &transform.Reingester{Client: firehose.NewFromConfig(fn.Config), Policy: batch.DefaultPolicy}
+	transformer := &transform.Transformer{Parser: record.NewParser(schemas), Sender: sender, Reingester: reingester, MaxRecords: maxRecords}
+	h := &Handler{Transformer: transformer, Logger: fn.Logger, Metrics: os.Stdout}
+	fn.Logger.Info("transformer ready", "queue", fn.Env["QUEUE_URL"], "contracts", schemas.Dir(), "types", schemas.Types(), "maxRecords", maxRecords)
 	lambda.Start(h.Handle)
 }
 

@@ -8,11 +8,8 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
-	"github.com/stream-to-events/stream-to-events/internal/awsclient"
 	"github.com/stream-to-events/stream-to-events/internal/projection"
 	"github.com/stream-to-events/stream-to-events/internal/record"
 	"github.com/stream-to-events/stream-to-events/test/mototest"
@@ -22,26 +19,8 @@ import (
 // created as template.yaml declares it: the walk a client makes with next tokens visits every
 // entity once, and tokens that are forged or belong to another type are refused.
 func TestAPIOverMoto(t *testing.T) {
-	mototest.Start(t)
-	cfg, err := awsclient.Config(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	client := dynamodb.NewFromConfig(cfg)
-	if _, err := client.CreateTable(t.Context(), &dynamodb.CreateTableInput{
-		TableName: aws.String("Projection"),
-		AttributeDefinitions: []types.AttributeDefinition{
-			{AttributeName: aws.String("pk"), AttributeType: types.ScalarAttributeTypeS},
-			{AttributeName: aws.String("sk"), AttributeType: types.ScalarAttributeTypeS},
-		},
-		KeySchema: []types.KeySchemaElement{
-			{AttributeName: aws.String("pk"), KeyType: types.KeyTypeHash},
-			{AttributeName: aws.String("sk"), KeyType: types.KeyTypeRange},
-		},
-		BillingMode: types.BillingModePayPerRequest,
-	}); err != nil {
-		t.Fatal(err)
-	}
+	client := dynamodb.NewFromConfig(mototest.StartConfig(t))
+	mototest.CreateKeyTable(t, client, "Projection", false)
 	w := projection.NewWriter(client, "Projection")
 	var want []string
 	for i := range 5 {

@@ -1,16 +1,19 @@
 // Package awsclient is the one place AWS SDK clients get their configuration: the default chain,
 // AWS_ENDPOINT_URL (which the local runner and the tests set to a local endpoint), and X-Ray
-// instrumentation of every call.
+// instrumentation of every call. Start is where a function that calls AWS reads, once, the
+// configuration it serves with.
 package awsclient
 
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
 
+	"github.com/stream-to-events/stream-to-events/internal/logging"
 	"github.com/stream-to-events/stream-to-events/internal/trace"
 )
 
@@ -25,9 +28,9 @@ func Config(ctx context.Context, opts ...func(*config.LoadOptions) error) (aws.C
 	return cfg, nil
 }
 
-// MustEnv returns the named environment variables, or an error naming every one that is missing,
+// Env returns the named environment variables, or an error naming every one that is missing,
 // so that a function fails at start-up rather than on its first record.
-func MustEnv(names ...string) (map[string]string, error) {
+func Env(names ...string) (map[string]string, error) {
 	values := make(map[string]string, len(names))
 	var missing []string
 	for _, n := range names {
@@ -41,4 +44,23 @@ func MustEnv(names ...string) (map[string]string, error) {
 		return nil, fmt.Errorf("missing configuration: environment variable(s) %v not set", missing)
 	}
 	return values, nil
+}
+
+// Function is what a function that calls AWS needs before it can serve.
+type Function struct {
+	Logger *slog.Logger      // JSON logs on stdout, and the default logger
+	Env    map[string]string // the environment variables named to Start, every one set
+	Config aws.Config        // what its SDK clients are built from
+}
+
+// Start reads a function's configuration: the environment variables it names and the SDK
+// configuration. When either is missing it ends the process (logging.Must), before Lambda hands
+// it an invocation.
+func Start(env ...string) Function {
+	logger := logging.New(os.Stdout)
+	return Function{
+		Logger: logger,
+		Env:    logging.Must(Env(env...)),
+		Config: logging.Must(Config(context.Background())),
+	}
 }

@@ -23,6 +23,22 @@ type Policy struct {
 // seconds of waiting before the failure is reported to the trigger, which retries in its turn.
 var DefaultPolicy = Policy{Attempts: 6, Base: 50 * time.Millisecond, Max: 1 * time.Second}
 
+// DeadlineReserve is the time a handler keeps, at the end of an invocation, to answer with what
+// was done: retries stop that much before Lambda's deadline.
+const DeadlineReserve = 500 * time.Millisecond
+
+// BeforeDeadline returns ctx with its deadline moved DeadlineReserve earlier, so that a handler's
+// retries end in time for it to answer (a partial batch response, or an error that says why)
+// rather than in a timeout that fails the whole batch and says nothing. Without a deadline, ctx
+// is returned as it is.
+func BeforeDeadline(ctx context.Context) (context.Context, context.CancelFunc) {
+	d, ok := ctx.Deadline()
+	if !ok {
+		return ctx, func() {}
+	}
+	return context.WithDeadline(ctx, d.Add(-DeadlineReserve))
+}
+
 // Sleep waits for d or until ctx is done before a retry; tests replace it to run without waiting.
 var Sleep = Wait
 

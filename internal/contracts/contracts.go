@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 
@@ -60,6 +61,7 @@ func Load(dir string) (*Set, error) {
 	c := jsonschema.NewCompiler()
 	c.DefaultDraft(jsonschema.Draft2020)
 	c.AssertFormat() // a "date-time" that is not one is a producer's error worth reporting
+	c.UseRegexpEngine(patterns{}.compile)
 	s := &Set{dir: dir, schemas: make(map[string]*jsonschema.Schema, len(paths)), fast: make(map[string]*node, len(paths))}
 	for _, p := range paths {
 		f, err := os.Open(p) // #nosec G304 -- a *.schema.json file of the contracts directory this process was configured with
@@ -86,6 +88,24 @@ func Load(dir string) (*Set, error) {
 		s.fast[typ] = compileFast(sch)
 	}
 	return s, nil
+}
+
+// patterns compiles each distinct pattern once per Load. The library compiles a schema's
+// "pattern" twice (to check it against the meta-schema's "format": "regex", then for the schema
+// itself) and the contracts repeat the id and type patterns in every schema; compiling them was
+// about half of Load, paid at every cold start of the transformer.
+type patterns map[string]*regexp.Regexp
+
+func (p patterns) compile(expr string) (jsonschema.Regexp, error) {
+	if re, ok := p[expr]; ok {
+		return re, nil
+	}
+	re, err := regexp.Compile(expr)
+	if err != nil {
+		return nil, err
+	}
+	p[expr] = re
+	return re, nil
 }
 
 // Dir is the directory the schemas were loaded from.

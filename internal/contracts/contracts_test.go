@@ -98,8 +98,14 @@ func TestLoadRefusesBrokenSetups(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(notJSON, "order.schema.json"), []byte(`{`), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	badPattern := t.TempDir()
+	doc := `{"type": "object", "properties": {"key": {"type": "string", "pattern": "^[a-z"}}}`
+	if err := os.WriteFile(filepath.Join(badPattern, "order.schema.json"), []byte(doc), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	for name, dir := range map[string]string{
 		"missing": filepath.Join(empty, "nope"), "empty": empty, "invalid schema": broken, "not JSON": notJSON,
+		"bad pattern": badPattern,
 	} {
 		t.Run(name, func(t *testing.T) {
 			if _, err := Load(dir); err == nil {

@@ -10,7 +10,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
@@ -20,6 +19,7 @@ import (
 	"github.com/stream-to-events/stream-to-events/internal/batch"
 	"github.com/stream-to-events/stream-to-events/internal/record"
 	"github.com/stream-to-events/stream-to-events/internal/store"
+	"github.com/stream-to-events/stream-to-events/test/awsfake"
 )
 
 const (
@@ -75,13 +75,6 @@ func (f *fakeBus) ids() [][]string {
 		out = append(out, ids)
 	}
 	return out
-}
-
-func noSleep(t *testing.T) {
-	t.Helper()
-	old := batch.Sleep
-	batch.Sleep = func(context.Context, time.Duration) error { return nil }
-	t.Cleanup(func() { batch.Sleep = old })
 }
 
 func rec(id string) record.Record {
@@ -250,7 +243,7 @@ func TestPublish(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			noSleep(t)
+			awsfake.NoRetryWait(t)
 			fb := &fakeBus{refuse: tt.refuse, err: tt.callErr}
 			failed, err := NewPublisher(fb, bus, source, tableARN).Publish(t.Context(), tt.events)
 			got := fb.ids()
@@ -344,17 +337,14 @@ func TestEmit(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			noSleep(t)
+			awsfake.NoRetryWait(t)
 			fb := &fakeBus{refuse: tt.refuse}
 			svc := &Service{Publisher: NewPublisher(fb, bus, source, tableARN)}
 			res := svc.Emit(t.Context(), tt.recs(t))
 			if res.FailedSequenceNumber != tt.wantSeq {
 				t.Errorf("failed sequence number %q, want %q", res.FailedSequenceNumber, tt.wantSeq)
 			}
-			var put []string
-			for _, c := range fb.ids() {
-				put = append(put, c...)
-			}
+			put := slices.Concat(fb.ids()...)
 			if !slices.Equal(put, tt.wantPut) {
 				t.Errorf("put %v, want %v", put, tt.wantPut)
 			}

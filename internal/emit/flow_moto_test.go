@@ -7,10 +7,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
 	streamtypes "github.com/aws/aws-sdk-go-v2/service/dynamodbstreams/types"
 
-	"github.com/stream-to-events/stream-to-events/internal/awsclient"
 	"github.com/stream-to-events/stream-to-events/internal/record"
 	"github.com/stream-to-events/stream-to-events/internal/store"
 	"github.com/stream-to-events/stream-to-events/test/mototest"
@@ -20,29 +18,10 @@ import (
 // as the emitter's mapping would, and checks that each INSERT's image rebuilds the record that
 // was stored, and that the rewrite adds no INSERT for the emitter to emit again.
 func TestStreamImagesAgainstMoto(t *testing.T) {
-	mototest.Start(t)
+	cfg := mototest.StartConfig(t)
 	ctx := t.Context()
-	cfg, err := awsclient.Config(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
 	db := dynamodb.NewFromConfig(cfg)
-	out, err := db.CreateTable(ctx, &dynamodb.CreateTableInput{
-		TableName: aws.String("EventStore"),
-		AttributeDefinitions: []types.AttributeDefinition{
-			{AttributeName: aws.String("pk"), AttributeType: types.ScalarAttributeTypeS},
-			{AttributeName: aws.String("sk"), AttributeType: types.ScalarAttributeTypeS},
-		},
-		KeySchema: []types.KeySchemaElement{
-			{AttributeName: aws.String("pk"), KeyType: types.KeyTypeHash},
-			{AttributeName: aws.String("sk"), KeyType: types.KeyTypeRange},
-		},
-		BillingMode:         types.BillingModePayPerRequest,
-		StreamSpecification: &types.StreamSpecification{StreamEnabled: aws.Bool(true), StreamViewType: types.StreamViewTypeNewImage},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	streamARN := mototest.CreateKeyTable(t, db, "EventStore", true)
 	// rec's data has its keys sorted, as the stream image gives them back, so the detail
 	// can be compared byte for byte.
 	stored := map[string]record.Record{}
@@ -59,30 +38,13 @@ func TestStreamImagesAgainstMoto(t *testing.T) {
 		}
 	}
 
-	st := dynamodbstreams.NewFromConfig(cfg)
-	desc, err := st.DescribeStream(ctx, &dynamodbstreams.DescribeStreamInput{StreamArn: out.TableDescription.LatestStreamArn})
-	if err != nil {
-		t.Fatal(err)
-	}
 	var recs []StreamRecord
-	for _, sh := range desc.StreamDescription.Shards {
-		it, err := st.GetShardIterator(ctx, &dynamodbstreams.GetShardIteratorInput{
-			StreamArn: out.TableDescription.LatestStreamArn, ShardId: sh.ShardId, ShardIteratorType: streamtypes.ShardIteratorTypeTrimHorizon,
-		})
-		if err != nil {
-			t.Fatal(err)
+	for _, r := range mototest.StreamRecords(t, cfg, streamARN) {
+		img := map[string]types.AttributeValue{}
+		for k, v := range r.Dynamodb.NewImage {
+			img[k] = fromStream(t, v)
 		}
-		got, err := st.GetRecords(ctx, &dynamodbstreams.GetRecordsInput{ShardIterator: it.ShardIterator})
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, r := range got.Records {
-			img := map[string]types.AttributeValue{}
-			for k, v := range r.Dynamodb.NewImage {
-				img[k] = fromStream(t, v)
-			}
-			recs = append(recs, StreamRecord{SequenceNumber: aws.ToString(r.Dynamodb.SequenceNumber), EventName: string(r.EventName), NewImage: img})
-		}
+		recs = append(recs, StreamRecord{SequenceNumber: aws.ToString(r.Dynamodb.SequenceNumber), EventName: string(r.EventName), NewImage: img})
 	}
 
 	fb := &fakeBus{}

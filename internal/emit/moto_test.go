@@ -2,51 +2,25 @@ package emit
 
 import (
 	"encoding/json"
-	"reflect"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
-	ebtypes "github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
-	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
-	"github.com/stream-to-events/stream-to-events/internal/awsclient"
 	"github.com/stream-to-events/stream-to-events/internal/record"
+	"github.com/stream-to-events/stream-to-events/test/jsontest"
 	"github.com/stream-to-events/stream-to-events/test/mototest"
 )
 
 // TestPublisherAgainstMoto puts events on a bus whose rule matches them as the responder's rule
 // does (source and detail-type) and targets a queue, and reads what landed there.
 func TestPublisherAgainstMoto(t *testing.T) {
-	mototest.Start(t)
+	cfg := mototest.StartConfig(t)
 	ctx := t.Context()
-	cfg, err := awsclient.Config(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
 	eb, q := eventbridge.NewFromConfig(cfg), sqs.NewFromConfig(cfg)
-	if _, err := eb.CreateEventBus(ctx, &eventbridge.CreateEventBusInput{Name: aws.String(bus)}); err != nil {
-		t.Fatal(err)
-	}
-	queue, err := q.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String("observer")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	attrs, err := q.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: queue.QueueUrl, AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameQueueArn}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	pattern := `{"source":["` + source + `"],"detail-type":["DataInserted"]}`
-	if _, err := eb.PutRule(ctx, &eventbridge.PutRuleInput{Name: aws.String("data-inserted"), EventBusName: aws.String(bus), EventPattern: aws.String(pattern)}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := eb.PutTargets(ctx, &eventbridge.PutTargetsInput{Rule: aws.String("data-inserted"), EventBusName: aws.String(bus), Targets: []ebtypes.Target{{
-		Id: aws.String("observer"), Arn: aws.String(attrs.Attributes[string(sqstypes.QueueAttributeNameQueueArn)]),
-	}}}); err != nil {
-		t.Fatal(err)
-	}
+	queueURL := mototest.BusToQueue(t, cfg, bus, `{"source":["`+source+`"],"detail-type":["DataInserted"]}`)
 
 	var events []Event
 	want := map[string]record.Record{}
@@ -64,7 +38,7 @@ func TestPublisherAgainstMoto(t *testing.T) {
 	got := map[string]bool{}
 	deadline := time.Now().Add(10 * time.Second)
 	for len(got) < len(want) && time.Now().Before(deadline) {
-		out, err := q.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: queue.QueueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1})
+		out, err := q.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(queueURL), MaxNumberOfMessages: 10, WaitTimeSeconds: 1})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -94,7 +68,7 @@ func TestPublisherAgainstMoto(t *testing.T) {
 			// 19.99), so the detail is compared as JSON values rather than as bytes here; the
 			// bytes put are checked exactly by the unit tests.
 			wd, _ := json.Marshal(w)
-			if !sameJSON(t, wd, ev.Detail) {
+			if !jsontest.Equal(t, wd, ev.Detail) {
 				t.Errorf("detail on the bus:\n got %s\nwant %s", ev.Detail, wd)
 			}
 			got[r.ID] = true
@@ -103,16 +77,4 @@ func TestPublisherAgainstMoto(t *testing.T) {
 	if len(got) != len(want) {
 		t.Errorf("%d of %d events reached the rule's target", len(got), len(want))
 	}
-}
-
-func sameJSON(t *testing.T, a, b []byte) bool {
-	t.Helper()
-	var va, vb any
-	if err := json.Unmarshal(a, &va); err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(b, &vb); err != nil {
-		t.Fatal(err)
-	}
-	return reflect.DeepEqual(va, vb)
 }

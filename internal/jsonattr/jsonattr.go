@@ -5,13 +5,13 @@
 package jsonattr
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -27,8 +27,22 @@ var ErrUnsupported = errors.New("not storable in DynamoDB")
 
 // FromJSON converts one JSON value to an attribute value.
 func FromJSON(data []byte) (types.AttributeValue, error) {
-	// Validate first (json.Valid does not allocate), so the conversion below can read the bytes
-	// without error paths of its own; trailing data and malformed input are refused here.
+	// One copy of the text: every plain string of the value is a substring of it.
+	scratch := scratchPool.Get().(*[]member)
+	c := converter{s: string(data), members: *scratch}
+	av, err := c.value(1)
+	clear(c.members[:cap(c.members)]) // the pool keeps no values alive
+	*scratch = c.members[:0]
+	scratchPool.Put(scratch)
+	if err == nil {
+		c.space()
+		if c.i == len(c.s) {
+			return av, nil
+		}
+		err = errMalformed
+	}
+	// The converter stops at the first thing it cannot convert. When the text is not JSON at
+	// all, that is what the error says, whatever the converter met first.
 	if !json.Valid(data) {
 		var v any
 		err := json.Unmarshal(data, &v) // for the error's detail
@@ -37,137 +51,314 @@ func FromJSON(data []byte) (types.AttributeValue, error) {
 		}
 		return nil, fmt.Errorf("jsonattr: %w", err)
 	}
-	c := converter{data: data}
-	return c.value(1)
+	return nil, err
 }
 
-// converter reads a JSON text that json.Valid accepted.
+// scratchPool keeps the converters' member lists for the next conversion: every record's data
+// is converted, and a list is as large as the members of all the objects open at once.
+var scratchPool = sync.Pool{New: func() any {
+	s := make([]member, 0, 16)
+	return &s
+}}
+
+// errMalformed stops the converter at a text that is not JSON; FromJSON reports it with
+// encoding/json's detail.
+var errMalformed = errors.New("jsonattr: malformed JSON")
+
+// converter reads one JSON text and checks it as it goes: anything json.Valid refuses stops it
+// with errMalformed.
 type converter struct {
-	data []byte
-	pos  int
+	s string
+	i int
+
+	// The members and elements of the objects and arrays being read, innermost last: a map or
+	// list is made once its size is known.
+	members []member
+	items   []types.AttributeValue
+
+	// Strings, numbers and maps are allocated in slabs: a few allocations for a whole value, not
+	// one for each.
+	strs []types.AttributeValueMemberS
+	nums []types.AttributeValueMemberN
+	maps []types.AttributeValueMemberM
+}
+
+type member struct {
+	name  string
+	value types.AttributeValue
+}
+
+// slabSize is the number of values of a kind allocated at once.
+const slabSize = 16
+
+func (c *converter) newS(v string) *types.AttributeValueMemberS {
+	if len(c.strs) == cap(c.strs) {
+		c.strs = make([]types.AttributeValueMemberS, 0, slabSize)
+	}
+	c.strs = append(c.strs, types.AttributeValueMemberS{Value: v})
+	return &c.strs[len(c.strs)-1]
+}
+
+func (c *converter) newN(v string) *types.AttributeValueMemberN {
+	if len(c.nums) == cap(c.nums) {
+		c.nums = make([]types.AttributeValueMemberN, 0, slabSize/4)
+	}
+	c.nums = append(c.nums, types.AttributeValueMemberN{Value: v})
+	return &c.nums[len(c.nums)-1]
+}
+
+func (c *converter) newM(v map[string]types.AttributeValue) *types.AttributeValueMemberM {
+	if len(c.maps) == cap(c.maps) {
+		c.maps = make([]types.AttributeValueMemberM, 0, slabSize/2)
+	}
+	c.maps = append(c.maps, types.AttributeValueMemberM{Value: v})
+	return &c.maps[len(c.maps)-1]
 }
 
 func (c *converter) space() {
-	for c.pos < len(c.data) {
-		switch c.data[c.pos] {
+	for c.i < len(c.s) {
+		switch c.s[c.i] {
 		case ' ', '\t', '\n', '\r':
-			c.pos++
+			c.i++
 		default:
 			return
 		}
 	}
 }
 
-func (c *converter) value(depth int) (types.AttributeValue, error) {
+// next skips white space and reports whether a byte follows.
+func (c *converter) next() bool {
 	c.space()
-	switch b := c.data[c.pos]; {
+	return c.i < len(c.s)
+}
+
+func (c *converter) value(depth int) (types.AttributeValue, error) {
+	if !c.next() {
+		return nil, errMalformed
+	}
+	switch b := c.s[c.i]; {
 	case b == '{':
-		if depth >= MaxDepth {
-			return nil, fmt.Errorf("jsonattr: nested deeper than %d levels: %w", MaxDepth-1, ErrUnsupported)
-		}
-		c.pos++
-		m := map[string]types.AttributeValue{}
-		c.space()
-		if c.data[c.pos] == '}' {
-			c.pos++
-			return &types.AttributeValueMemberM{Value: m}, nil
-		}
-		for {
-			c.space()
-			k := c.str()
-			if k == "" {
-				return nil, fmt.Errorf("jsonattr: empty object key: %w", ErrUnsupported)
-			}
-			c.space()
-			c.pos++ // ':'
-			v, err := c.value(depth + 1)
-			if err != nil {
-				return nil, err
-			}
-			m[k] = v
-			c.space()
-			if c.data[c.pos] == '}' {
-				c.pos++
-				return &types.AttributeValueMemberM{Value: m}, nil
-			}
-			c.pos++ // ','
-		}
+		return c.object(depth)
 	case b == '[':
-		if depth >= MaxDepth {
-			return nil, fmt.Errorf("jsonattr: nested deeper than %d levels: %w", MaxDepth-1, ErrUnsupported)
-		}
-		c.pos++
-		l := []types.AttributeValue{}
-		c.space()
-		if c.data[c.pos] == ']' {
-			c.pos++
-			return &types.AttributeValueMemberL{Value: l}, nil
-		}
-		for {
-			v, err := c.value(depth + 1)
-			if err != nil {
-				return nil, err
-			}
-			l = append(l, v)
-			c.space()
-			if c.data[c.pos] == ']' {
-				c.pos++
-				return &types.AttributeValueMemberL{Value: l}, nil
-			}
-			c.pos++ // ','
-		}
+		return c.array(depth)
 	case b == '"':
-		return &types.AttributeValueMemberS{Value: c.str()}, nil
-	case b == 't':
-		c.pos += len("true")
-		return &types.AttributeValueMemberBOOL{Value: true}, nil
-	case b == 'f':
-		c.pos += len("false")
-		return &types.AttributeValueMemberBOOL{Value: false}, nil
-	case b == 'n':
-		c.pos += len("null")
-		return &types.AttributeValueMemberNULL{Value: true}, nil
-	default: // a number
-		start := c.pos
-		for c.pos < len(c.data) && strings.IndexByte("+-.0123456789eE", c.data[c.pos]) >= 0 {
-			c.pos++
-		}
-		n := string(c.data[start:c.pos])
-		if err := CheckNumber(n); err != nil {
+		s, err := c.str()
+		if err != nil {
 			return nil, err
 		}
-		return &types.AttributeValueMemberN{Value: n}, nil
+		return c.newS(s), nil
+	case b == 't':
+		return c.literal("true", &types.AttributeValueMemberBOOL{Value: true})
+	case b == 'f':
+		return c.literal("false", &types.AttributeValueMemberBOOL{Value: false})
+	case b == 'n':
+		return c.literal("null", &types.AttributeValueMemberNULL{Value: true})
+	default:
+		return c.number()
 	}
 }
 
-// str reads a string at c.pos. Strings without escapes and in valid UTF-8 (nearly all) are
-// copied as they are; the others are decoded by encoding/json, whose rules (escapes, invalid
-// UTF-8 replaced by U+FFFD) the result must follow.
-func (c *converter) str() string {
-	start := c.pos
-	c.pos++
-	plain := true
+func (c *converter) object(depth int) (types.AttributeValue, error) {
+	if depth >= MaxDepth {
+		return nil, fmt.Errorf("jsonattr: nested deeper than %d levels: %w", MaxDepth-1, ErrUnsupported)
+	}
+	c.i++ // {
+	base := len(c.members)
+	if !c.next() {
+		return nil, errMalformed
+	}
+	if c.s[c.i] == '}' {
+		c.i++
+		return c.newM(map[string]types.AttributeValue{}), nil
+	}
 	for {
-		b := c.data[c.pos]
-		if b == '"' {
-			break
+		if !c.next() || c.s[c.i] != '"' {
+			return nil, errMalformed
 		}
-		if b == '\\' {
-			plain = false
-			c.pos++ // the escaped character never ends the string
-		} else if b >= utf8.RuneSelf {
+		k, err := c.str()
+		if err != nil {
+			return nil, err
+		}
+		if k == "" {
+			return nil, fmt.Errorf("jsonattr: empty object key: %w", ErrUnsupported)
+		}
+		if !c.next() || c.s[c.i] != ':' {
+			return nil, errMalformed
+		}
+		c.i++
+		v, err := c.value(depth + 1)
+		if err != nil {
+			return nil, err
+		}
+		c.members = append(c.members, member{name: k, value: v})
+		if !c.next() {
+			return nil, errMalformed
+		}
+		switch c.s[c.i] {
+		case ',':
+			c.i++
+		case '}':
+			c.i++
+			m := make(map[string]types.AttributeValue, len(c.members)-base)
+			for _, kv := range c.members[base:] {
+				m[kv.name] = kv.value // a repeated name keeps its last value, as encoding/json does
+			}
+			c.members = c.members[:base]
+			return c.newM(m), nil
+		default:
+			return nil, errMalformed
+		}
+	}
+}
+
+func (c *converter) array(depth int) (types.AttributeValue, error) {
+	if depth >= MaxDepth {
+		return nil, fmt.Errorf("jsonattr: nested deeper than %d levels: %w", MaxDepth-1, ErrUnsupported)
+	}
+	c.i++ // [
+	base := len(c.items)
+	if !c.next() {
+		return nil, errMalformed
+	}
+	if c.s[c.i] == ']' {
+		c.i++
+		return &types.AttributeValueMemberL{Value: []types.AttributeValue{}}, nil
+	}
+	for {
+		v, err := c.value(depth + 1)
+		if err != nil {
+			return nil, err
+		}
+		c.items = append(c.items, v)
+		if !c.next() {
+			return nil, errMalformed
+		}
+		switch c.s[c.i] {
+		case ',':
+			c.i++
+		case ']':
+			c.i++
+			l := make([]types.AttributeValue, len(c.items)-base)
+			copy(l, c.items[base:])
+			c.items = c.items[:base]
+			return &types.AttributeValueMemberL{Value: l}, nil
+		default:
+			return nil, errMalformed
+		}
+	}
+}
+
+func (c *converter) literal(lit string, av types.AttributeValue) (types.AttributeValue, error) {
+	if !strings.HasPrefix(c.s[c.i:], lit) {
+		return nil, errMalformed
+	}
+	c.i += len(lit)
+	return av, nil
+}
+
+// number reads a number in JSON's grammar and checks that DynamoDB can hold it. Numbers of at
+// most 38 characters without an exponent always fit, so only the others pay for the check.
+func (c *converter) number() (types.AttributeValue, error) {
+	start := c.i
+	if c.s[c.i] == '-' {
+		c.i++
+	}
+	switch {
+	case c.i < len(c.s) && c.s[c.i] == '0':
+		c.i++
+	case c.i < len(c.s) && '1' <= c.s[c.i] && c.s[c.i] <= '9':
+		c.digits()
+	default:
+		return nil, errMalformed
+	}
+	exp := false
+	if c.i < len(c.s) && c.s[c.i] == '.' {
+		c.i++
+		if c.digits() == 0 {
+			return nil, errMalformed
+		}
+	}
+	if c.i < len(c.s) && (c.s[c.i] == 'e' || c.s[c.i] == 'E') {
+		exp = true
+		c.i++
+		if c.i < len(c.s) && (c.s[c.i] == '+' || c.s[c.i] == '-') {
+			c.i++
+		}
+		if c.digits() == 0 {
+			return nil, errMalformed
+		}
+	}
+	n := c.s[start:c.i]
+	if exp || len(n) > 38 {
+		if err := CheckNumber(n); err != nil {
+			return nil, err
+		}
+	}
+	return c.newN(n), nil
+}
+
+func (c *converter) digits() int {
+	start := c.i
+	for c.i < len(c.s) && '0' <= c.s[c.i] && c.s[c.i] <= '9' {
+		c.i++
+	}
+	return c.i - start
+}
+
+// str reads a string at c.i. Strings without escapes and in valid UTF-8 (nearly all) are
+// substrings of the text; the others are decoded by encoding/json, whose rules (escapes,
+// invalid UTF-8 replaced by U+FFFD) the result must follow.
+func (c *converter) str() (string, error) {
+	start := c.i
+	c.i++
+	plain, escaped := true, false
+	for c.i < len(c.s) {
+		switch b := c.s[c.i]; {
+		case b == '"':
+			c.i++
+			raw := c.s[start+1 : c.i-1]
+			if plain || (!escaped && utf8.ValidString(raw)) {
+				return raw, nil
+			}
+			var s string
+			if err := json.Unmarshal([]byte(c.s[start:c.i]), &s); err != nil {
+				return "", errMalformed
+			}
+			return s, nil
+		case b == '\\':
+			plain, escaped = false, true
+			if c.i+1 >= len(c.s) {
+				return "", errMalformed
+			}
+			switch c.s[c.i+1] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				c.i += 2
+			case 'u':
+				if c.i+6 > len(c.s) || !isHex4(c.s[c.i+2:c.i+6]) {
+					return "", errMalformed
+				}
+				c.i += 6
+			default:
+				return "", errMalformed
+			}
+			continue
+		case b < 0x20:
+			return "", errMalformed
+		case b >= utf8.RuneSelf:
 			plain = false
 		}
-		c.pos++
+		c.i++
 	}
-	c.pos++
-	raw := c.data[start+1 : c.pos-1]
-	if plain || (!bytes.ContainsRune(raw, '\\') && utf8.Valid(raw)) {
-		return string(raw)
+	return "", errMalformed
+}
+
+func isHex4(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
+			return false
+		}
 	}
-	var s string
-	_ = json.Unmarshal(c.data[start:c.pos], &s) // valid: json.Valid accepted the whole text
-	return s
+	return true
 }
 
 // CheckNumber reports whether the JSON number n fits a DynamoDB number: at most 38 significant

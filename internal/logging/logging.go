@@ -1,6 +1,7 @@
 // Package logging gives every function the same structured JSON logs: Lambda's field names
 // (timestamp, level, message), the request ID of the invocation, and a level taken from the
-// function's logging configuration (AWS_LAMBDA_LOG_LEVEL).
+// function's logging configuration (AWS_LAMBDA_LOG_LEVEL); and one way for a function to end a
+// start-up that cannot go on (Must).
 package logging
 
 import (
@@ -57,4 +58,16 @@ func For(ctx context.Context, l *slog.Logger) *slog.Logger {
 		return l.With("requestId", lc.AwsRequestID)
 	}
 	return l
+}
+
+// Must returns v, or ends a function's start-up when err is not nil: it logs err with the
+// default logger (New sets it) and exits 1. Lambda then reports an init error and starts the
+// next invocation in a new process, instead of invoking a function that is missing what it
+// serves with.
+func Must[T any](v T, err error) T {
+	if err != nil {
+		slog.Error("start-up", "error", err)
+		os.Exit(1)
+	}
+	return v
 }

@@ -7,11 +7,8 @@ import (
 	"reflect"
 	"testing"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
-	"github.com/stream-to-events/stream-to-events/internal/awsclient"
 	"github.com/stream-to-events/stream-to-events/internal/record"
 	"github.com/stream-to-events/stream-to-events/test/mototest"
 )
@@ -26,27 +23,8 @@ type table interface {
 // pk (S, HASH), sk (S, RANGE), on demand.
 func motoTable(t *testing.T) *dynamodb.Client {
 	t.Helper()
-	mototest.Start(t)
-	cfg, err := awsclient.Config(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	client := dynamodb.NewFromConfig(cfg)
-	_, err = client.CreateTable(t.Context(), &dynamodb.CreateTableInput{
-		TableName: aws.String("Projection"),
-		AttributeDefinitions: []types.AttributeDefinition{
-			{AttributeName: aws.String("pk"), AttributeType: types.ScalarAttributeTypeS},
-			{AttributeName: aws.String("sk"), AttributeType: types.ScalarAttributeTypeS},
-		},
-		KeySchema: []types.KeySchemaElement{
-			{AttributeName: aws.String("pk"), KeyType: types.KeyTypeHash},
-			{AttributeName: aws.String("sk"), KeyType: types.KeyTypeRange},
-		},
-		BillingMode: types.BillingModePayPerRequest,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	client := dynamodb.NewFromConfig(mototest.StartConfig(t))
+	mototest.CreateKeyTable(t, client, "Projection", false)
 	return client
 }
 

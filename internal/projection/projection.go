@@ -59,13 +59,20 @@ var (
 // Writer applies records to the projection table.
 type Writer struct {
 	client ItemPutter
-	table  string
+	table  *string
 }
 
 // NewWriter returns a writer of table through client.
 func NewWriter(client ItemPutter, table string) *Writer {
-	return &Writer{client: client, table: table}
+	return &Writer{client: client, table: aws.String(table)}
 }
+
+// The parts of the conditional write that are the same for every record. The SDK only reads a
+// call's input, so every call shares them.
+var (
+	condition      = aws.String(Condition)
+	conditionNames = map[string]string{"#time": "time", "#id": "id"}
+)
 
 // Apply writes r if it is newer than what the table holds for its entity. applied is false, with
 // a nil error, when the stored record is as new or newer: a duplicate or a late event is success.
@@ -77,23 +84,20 @@ func (w *Writer) Apply(ctx context.Context, r record.Record) (applied bool, err 
 	if err != nil {
 		return false, fmt.Errorf("record %s: data: %w: %w", r.ID, ErrInvalidRecord, err)
 	}
+	// The item's strings, their values allocated together; the condition's values are the
+	// item's own.
+	strs := [...]types.AttributeValueMemberS{
+		{Value: r.Type}, {Value: r.Key}, {Value: r.ID}, {Value: r.Time}, {Value: r.ReceivedAt}, {Value: r.Source},
+	}
+	typ, key, id, tm, receivedAt, source := &strs[0], &strs[1], &strs[2], &strs[3], &strs[4], &strs[5]
 	_, err = w.client.PutItem(ctx, &dynamodb.PutItemInput{
-		TableName: aws.String(w.table),
+		TableName: w.table,
 		Item: map[string]types.AttributeValue{
-			"pk":         &types.AttributeValueMemberS{Value: r.Type},
-			"sk":         &types.AttributeValueMemberS{Value: r.Key},
-			"id":         &types.AttributeValueMemberS{Value: r.ID},
-			"time":       &types.AttributeValueMemberS{Value: r.Time},
-			"receivedAt": &types.AttributeValueMemberS{Value: r.ReceivedAt},
-			"source":     &types.AttributeValueMemberS{Value: r.Source},
-			"data":       data,
+			"pk": typ, "sk": key, "id": id, "time": tm, "receivedAt": receivedAt, "source": source, "data": data,
 		},
-		ConditionExpression:      aws.String(Condition),
-		ExpressionAttributeNames: map[string]string{"#time": "time", "#id": "id"},
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":time": &types.AttributeValueMemberS{Value: r.Time},
-			":id":   &types.AttributeValueMemberS{Value: r.ID},
-		},
+		ConditionExpression:       condition,
+		ExpressionAttributeNames:  conditionNames,
+		ExpressionAttributeValues: map[string]types.AttributeValue{":time": tm, ":id": id},
 	})
 	if err != nil {
 		var stale *types.ConditionalCheckFailedException
@@ -137,7 +141,8 @@ func Check(r record.Record) error {
 
 func canonicalTime(s string) bool {
 	t, err := time.Parse(record.TimeLayout, s)
-	return err == nil && record.FormatTime(t) == s
+	var b [len(record.TimeLayout)]byte
+	return err == nil && string(t.UTC().AppendFormat(b[:0], record.TimeLayout)) == s
 }
 
 // Reader reads the projection table.

@@ -5,7 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
+	"os"
 	"reflect"
+	"slices"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -227,5 +230,74 @@ func TestListWalksEveryEntityOnce(t *testing.T) {
 func TestListRefusesALimitBelowOne(t *testing.T) {
 	if _, err := NewReader(newMemTable(), "P").List(t.Context(), "order", 0, nil); err == nil {
 		t.Fatal("List with limit 0 did not fail")
+	}
+}
+
+// TestRespondNamesEveryRecordOfTheBatch: a batch writes each entity's newest record once, and
+// reports every other record of it as overtaken, so that none that reached the responder goes
+// unnamed (the handler traces each one by its id).
+func TestRespondNamesEveryRecordOfTheBatch(t *testing.T) {
+	recs := []record.Record{
+		order("o-1", "A", "2026-11-23T10:00:00.100Z", "1"),
+		order("o-3", "A", "2026-11-23T10:00:00.300Z", "3"),
+		order("x-1", "B", "2026-11-23T10:00:00.100Z", "1"),
+		order("o-2", "A", "2026-11-23T10:00:00.200Z", "2"),
+	}
+	var ds []Delivery
+	for i, r := range recs {
+		detail, err := json.Marshal(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body := fmt.Sprintf(`{"id":"ev-%d","detail-type":%q,"detail":%s}`, i, record.DetailType, detail)
+		ds = append(ds, Delivery{MessageID: fmt.Sprint("m", i), Body: body})
+	}
+	table := newMemTable()
+	res := (&Responder{Projection: NewWriter(table, "Projection"), Logger: slog.New(slog.DiscardHandler)}).Respond(t.Context(), ds)
+	var overtaken []string
+	for _, r := range res.Overtaken {
+		overtaken = append(overtaken, r.ID)
+	}
+	slices.Sort(overtaken)
+	if res.Applied != 2 || table.puts != 2 || len(res.Failed) != 0 || !slices.Equal(overtaken, []string{"o-1", "o-2"}) {
+		t.Errorf("applied %d in %d puts, failed %v, overtaken %v; want 2 in 2, none, [o-1 o-2]", res.Applied, table.puts, res.Failed, overtaken)
+	}
+}
+
+// FuzzReadEventMatchesEncodingJSON holds the one-pass reading of an event to what
+// encoding/json decodes from it: whatever readEvent accepts, decodeEvent accepts as the same
+// record.
+func FuzzReadEventMatchesEncodingJSON(f *testing.F) {
+	for _, s := range []string{
+		`{"detail-type":"DataInserted","detail-type":"DataInserted","detail":{"id":"a","type":"t","key":"k","time":"x","data":{}}}`,
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got, ok := readEvent(s)
+		if !ok {
+			return
+		}
+		want, err := decodeEvent(s)
+		if err != nil {
+			t.Fatalf("%q: read as %+v, but encoding/json refuses it: %v", s, got, err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("%q:\n read    %#v\n decoded %#v", s, got, want)
+		}
+	})
+}
+
+func TestReadEventReadsTheBusFixture(t *testing.T) {
+	b, err := os.ReadFile("../../events/eventbridge-data-inserted.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, ok := readEvent(string(b))
+	if !ok {
+		t.Fatal("the one-pass reading leaves the event as EventBridge writes it to encoding/json")
+	}
+	if want, err := decodeEvent(string(b)); err != nil || !reflect.DeepEqual(got, want) {
+		t.Fatalf("read %+v, decoded %+v (%v)", got, want, err)
 	}
 }

@@ -6,12 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/sqs"
-
-	"github.com/stream-to-events/stream-to-events/internal/awsclient"
 	"github.com/stream-to-events/stream-to-events/internal/record"
-	"github.com/stream-to-events/stream-to-events/test/mototest"
 )
 
 // BenchmarkSendToMoto measures how fast the transformer's sender puts tiny records on a FIFO
@@ -19,20 +14,8 @@ import (
 // fills as it runs (moto's work per message grows with the queue's depth). The records/s it
 // reports bound what one transformer invocation can take on within its timeout locally.
 func BenchmarkSendToMoto(b *testing.B) {
-	mototest.Start(b)
 	ctx := b.Context()
-	cfg, err := awsclient.Config(ctx)
-	if err != nil {
-		b.Fatal(err)
-	}
-	client := sqs.NewFromConfig(cfg)
-	created, err := client.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String("IngestQueue.fifo"), Attributes: map[string]string{
-		"FifoQueue": "true", "DeduplicationScope": "messageGroup", "FifoThroughputLimit": "perMessageGroupId",
-	}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	s := NewSender(client, aws.ToString(created.QueueUrl))
+	s := NewSender(ingestQueue(b))
 	sent := 0
 	start := time.Now()
 	for b.Loop() {

@@ -65,12 +65,19 @@ func (r Record) GroupID() string {
 func (r Record) ContentHash() string {
 	h := sha256.New()
 	var n [8]byte
-	for _, f := range [][]byte{[]byte(r.Type), []byte(r.Key), []byte(r.Time), []byte(r.ID), r.Data} {
+	field := func(f []byte) {
 		binary.BigEndian.PutUint64(n[:], uint64(len(f)))
 		h.Write(n[:])
 		h.Write(f)
 	}
-	return hex.EncodeToString(h.Sum(nil))
+	for _, f := range [...]string{r.Type, r.Key, r.Time, r.ID} {
+		field([]byte(f))
+	}
+	field(r.Data)
+	var sum [sha256.Size]byte
+	var out [2 * sha256.Size]byte
+	hex.Encode(out[:], h.Sum(sum[:0]))
+	return string(out[:])
 }
 
 // Newer reports whether r should replace old as the newest state of its entity: a later time,

@@ -11,13 +11,14 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/stream-to-events/stream-to-events/internal/record"
+	"github.com/stream-to-events/stream-to-events/test/awsfake"
 )
 
 // TestPutIsAppendOnly sends records whose identity the table holds: with the same data (and other
 // ingest metadata) they are Unchanged and nothing is written; with other data they are Conflicts
 // naming the stored hash, and nothing is written either.
 func TestPutIsAppendOnly(t *testing.T) {
-	noSleep(t)
+	awsfake.NoRetryWait(t)
 	db := &fakeDB{}
 	tbl := NewTable(db, table)
 	if outs, err := tbl.Put(t.Context(), []Entry{{Record: rec("a")}, {Record: rec("b")}}); err != nil || NotStoredOf(outs) != nil {
@@ -47,7 +48,7 @@ func TestPutIsAppendOnly(t *testing.T) {
 }
 
 func TestPutConflictWithinOneBatch(t *testing.T) {
-	noSleep(t)
+	awsfake.NoRetryWait(t)
 	db := &fakeDB{}
 	changed := rec("a")
 	changed.Data = []byte(`{"other":true}`)
@@ -64,7 +65,7 @@ func TestPutConflictWithinOneBatch(t *testing.T) {
 // TestPutComparesItemsWithoutHash reads items written before items kept their content hash: the
 // same data is Unchanged, other data a Conflict with no stored hash to name.
 func TestPutComparesItemsWithoutHash(t *testing.T) {
-	noSleep(t)
+	awsfake.NoRetryWait(t)
 	db := &fakeDB{items: map[string]map[string]types.AttributeValue{}}
 	for _, id := range []string{"a", "b"} {
 		it, err := Item(Entry{Record: rec(id)})
@@ -91,7 +92,7 @@ func TestPutComparesItemsWithoutHash(t *testing.T) {
 // TestPutReadFailures: keys DynamoDB leaves unprocessed are read again; a read that keeps
 // failing writes nothing and reports the entries NotStored, so their messages come back.
 func TestPutReadFailures(t *testing.T) {
-	noSleep(t)
+	awsfake.NoRetryWait(t)
 	db := &fakeDB{deferGets: 2}
 	outs, err := NewTable(db, table).Put(t.Context(), []Entry{{Record: rec("a")}, {Record: rec("b")}, {Record: rec("c")}})
 	if err != nil || NotStoredOf(outs) != nil || len(db.gets) != 3 {
@@ -122,7 +123,7 @@ func (s *sink) Send(_ context.Context, recs []record.Record, _ string) error {
 // TestServiceKeepsConflicts: a conflict goes to the sink and not back to the queue, so it never
 // holds its entity's group; when the sink fails, it goes back like a failed write.
 func TestServiceKeepsConflicts(t *testing.T) {
-	noSleep(t)
+	awsfake.NoRetryWait(t)
 	changed := rec("a")
 	changed.Data = []byte(`{"other":true}`)
 	enc := func(r record.Record) string {

@@ -1,73 +1,28 @@
 package store
 
 import (
-	"context"
 	"slices"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
 	streamtypes "github.com/aws/aws-sdk-go-v2/service/dynamodbstreams/types"
 
-	"github.com/stream-to-events/stream-to-events/internal/awsclient"
 	"github.com/stream-to-events/stream-to-events/test/mototest"
 )
 
-// createEventStore creates the table as template.yaml declares it: pk/sk, on-demand, stream
-// NEW_IMAGE. It returns the stream ARN.
-func createEventStore(t *testing.T, ctx context.Context, db *dynamodb.Client, name string) string {
-	t.Helper()
-	out, err := db.CreateTable(ctx, &dynamodb.CreateTableInput{
-		TableName: aws.String(name),
-		AttributeDefinitions: []types.AttributeDefinition{
-			{AttributeName: aws.String(AttrPK), AttributeType: types.ScalarAttributeTypeS},
-			{AttributeName: aws.String(AttrSK), AttributeType: types.ScalarAttributeTypeS},
-		},
-		KeySchema: []types.KeySchemaElement{
-			{AttributeName: aws.String(AttrPK), KeyType: types.KeyTypeHash},
-			{AttributeName: aws.String(AttrSK), KeyType: types.KeyTypeRange},
-		},
-		BillingMode: types.BillingModePayPerRequest,
-		StreamSpecification: &types.StreamSpecification{
-			StreamEnabled: aws.Bool(true), StreamViewType: types.StreamViewTypeNewImage,
-		},
-	})
-	if err != nil {
-		t.Fatalf("create table: %v", err)
-	}
-	return aws.ToString(out.TableDescription.LatestStreamArn)
-}
-
 // streamEvents reads every record of the table's stream from the start, as the emitter's event
 // source mapping would (TRIM_HORIZON), and returns the event names by sort key.
-func streamEvents(t *testing.T, ctx context.Context, cfg aws.Config, arn string) map[string][]string {
+func streamEvents(t *testing.T, cfg aws.Config, arn string) map[string][]string {
 	t.Helper()
-	st := dynamodbstreams.NewFromConfig(cfg)
-	desc, err := st.DescribeStream(ctx, &dynamodbstreams.DescribeStreamInput{StreamArn: aws.String(arn)})
-	if err != nil {
-		t.Fatalf("describe stream: %v", err)
-	}
 	events := map[string][]string{}
-	for _, sh := range desc.StreamDescription.Shards {
-		it, err := st.GetShardIterator(ctx, &dynamodbstreams.GetShardIteratorInput{
-			StreamArn: aws.String(arn), ShardId: sh.ShardId, ShardIteratorType: streamtypes.ShardIteratorTypeTrimHorizon,
-		})
-		if err != nil {
-			t.Fatalf("shard iterator: %v", err)
+	for _, r := range mototest.StreamRecords(t, cfg, arn) {
+		s, _ := r.Dynamodb.Keys[AttrSK].(*streamtypes.AttributeValueMemberS)
+		if s == nil {
+			t.Fatalf("stream record without sk: %+v", r.Dynamodb.Keys)
 		}
-		out, err := st.GetRecords(ctx, &dynamodbstreams.GetRecordsInput{ShardIterator: it.ShardIterator, Limit: aws.Int32(1000)})
-		if err != nil {
-			t.Fatalf("get records: %v", err)
-		}
-		for _, r := range out.Records {
-			s, _ := r.Dynamodb.Keys[AttrSK].(*streamtypes.AttributeValueMemberS)
-			if s == nil {
-				t.Fatalf("stream record without sk: %+v", r.Dynamodb.Keys)
-			}
-			events[s.Value] = append(events[s.Value], string(r.EventName))
-		}
+		events[s.Value] = append(events[s.Value], string(r.EventName))
 	}
 	return events
 }
@@ -79,14 +34,10 @@ func streamEvents(t *testing.T, ctx context.Context, cfg aws.Config, arn string)
 // record and nothing else. (moto, unlike DynamoDB, appends a MODIFY record even when an
 // identical item is put again, so this also shows that nothing was put again.)
 func TestTableAgainstMoto(t *testing.T) {
-	mototest.Start(t)
+	cfg := mototest.StartConfig(t)
 	ctx := t.Context()
-	cfg, err := awsclient.Config(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
 	db := dynamodb.NewFromConfig(cfg)
-	streamARN := createEventStore(t, ctx, db, "EventStore")
+	streamARN := mototest.CreateKeyTable(t, db, "EventStore", true)
 	tbl := NewTable(db, "EventStore")
 
 	entries := []Entry{{Record: rec("a"), TraceHeader: "Root=1-abc;Sampled=1"}, {Record: rec("b")}, {Record: rec("a"), TraceHeader: "Root=1-abc;Sampled=1"}}
@@ -128,7 +79,7 @@ func TestTableAgainstMoto(t *testing.T) {
 		}
 	}
 
-	events := streamEvents(t, ctx, cfg, streamARN)
+	events := streamEvents(t, cfg, streamARN)
 	for _, id := range []string{"a", "b"} {
 		if got := events[sk(id)]; !slices.Equal(got, []string{"INSERT"}) {
 			t.Errorf("record %s: stream records %v, want one INSERT and nothing more", id, got)

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -48,8 +47,8 @@ var ErrInvalidRecord = errors.New("not a canonical record")
 // Decode parses a message body as a canonical record and checks what the store relies on: the
 // key fields present and the times in record.TimeLayout (the sort key orders by them as strings).
 func Decode(body string) (record.Record, error) {
-	var r record.Record
-	if err := json.Unmarshal([]byte(body), &r); err != nil {
+	r, err := record.Unmarshal(body)
+	if err != nil {
 		return record.Record{}, fmt.Errorf("%w: %w", ErrInvalidRecord, err)
 	}
 	for _, f := range []struct{ name, value string }{
@@ -158,7 +157,9 @@ func (s *Service) Store(ctx context.Context, msgs []Message) Result {
 				"messageId", m.MessageID, "recordId", ids[i], "groupId", m.GroupID)
 		default:
 			res.Stored++
-			log.DebugContext(ctx, "record stored", "messageId", m.MessageID, "recordId", ids[i])
+			if log.Enabled(ctx, slog.LevelDebug) { // spares every message its log arguments at Info
+				log.DebugContext(ctx, "record stored", "messageId", m.MessageID, "recordId", ids[i])
+			}
 		}
 		if failed[i] || behind {
 			res.Failed = append(res.Failed, m.MessageID)

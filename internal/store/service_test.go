@@ -7,6 +7,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/stream-to-events/stream-to-events/test/awsfake"
 )
 
 func body(t *testing.T, id string) string {
@@ -126,7 +128,7 @@ func TestServiceStore(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			noSleep(t)
+			awsfake.NoRetryWait(t)
 			db := &fakeDB{refuse: tt.refuse}
 			var logs bytes.Buffer
 			svc := &Service{Table: NewTable(db, table), Logger: slog.New(slog.NewJSONHandler(&logs, nil))}

@@ -14,7 +14,6 @@ import (
 	"fmt"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/smithy-go"
@@ -52,25 +51,6 @@ type Entry struct {
 	TraceHeader string
 }
 
-// item holds the attributes attributevalue marshals; data is added as a map built by jsonattr,
-// which keeps numbers as written.
-type item struct {
-	PK          string `dynamodbav:"pk"`
-	SK          string `dynamodbav:"sk"`
-	ID          string `dynamodbav:"id"`
-	Type        string `dynamodbav:"type"`
-	Key         string `dynamodbav:"key"`
-	Time        string `dynamodbav:"time"`
-	ReceivedAt  string `dynamodbav:"receivedAt"`
-	Source      string `dynamodbav:"source"`
-	TraceHeader string `dynamodbav:"traceHeader,omitempty"`
-	ContentHash string `dynamodbav:"contentHash"`
-}
-
-// encoder is shared: attributevalue.MarshalMap would build one per item. An Encoder is safe
-// for concurrent use (it keeps no state between calls beyond its options and a field cache).
-var encoder = attributevalue.NewEncoder()
-
 // Item is the event store item of e. It depends on the record and its trace header only (no
 // clock), so storing the same record again writes the same bytes: DynamoDB keeps one item and
 // adds no stream record.
@@ -92,15 +72,22 @@ func buildItem(e Entry, pk, sk, hash string) (map[string]types.AttributeValue, e
 	if _, ok := data.(*types.AttributeValueMemberM); !ok {
 		return nil, fmt.Errorf("record %s data: not a JSON object", r.ID)
 	}
-	av, err := encoder.Encode(item{
-		PK: pk, SK: sk,
-		ID: r.ID, Type: r.Type, Key: r.Key, Time: r.Time, ReceivedAt: r.ReceivedAt, Source: r.Source,
-		TraceHeader: e.TraceHeader, ContentHash: hash,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("record %s: %w", r.ID, err)
+	// The item's string attributes, their values allocated together.
+	attrs := [...]struct{ name, value string }{
+		{AttrPK, pk}, {AttrSK, sk}, {"id", r.ID}, {"type", r.Type}, {"key", r.Key}, {"time", r.Time},
+		{"receivedAt", r.ReceivedAt}, {"source", r.Source}, {AttrContentHash, hash},
+		{AttrTraceHeader, e.TraceHeader}, // last: left out when there is none
 	}
-	m := av.(*types.AttributeValueMemberM).Value
+	n := len(attrs)
+	if e.TraceHeader == "" {
+		n--
+	}
+	values := make([]types.AttributeValueMemberS, n)
+	m := make(map[string]types.AttributeValue, n+1)
+	for i, a := range attrs[:n] {
+		values[i].Value = a.value
+		m[a.name] = &values[i]
+	}
 	m[AttrData] = data
 	switch n := itemSize(m); {
 	case n < 0:
@@ -232,10 +219,11 @@ func NotStoredOf(outs []Outcome) []int {
 // write is one distinct item and the entries (by index) it stands for: entries with the same
 // key and data are the same record, and DynamoDB refuses a batch that names one key twice.
 type write struct {
-	key     itemKey
-	hash    string
-	item    map[string]types.AttributeValue
-	entries []int
+	key   itemKey
+	hash  string
+	item  map[string]types.AttributeValue
+	first int   // the entry the item was built from
+	same  []int // the later entries of the same record
 }
 
 // Put stores the entries whose identity the table does not hold yet, at most MaxBatch items a
@@ -249,7 +237,8 @@ type write struct {
 // partition key, and SQS hands out a group only once its batch in flight is settled.
 func (t *Table) Put(ctx context.Context, entries []Entry) ([]Outcome, error) {
 	var (
-		writes   []*write
+		all      = make([]write, 0, len(entries)) // never grows, so pointers into it hold
+		writes   = make([]*write, 0, len(entries))
 		byKey    = make(map[itemKey]*write, len(entries))
 		out      = make([]Outcome, len(entries))
 		problems []error
@@ -262,7 +251,7 @@ func (t *Table) Put(ctx context.Context, entries []Entry) ([]Outcome, error) {
 				out[i] = Outcome{Kind: Conflict, StoredHash: w.hash}
 				continue
 			}
-			w.entries = append(w.entries, i)
+			w.same = append(w.same, i)
 			continue
 		}
 		it, err := buildItem(e, k.pk, k.sk, hash)
@@ -271,14 +260,16 @@ func (t *Table) Put(ctx context.Context, entries []Entry) ([]Outcome, error) {
 			problems = append(problems, err)
 			continue
 		}
-		w := &write{key: k, hash: hash, item: it, entries: []int{i}}
+		all = append(all, write{key: k, hash: hash, item: it, first: i})
+		w := &all[len(all)-1]
 		byKey[k] = w
 		writes = append(writes, w)
 	}
 	set := func(w *write, o Outcome) {
-		for n, i := range w.entries {
+		out[w.first] = o
+		for _, i := range w.same {
 			out[i] = o
-			if n > 0 && o.Kind == Written {
+			if o.Kind == Written {
 				out[i].Kind = Unchanged
 			}
 		}
@@ -288,7 +279,7 @@ func (t *Table) Put(ctx context.Context, entries []Entry) ([]Outcome, error) {
 	if err != nil {
 		problems = append(problems, fmt.Errorf("read from %s: %w", t.name, err))
 	}
-	fresh := writes[:0:0]
+	fresh := make([]*write, 0, len(writes))
 	for _, w := range writes {
 		if unread[w.key] {
 			set(w, Outcome{Kind: NotStored})
@@ -307,9 +298,12 @@ func (t *Table) Put(ctx context.Context, entries []Entry) ([]Outcome, error) {
 
 	for _, chunk := range batch.Chunks(fresh, MaxBatch, 0, nil) {
 		left, err := t.write(ctx, chunk)
-		notStored := make(map[*write]bool, len(left))
-		for _, w := range left {
-			notStored[w] = true
+		var notStored map[*write]bool
+		if len(left) > 0 {
+			notStored = make(map[*write]bool, len(left))
+			for _, w := range left {
+				notStored[w] = true
+			}
 		}
 		for _, w := range chunk {
 			if notStored[w] {
@@ -339,11 +333,15 @@ func sameRecord(old map[string]types.AttributeValue, w *write) bool {
 // MaxGetBatch is the most keys BatchGetItem takes in one call.
 const MaxGetBatch = 100
 
+// readNames are the attribute names of the read's projection expression. The SDK only reads
+// the map, so every call shares it.
+var readNames = map[string]string{"#pk": AttrPK, "#sk": AttrSK, "#hash": AttrContentHash, "#data": AttrData}
+
 // read returns the stored items of ws's keys (content hash and, for items that predate it, data),
 // and the keys it could not read, with why.
 func (t *Table) read(ctx context.Context, ws []*write) (map[itemKey]map[string]types.AttributeValue, map[itemKey]bool, error) {
-	stored := make(map[itemKey]map[string]types.AttributeValue)
-	unread := map[itemKey]bool{}
+	var stored map[itemKey]map[string]types.AttributeValue // made when an item is found
+	var unread map[itemKey]bool                            // made when a key is left unread
 	var problems []error
 	for _, chunk := range batch.Chunks(ws, MaxGetBatch, 0, nil) {
 		keys := make([]map[string]types.AttributeValue, len(chunk))
@@ -355,17 +353,23 @@ func (t *Table) read(ctx context.Context, ws []*write) (map[itemKey]map[string]t
 				Keys:                     keys,
 				ConsistentRead:           aws.Bool(true),
 				ProjectionExpression:     aws.String("#pk, #sk, #hash, #data"),
-				ExpressionAttributeNames: map[string]string{"#pk": AttrPK, "#sk": AttrSK, "#hash": AttrContentHash, "#data": AttrData},
+				ExpressionAttributeNames: readNames,
 			}}})
 			if err != nil {
 				return keys, err
 			}
 			for _, it := range out.Responses[t.name] {
+				if stored == nil {
+					stored = make(map[itemKey]map[string]types.AttributeValue)
+				}
 				stored[itemKey{pk: stringAttr(it, AttrPK), sk: stringAttr(it, AttrSK)}] = it
 			}
 			return out.UnprocessedKeys[t.name].Keys, nil
 		})
 		for _, k := range left {
+			if unread == nil {
+				unread = make(map[itemKey]bool)
+			}
 			unread[itemKey{pk: stringAttr(k, AttrPK), sk: stringAttr(k, AttrSK)}] = true
 		}
 		if err != nil {
@@ -406,8 +410,10 @@ func (t *Table) write(ctx context.Context, ws []*write) ([]*write, error) {
 // send makes one BatchWriteItem call and returns the writes DynamoDB left unprocessed.
 func (t *Table) send(ctx context.Context, ws []*write) ([]*write, error) {
 	reqs := make([]types.WriteRequest, len(ws))
+	puts := make([]types.PutRequest, len(ws))
 	for i, w := range ws {
-		reqs[i] = types.WriteRequest{PutRequest: &types.PutRequest{Item: w.item}}
+		puts[i].Item = w.item
+		reqs[i].PutRequest = &puts[i]
 	}
 	out, err := t.client.BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{
 		RequestItems: map[string][]types.WriteRequest{t.name: reqs},

@@ -8,7 +8,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
@@ -17,6 +16,7 @@ import (
 	"github.com/stream-to-events/stream-to-events/internal/batch"
 	"github.com/stream-to-events/stream-to-events/internal/jsonattr"
 	"github.com/stream-to-events/stream-to-events/internal/record"
+	"github.com/stream-to-events/stream-to-events/test/awsfake"
 )
 
 const table = "EventStore"
@@ -115,13 +115,6 @@ func (f *fakeDB) sortKeys() [][]string {
 		out = append(out, sks)
 	}
 	return out
-}
-
-func noSleep(t *testing.T) {
-	t.Helper()
-	old := batch.Sleep
-	batch.Sleep = func(context.Context, time.Duration) error { return nil }
-	t.Cleanup(func() { batch.Sleep = old })
 }
 
 func rec(id string) record.Record {
@@ -308,7 +301,7 @@ func TestTablePut(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			noSleep(t)
+			awsfake.NoRetryWait(t)
 			db := &fakeDB{refuse: tt.refuse, err: tt.callErr, invalid: tt.invalid}
 			outs, err := NewTable(db, table).Put(t.Context(), tt.entries)
 			failed := NotStoredOf(outs)

@@ -1,16 +1,10 @@
 package transform
 
 import (
-	"crypto/md5"
-	"encoding/hex"
-	"encoding/json"
 	"fmt"
-	"runtime"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
@@ -18,49 +12,29 @@ import (
 	"github.com/stream-to-events/stream-to-events/test/awsfake"
 )
 
-// sqsAnswers answers SendMessageBatch as SQS does, with the MD5 of every body (the SDK checks
-// them). Answers are computed once per distinct request and replayed after, so a benchmark
-// measures the client and the transformer, not the fake.
+// sqsAnswers answers SendMessageBatch as awsfake.SQSTakesAll does, computing each answer once
+// per distinct request and replaying it after, so that a benchmark measures the client and the
+// transformer, not the fake.
 type sqsAnswers struct {
 	mu    sync.Mutex
 	cache map[string]string
 }
 
 func (a *sqsAnswers) respond(target string, body []byte) (int, string) {
-	if target != "AmazonSQS.SendMessageBatch" {
-		return 400, `{"__type":"com.amazonaws.sqs#InvalidAction","message":"unexpected ` + target + `"}`
-	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if resp, ok := a.cache[string(body)]; ok {
 		return 200, resp
 	}
-	var in struct {
-		Entries []struct{ Id, MessageBody string }
+	status, resp := awsfake.SQSTakesAll(target, body)
+	if status != 200 {
+		return status, resp
 	}
-	if err := json.Unmarshal(body, &in); err != nil {
-		return 400, `{"__type":"com.amazonaws.sqs#InvalidParameterValue","message":"bad JSON"}`
-	}
-	var ok []string
-	for i, e := range in.Entries {
-		sum := md5.Sum([]byte(e.MessageBody))
-		ok = append(ok, fmt.Sprintf(`{"Id":%q,"MessageId":"m-%d","MD5OfMessageBody":%q,"SequenceNumber":"1"}`, e.Id, i, hex.EncodeToString(sum[:])))
-	}
-	resp := `{"Successful":[` + strings.Join(ok, ",") + `],"Failed":[]}`
 	if a.cache == nil {
 		a.cache = map[string]string{}
 	}
 	a.cache[string(body)] = resp
 	return 200, resp
-}
-
-// cpuTime is the CPU time the process has used, user and system.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // batchOf is a Firehose batch of n records, the four sample kinds and raw records in turn, each
@@ -103,12 +77,9 @@ func BenchmarkTransform(b *testing.B) {
 			if f, ok := t.Sender.(*fakeSender); ok {
 				f.sent = nil
 			}
-			b.ReportAllocs()
-			var before, after runtime.MemStats
-			runtime.ReadMemStats(&before)
-			cpuBefore := cpuTime()
-			for b.Loop() {
-				out, err := t.Transform(b.Context(), in)
+			awsfake.PerRecord(b, n, func() {
+				res, err := t.Transform(b.Context(), in)
+				out := res.Outputs
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -118,14 +89,7 @@ func BenchmarkTransform(b *testing.B) {
 				if f, ok := t.Sender.(*fakeSender); ok {
 					f.sent = f.sent[:0]
 				}
-			}
-			cpu := cpuTime() - cpuBefore
-			runtime.ReadMemStats(&after)
-			// CPU time next to wall time: on a shared machine the wall clock measures the
-			// neighbours too; the process's CPU time (GC included) is what a Lambda core pays.
-			b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N*n), "cpu-ns/record")
-			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/record")
-			b.ReportMetric(float64(after.Mallocs-before.Mallocs)/float64(b.N*n), "allocs/record")
+			})
 		})
 	}
 }

@@ -20,7 +20,8 @@ func TestGeneratedRecords(t *testing.T) {
 		in[i] = Input{RecordID: strconv.Itoa(i), Data: g.Data, ArrivalMillis: 1795428000456, Source: "ingest"}
 	}
 	fake := &fakeSender{}
-	out, err := newTransformer(t, fake).Transform(t.Context(), in)
+	res, err := newTransformer(t, fake).Transform(t.Context(), in)
+	out := res.Outputs
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,9 +5,16 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"strings"
 	"testing"
+	"testing/iotest"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 
 	"github.com/aws/aws-sdk-go-v2/service/firehose"
 
@@ -39,7 +46,8 @@ func TestTransformDropsWhatDoesNotFit(t *testing.T) {
 	data := []string{order, `not json`, device, inventory, security, raw, device}
 	in := inputs(data...)
 	okLen := func(i int) int { // what in[i] costs in the answer when taken on
-		out, err := newTransformer(t, &fakeSender{}).Transform(t.Context(), in[i:i+1])
+		res, err := newTransformer(t, &fakeSender{}).Transform(t.Context(), in[i:i+1])
+		out := res.Outputs
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -69,7 +77,8 @@ func TestTransformDropsWhatDoesNotFit(t *testing.T) {
 			tr := newTransformer(t, q)
 			tr.Reingester = re
 			tt.mod(tr)
-			out, err := tr.Transform(t.Context(), in)
+			res, err := tr.Transform(t.Context(), in)
+			out := res.Outputs
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -92,6 +101,9 @@ func TestTransformDropsWhatDoesNotFit(t *testing.T) {
 			if want := tt.wantKept - 1; len(q.sent) != want { // record 1 is not JSON
 				t.Errorf("queued %v, want the %d good records taken on", ids, want)
 			}
+			if res.Taken != tt.wantKept || res.Failed != 1 { // record 1 is not JSON
+				t.Errorf("outcome: %d taken, %d failed; want %d taken (the rest dropped) and 1 failed", res.Taken, res.Failed, tt.wantKept)
+			}
 			if n := AnswerLen(out); tt.name == "answer size" && n > budget {
 				t.Errorf("answer of %d bytes, over the budget of %d", n, budget)
 			}
@@ -101,7 +113,8 @@ func TestTransformDropsWhatDoesNotFit(t *testing.T) {
 		tr := newTransformer(t, &fakeSender{})
 		tr.Reingester = &fakeReingester{err: errors.New("firehose down")}
 		tr.MaxRecords = 2
-		out, err := tr.Transform(t.Context(), in)
+		res, err := tr.Transform(t.Context(), in)
+		out := res.Outputs
 		if err == nil || out != nil || !strings.Contains(err.Error(), "firehose down") {
 			t.Fatalf("Transform = %v, %v; want an error and no answer, so Firehose retries the batch", out, err)
 		}
@@ -118,9 +131,7 @@ func TestTransformDropsWhatDoesNotFit(t *testing.T) {
 // TestReputSplitsAndRetries: Reput calls PutRecordBatch at its limits and puts the refused
 // entries again, and reports the ones that never got in.
 func TestReputSplitsAndRetries(t *testing.T) {
-	old := batch.Sleep
-	batch.Sleep = func(context.Context, time.Duration) error { return nil }
-	t.Cleanup(func() { batch.Sleep = old })
+	awsfake.NoRetryWait(t)
 	type call struct {
 		DeliveryStreamName string
 		Records            []struct{ Data []byte }
@@ -201,4 +212,63 @@ func TestReputSplitsAndRetries(t *testing.T) {
 			t.Fatalf("Reput = %v, want an error naming Firehose's refusal", err)
 		}
 	})
+}
+
+// cutAnswers passes requests to an awsfake.Transport and breaks the answer's body after its
+// first bytes while cut is set, as a connection that fails mid-answer does.
+type cutAnswers struct {
+	*awsfake.Transport
+	cut bool
+}
+
+func (c *cutAnswers) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := c.Transport.RoundTrip(r)
+	if err == nil && c.cut {
+		resp.Body = io.NopCloser(io.MultiReader(io.LimitReader(resp.Body, 5), iotest.ErrReader(net.ErrClosed)))
+	}
+	return resp, err
+}
+
+// TestReputDoesNotResendWhatFirehoseTookIn: a PutRecordBatch that Firehose answered with success
+// is not sent again when its answer cannot be read, by the SDK or by Reput, since each call sent
+// again would put its records in twice; a call that failed before Firehose answered it still is.
+func TestReputDoesNotResendWhatFirehoseTookIn(t *testing.T) {
+	awsfake.NoRetryWait(t)
+	data := make([][]byte, 700)
+	for i := range data {
+		data[i] = fmt.Appendf(nil, `{"n":%d}`, i)
+	}
+	for _, tt := range []struct {
+		name      string
+		status    int
+		wantCalls int
+		wantErr   bool
+	}{
+		{"answered 200, answer unreadable: each chunk once", 200, 2, false},
+		{"answered 500: the SDK and Reput try again, then give up", 500, 3 * 2, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			fake := &awsfake.Transport{Record: true, Respond: func(string, []byte) (int, string) {
+				if tt.status != 200 {
+					return tt.status, `{"__type":"InternalFailure","message":"boom"}`
+				}
+				return 200, `{"FailedPutCount":0,"Encrypted":false,"RequestResponses":[]}`
+			}}
+			cfg := fake.Config(t.Context())
+			cfg.HTTPClient = &http.Client{Transport: &cutAnswers{Transport: fake, cut: tt.status == 200}}
+			cfg.Retryer = func() aws.Retryer { // the SDK's own three attempts, without their waits
+				return retry.NewStandard(func(o *retry.StandardOptions) {
+					o.Backoff = retry.BackoffDelayerFunc(func(int, error) (time.Duration, error) { return 0, nil })
+				})
+			}
+			r := &Reingester{Client: firehose.NewFromConfig(cfg), Policy: batch.Policy{Attempts: 2}}
+			err := r.Reput(t.Context(), "ingest", data)
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("Reput = %v, want error %v", err, tt.wantErr)
+			}
+			if n := len(fake.Requests()); n != tt.wantCalls {
+				t.Errorf("%d PutRecordBatch calls for 700 records, want %d", n, tt.wantCalls)
+			}
+		})
+	}
 }

@@ -11,17 +11,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 
-	"github.com/stream-to-events/stream-to-events/internal/metrics"
 	"github.com/stream-to-events/stream-to-events/internal/queue"
 	"github.com/stream-to-events/stream-to-events/internal/record"
 	"github.com/stream-to-events/stream-to-events/internal/trace"
 )
-
-// Hop names this hop in metrics.
-const Hop = metrics.HopTransform
 
 // Result is what Firehose is told about one record.
 type Result int
@@ -52,6 +46,17 @@ type Input struct {
 	Data          []byte
 	ArrivalMillis int64  // Firehose's approximate arrival timestamp
 	Source        string // the delivery stream's name
+}
+
+// Outcome is what Transform made of a batch: the answer for each record, in order, and what the
+// handler traces and counts.
+type Outcome struct {
+	Outputs []Output
+	// First is the first valid record taken on: a batch's trace is annotated with one record.
+	First record.Record
+	// Taken is the records taken on (the others were Dropped); Failed is those of them answered
+	// ProcessingFailed.
+	Taken, Failed int
 }
 
 // Output is the answer for one input record, in the same order.
@@ -99,8 +104,6 @@ type Transformer struct {
 	// AnswerLimit less a margin. MaxRecords is the number of records one invocation handles; 0
 	// means DefaultMaxRecords.
 	MaxAnswerBytes, MaxRecords int
-	// Metrics receives one EMF line per batch (the function's stdout); nil writes none.
-	Metrics io.Writer
 }
 
 // Transform answers a Firehose batch. Bad records are ProcessingFailed and not sent on, and so
@@ -112,12 +115,8 @@ type Transformer struct {
 // not sent to the queue: after the others are on it, they are put back into their delivery
 // stream and answered Dropped, so each record lands once. If that put fails, Transform returns
 // an error and Firehose retries the whole batch.
-func (t *Transformer) Transform(ctx context.Context, in []Input) (out []Output, err error) {
-	ctx, span := trace.Start(ctx, Hop)
-	defer func() { span.End(err) }()
-	span.Annotate("records", len(in))
-
-	out = make([]Output, len(in))
+func (t *Transformer) Transform(ctx context.Context, in []Input) (Outcome, error) {
+	out := make([]Output, len(in))
 	recs := make([]record.Record, 0, len(in))
 	at := make([]int, 0, len(in)) // output index of recs[i]
 	size := 0
@@ -163,11 +162,6 @@ func (t *Transformer) Transform(ctx context.Context, in []Input) (out []Output, 
 	for i := cut; i < len(in); i++ {
 		out[i] = Output{RecordID: in[i].RecordID, Result: Dropped}
 	}
-	span.Annotate("dropped", len(in)-cut)
-	if len(recs) > 0 {
-		span.Annotate("record_id", recs[0].ID) // X-Ray caps annotations: the first one stands for the batch
-		span.Annotate("type", recs[0].Type)
-	}
 
 	// One buffer holds every output line and one string every message body, instead of two
 	// allocations per record.
@@ -189,8 +183,7 @@ func (t *Transformer) Transform(ctx context.Context, in []Input) (out []Output, 
 	if err := t.Sender.SendMessages(ctx, msgs, trace.Header(ctx)); err != nil {
 		var se *queue.SendError
 		if !errors.As(err, &se) || se.Retryable() {
-			t.emit(metrics.Counts{In: len(in), Failed: len(in)})
-			return nil, fmt.Errorf("transform: %d of %d records not on the queue: %w", failedCount(err, len(recs)), len(recs), err)
+			return Outcome{}, fmt.Errorf("transform: %d of %d records not on the queue: %w", failedCount(err, len(recs)), len(recs), err)
 		}
 		// SQS refused these records as they are: sending them again cannot help, so they are
 		// failed records like any other bad input, and the rest of the batch goes on.
@@ -208,26 +201,26 @@ func (t *Transformer) Transform(ctx context.Context, in []Input) (out []Output, 
 	}
 	if cut < len(in) {
 		if t.Reingester == nil {
-			return nil, fmt.Errorf("transform: %d of %d records do not fit one answer and nothing can put them back", len(in)-cut, len(in))
+			return Outcome{}, fmt.Errorf("transform: %d of %d records do not fit one answer and nothing can put them back", len(in)-cut, len(in))
 		}
 		data := make([][]byte, 0, len(in)-cut)
 		for _, x := range in[cut:] {
 			data = append(data, x.Data)
 		}
 		if err := t.Reingester.Reput(ctx, in[cut].Source, data); err != nil {
-			t.emit(metrics.Counts{In: len(in), Failed: len(in)})
-			return nil, fmt.Errorf("transform: %d records that do not fit one answer: %w", len(data), err)
+			return Outcome{}, fmt.Errorf("transform: %d records that do not fit one answer: %w", len(data), err)
 		}
 	}
-	failed := 0
+	res := Outcome{Outputs: out, Taken: cut}
+	if len(recs) > 0 {
+		res.First = recs[0]
+	}
 	for _, o := range out {
 		if o.Result == ProcessingFailed {
-			failed++
+			res.Failed++
 		}
 	}
-	span.Annotate("failed", failed)
-	t.emit(metrics.Counts{In: cut, Out: cut - failed, Failed: failed})
-	return out, nil
+	return res, nil
 }
 
 // answerEnvelopeLen is the answer's JSON around its records, {"records":[]} (the Lambda
@@ -283,13 +276,4 @@ func failedCount(err error, all int) int {
 		return len(se.Failures)
 	}
 	return all
-}
-
-func (t *Transformer) emit(c metrics.Counts) {
-	if t.Metrics == nil {
-		return
-	}
-	if err := metrics.Emit(t.Metrics, Hop, c); err != nil {
-		slog.Warn("metrics not written", "error", err)
-	}
 }

@@ -51,10 +51,9 @@ func inputs(data ...string) []Input {
 func TestTransformMixedBatch(t *testing.T) {
 	fake := &fakeSender{}
 	tr := newTransformer(t, fake)
-	var emf bytes.Buffer
-	tr.Metrics = &emf
 	in := inputs(order, `not json`, device, inventory, `{"type":"order","key":"k","data":{"sku":1}}`, security, raw)
-	out, err := tr.Transform(t.Context(), in)
+	res, err := tr.Transform(t.Context(), in)
+	out := res.Outputs
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,8 +92,12 @@ func TestTransformMixedBatch(t *testing.T) {
 	if strings.Join(bodies, "\n") != strings.Join(okLines, "\n") {
 		t.Errorf("queue got\n%s\nwant the Ok records\n%s", strings.Join(bodies, "\n"), strings.Join(okLines, "\n"))
 	}
-	if !strings.Contains(emf.String(), `"RecordsIn":7,"RecordsOut":5,"RecordsFailed":2`) {
-		t.Errorf("EMF line %s", emf.String())
+	var first record.Record
+	if err := json.Unmarshal([]byte(okLines[0]), &first); err != nil {
+		t.Fatal(err)
+	}
+	if res.Taken != 7 || res.Failed != 2 || res.First.ID != first.ID {
+		t.Errorf("outcome: %d taken, %d failed, first %q; want 7, 2 and the first good record, %q", res.Taken, res.Failed, res.First.ID, first.ID)
 	}
 }
 
@@ -112,7 +115,8 @@ func TestTransformQueueFailures(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			out, err := newTransformer(t, &fakeSender{err: tt.err}).Transform(t.Context(), in)
+			res, err := newTransformer(t, &fakeSender{err: tt.err}).Transform(t.Context(), in)
+			out := res.Outputs
 			if tt.wantErr {
 				if err == nil || out != nil {
 					t.Fatalf("Transform = %v, %v; want an error and no output, so no record is Ok", out, err)
@@ -132,7 +136,8 @@ func TestTransformQueueFailures(t *testing.T) {
 }
 
 func TestTransformEmptyBatch(t *testing.T) {
-	out, err := newTransformer(t, &fakeSender{}).Transform(t.Context(), nil)
+	res, err := newTransformer(t, &fakeSender{}).Transform(t.Context(), nil)
+	out := res.Outputs
 	if err != nil || len(out) != 0 {
 		t.Errorf("empty batch: %v, %v", out, err)
 	}
