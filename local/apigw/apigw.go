@@ -25,13 +25,13 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 	"unicode/utf8"
 
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/stream-to-events/stream-to-events/local/spec"
+	"github.com/stream-to-events/stream-to-events/local/xraylocal"
 )
 
 // DefaultAddr is where `sam local start-api` listens.
@@ -67,8 +67,7 @@ type Server struct {
 	srv *http.Server
 	ln  net.Listener
 
-	xrayMu sync.Mutex
-	xray   net.Conn // the X-Ray daemon, when requests are traced
+	xray *xraylocal.Emitter // the X-Ray daemon, when requests are traced
 }
 
 // New reads the Api events of stack's functions. addr is host:port; "" means DefaultAddr.
@@ -211,14 +210,11 @@ func (r Route) match(path []string) (map[string]string, bool) {
 // segment for the stage (continuing the caller's X-Amzn-Trace-Id, else starting a trace), which
 // the function's segment continues. addr is the daemon's UDP host:port. Call before Start.
 func (s *Server) SetXRayDaemon(ctx context.Context, addr string) error {
-	var d net.Dialer
-	conn, err := d.DialContext(ctx, "udp", addr)
+	xray, err := xraylocal.DialEmitter(ctx, addr)
 	if err != nil {
-		return fmt.Errorf("x-ray daemon %s: %w", addr, err)
+		return err
 	}
-	s.xrayMu.Lock()
-	s.xray = conn
-	s.xrayMu.Unlock()
+	s.xray = xray
 	return nil
 }
 
@@ -249,14 +245,7 @@ func (s *Server) URL() string {
 
 // Stop waits for requests in flight until ctx ends, then closes.
 func (s *Server) Stop(ctx context.Context) error {
-	defer func() {
-		s.xrayMu.Lock()
-		if s.xray != nil {
-			_ = s.xray.Close()
-			s.xray = nil
-		}
-		s.xrayMu.Unlock()
-	}()
+	defer func() { _ = s.xray.Close() }()
 	if s.srv == nil {
 		return nil
 	}
@@ -299,7 +288,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	if seg := s.beginSegment(req, route, traceHeader); seg != nil {
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 		w = rec
-		traceHeader = seg.childHeader()
+		traceHeader = spec.TraceHeader(seg.TraceID, seg.ID)
 		defer func() { s.endSegment(seg, rec.status) }()
 	}
 	// A caller that hangs up does not stop the function on AWS either; API Gateway's own

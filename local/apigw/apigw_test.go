@@ -13,8 +13,8 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
-	"github.com/stream-to-events/stream-to-events/local/samtemplate"
 	"github.com/stream-to-events/stream-to-events/local/spec"
+	"github.com/stream-to-events/stream-to-events/local/stacktest"
 	"github.com/stream-to-events/stream-to-events/local/xraylocal"
 )
 
@@ -66,31 +66,19 @@ Resources:
             Queue: arn:aws:sqs:us-east-1:123456789012:q
 `
 
-type fakeStack struct{ tpl *samtemplate.Template }
-
-func (s fakeStack) Template() *samtemplate.Template { return s.tpl }
-
-func (s fakeStack) Resolve(v any) (any, error) {
-	m, ok := v.(map[string]any)
-	if !ok {
-		return v, nil
+// testStack is templateYAML as a stack: a Ref names its parameter's default, or local-<ID>.
+func testStack(t *testing.T) *stacktest.Fake {
+	t.Helper()
+	f := stacktest.NewFake(t, templateYAML, "http://127.0.0.1:4566")
+	f.Ref = func(id string) (any, error) {
+		if p, ok := f.Tmpl.Parameters[id]; ok {
+			return p["Default"], nil
+		}
+		return "local-" + id, nil
 	}
-	ref, _ := m["Ref"].(string)
-	if p, ok := s.tpl.Parameters[ref]; ok {
-		return p["Default"], nil
-	}
-	return "local-" + ref, nil
+	f.GetAtt = func(id, attribute string) (any, error) { return "local-" + id + "." + attribute, nil }
+	return f
 }
-
-func (s fakeStack) Functions() map[string]spec.Function {
-	return map[string]spec.Function{
-		"RecordsApiFunction": {LogicalID: "RecordsApiFunction"},
-		"FilesFunction":      {LogicalID: "FilesFunction"},
-	}
-}
-
-func (s fakeStack) FunctionByARN(string) (spec.Function, bool) { return spec.Function{}, false }
-func (s fakeStack) Endpoint() string                           { return "http://127.0.0.1:4566" }
 
 // fakeInvoker answers every call with res and keeps the events it was given.
 type fakeInvoker struct {
@@ -119,12 +107,8 @@ func (f *fakeInvoker) Invoke(_ context.Context, logicalID string, inv spec.Invoc
 
 func newServer(t *testing.T, res spec.Result) (*httptest.Server, *fakeInvoker) {
 	t.Helper()
-	tpl, err := samtemplate.Parse([]byte(templateYAML))
-	if err != nil {
-		t.Fatal(err)
-	}
 	inv := &fakeInvoker{res: res}
-	s, err := New(fakeStack{tpl}, inv, "")
+	s, err := New(testStack(t), inv, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -317,12 +301,8 @@ func TestResponses(t *testing.T) {
 }
 
 func TestStartServesOnItsAddress(t *testing.T) {
-	tpl, err := samtemplate.Parse([]byte(templateYAML))
-	if err != nil {
-		t.Fatal(err)
-	}
 	inv := &fakeInvoker{res: ok(`{"items":[]}`)}
-	s, err := New(fakeStack{tpl}, inv, "127.0.0.1:0")
+	s, err := New(testStack(t), inv, "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -355,12 +335,8 @@ func TestTracedRequests(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { _ = daemon.Stop() })
-			tpl, err := samtemplate.Parse([]byte(templateYAML))
-			if err != nil {
-				t.Fatal(err)
-			}
 			inv := &fakeInvoker{res: tt.res}
-			s, err := New(fakeStack{tpl}, inv, "")
+			s, err := New(testStack(t), inv, "")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -406,11 +382,7 @@ func (slowInvoker) Invoke(ctx context.Context, _ string, _ spec.Invocation) (spe
 }
 
 func TestIntegrationTimeout(t *testing.T) {
-	tpl, err := samtemplate.Parse([]byte(templateYAML))
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := New(fakeStack{tpl}, slowInvoker{}, "")
+	s, err := New(testStack(t), slowInvoker{}, "")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,25 +14,22 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/smithy-go"
 
+	"github.com/stream-to-events/stream-to-events/local/spec"
 	"github.com/stream-to-events/stream-to-events/local/stack"
 )
 
 // sdkConfig is a config for real SDK clients signed with accessKey, pointed at url, without
 // retries so that each injected fault reaches the test.
 func sdkConfig(url, accessKey string) aws.Config {
-	return aws.Config{
-		Region:           "us-east-1",
-		Credentials:      credentials.NewStaticCredentialsProvider(accessKey, "secret", ""),
-		BaseEndpoint:     aws.String(url),
-		RetryMaxAttempts: 1,
-	}
+	cfg := spec.ClientConfig(url, accessKey)
+	cfg.RetryMaxAttempts = 1
+	return cfg
 }
 
 // upstream is a fake moto that records what reached it.
@@ -93,6 +90,28 @@ func newEdge(t *testing.T, up http.Handler, opts Options) (*Edge, string) {
 	srv := httptest.NewServer(e)
 	t.Cleanup(srv.Close)
 	return e, srv.URL
+}
+
+// callTarget sends body to the edge at url as a call of the JSON protocol (DynamoDB, SQS,
+// EventBridge, Firehose) to target, the X-Amz-Target an SDK would send, and returns the answer.
+func callTarget(t *testing.T, url, target, body string) []byte {
+	t.Helper()
+	req, err := http.NewRequest("POST", url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("X-Amz-Target", target)
+	req.Header.Set("Content-Type", "application/x-amz-json-1.1")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
 
 func TestClassify(t *testing.T) {
@@ -186,19 +205,11 @@ func TestPartialPutEventsKeepsPositionsAndTraceHeaders(t *testing.T) {
 		Rand:   sequence(0.1, 0.9, 0.9),
 	})
 	body := `{"Entries":[{"Detail":"{\"n\":\"1\"}","TraceHeader":"Root=1"},{"Detail":"{\"n\":\"2\"}","TraceHeader":"Root=2"},{"Detail":"{\"n\":\"3\"}","TraceHeader":"Root=3"}]}`
-	req, _ := http.NewRequest("POST", url, strings.NewReader(body))
-	req.Header.Set("X-Amz-Target", "AWSEvents.PutEvents")
-	req.Header.Set("Content-Type", "application/x-amz-json-1.1")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
 	var got struct {
 		FailedEntryCount int
 		Entries          []struct{ EventId, ErrorCode string }
 	}
-	if err := json.NewDecoder(resp.Body).Decode(&got); err != nil {
+	if err := json.Unmarshal(callTarget(t, url, "AWSEvents.PutEvents", body), &got); err != nil {
 		t.Fatal(err)
 	}
 	if got.FailedEntryCount != 1 || got.Entries[0].ErrorCode == "" || got.Entries[1].EventId != "id-2" || got.Entries[2].EventId != "id-3" {
@@ -297,11 +308,7 @@ func TestLocalAPI(t *testing.T) {
 	if resp.StatusCode != http.StatusBadRequest {
 		t.Errorf("partial fault on GetQueueUrl: status %d, want 400", resp.StatusCode)
 	}
-	req, _ := http.NewRequest("POST", url, strings.NewReader("{}"))
-	req.Header.Set("X-Amz-Target", "AmazonSQS.ListQueues")
-	if resp, err := http.DefaultClient.Do(req); err == nil {
-		resp.Body.Close()
-	}
+	callTarget(t, url, "AmazonSQS.ListQueues", "{}")
 	resp, err = http.Get(url + "/_local/calls")
 	if err != nil {
 		t.Fatal(err)
@@ -359,18 +366,12 @@ func TestFirehoseGoesToTheRunnersFirehose(t *testing.T) {
 		Rand:   sequence(0.9, 0.1),
 	})
 	e.SetFirehose(fh)
-	req, _ := http.NewRequest("POST", url, strings.NewReader(`{"DeliveryStreamName":"s","Records":[{"Data":"YQ=="},{"Data":"Yg=="},{"Data":"Yw=="},{"Data":"ZA=="}]}`))
-	req.Header.Set("X-Amz-Target", "Firehose_20150804.PutRecordBatch")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
 	var got struct {
 		FailedPutCount   int
 		RequestResponses []struct{ RecordId, ErrorCode string }
 	}
-	if err := json.NewDecoder(resp.Body).Decode(&got); err != nil {
+	answer := callTarget(t, url, "Firehose_20150804.PutRecordBatch", `{"DeliveryStreamName":"s","Records":[{"Data":"YQ=="},{"Data":"Yg=="},{"Data":"Yw=="},{"Data":"ZA=="}]}`)
+	if err := json.Unmarshal(answer, &got); err != nil {
 		t.Fatal(err)
 	}
 	if got.FailedPutCount != 2 || len(got.RequestResponses) != 4 || got.RequestResponses[1].ErrorCode != "ServiceUnavailableException" || got.RequestResponses[2].RecordId != "r1" {
@@ -416,23 +417,12 @@ func TestTraceHeadersRaceTheAnswer(t *testing.T) {
 		return `{}`
 	}}
 	e, url := newEdge(t, up, Options{})
-	post := func(target, body string) []byte {
-		req, _ := http.NewRequest("POST", url, strings.NewReader(body))
-		req.Header.Set("X-Amz-Target", target)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return b
-	}
-	post("AWSEvents.PutEvents", `{"Entries":[{"Detail":"{}","TraceHeader":"Root=1-ev"}]}`)
+	callTarget(t, url, "AWSEvents.PutEvents", `{"Entries":[{"Detail":"{}","TraceHeader":"Root=1-ev"}]}`)
 	if h := <-asked; h != "Root=1-ev" {
 		t.Errorf("trace header asked for during PutEvents = %q, want Root=1-ev", h)
 	}
-	post("AmazonSQS.SendMessageBatch", `{"QueueUrl":"q","Entries":[{"Id":"1","MessageBody":"hello","MessageSystemAttributes":{"AWSTraceHeader":{"DataType":"String","StringValue":"Root=1-sqs"}}}]}`)
-	got := post("AmazonSQS.ReceiveMessage", `{"QueueUrl":"q"}`)
+	callTarget(t, url, "AmazonSQS.SendMessageBatch", `{"QueueUrl":"q","Entries":[{"Id":"1","MessageBody":"hello","MessageSystemAttributes":{"AWSTraceHeader":{"DataType":"String","StringValue":"Root=1-sqs"}}}]}`)
+	got := callTarget(t, url, "AmazonSQS.ReceiveMessage", `{"QueueUrl":"q"}`)
 	if !strings.Contains(string(got), `"AWSTraceHeader":"Root=1-sqs"`) {
 		t.Errorf("ReceiveMessage answer %s lacks the message's AWSTraceHeader", got)
 	}

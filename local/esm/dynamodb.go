@@ -188,6 +188,10 @@ func (m *streamMapping) convert(r types.Record) (pending, bool, error) {
 	if d == nil {
 		return pending{}, false, errors.New("record without dynamodb")
 	}
+	change, err := spec.LambdaChange(d)
+	if err != nil {
+		return pending{}, false, err
+	}
 	rec := events.DynamoDBEventRecord{
 		AWSRegion:      spec.Region,
 		EventID:        aws.ToString(r.EventID),
@@ -195,14 +199,7 @@ func (m *streamMapping) convert(r types.Record) (pending, bool, error) {
 		EventSource:    "aws:dynamodb",
 		EventVersion:   aws.ToString(r.EventVersion),
 		EventSourceArn: m.streamARN,
-		Change: events.DynamoDBStreamRecord{
-			Keys:           lambdaMap(d.Keys),
-			NewImage:       lambdaMap(d.NewImage),
-			OldImage:       lambdaMap(d.OldImage),
-			SequenceNumber: aws.ToString(d.SequenceNumber),
-			SizeBytes:      aws.ToInt64(d.SizeBytes),
-			StreamViewType: string(d.StreamViewType),
-		},
+		Change:         change,
 	}
 	if rec.EventVersion == "" {
 		rec.EventVersion = "1.1"
@@ -210,7 +207,6 @@ func (m *streamMapping) convert(r types.Record) (pending, bool, error) {
 	created := time.Now()
 	if d.ApproximateCreationDateTime != nil {
 		created = *d.ApproximateCreationDateTime
-		rec.Change.ApproximateCreationDateTime = events.SecondsEpochTime{Time: created}
 	}
 	p := pending{rec: rec, created: created}
 	if m.filter == nil || len(m.filter.patterns) == 0 {
@@ -221,47 +217,6 @@ func (m *streamMapping) convert(r types.Record) (pending, bool, error) {
 		return p, false, err
 	}
 	return p, m.filter.match(obj), nil
-}
-
-func lambdaMap(in map[string]types.AttributeValue) map[string]events.DynamoDBAttributeValue {
-	if in == nil {
-		return nil
-	}
-	out := make(map[string]events.DynamoDBAttributeValue, len(in))
-	for k, v := range in {
-		out[k] = lambdaValue(v)
-	}
-	return out
-}
-
-func lambdaValue(v types.AttributeValue) events.DynamoDBAttributeValue {
-	switch x := v.(type) {
-	case *types.AttributeValueMemberS:
-		return events.NewStringAttribute(x.Value)
-	case *types.AttributeValueMemberN:
-		return events.NewNumberAttribute(x.Value)
-	case *types.AttributeValueMemberB:
-		return events.NewBinaryAttribute(x.Value)
-	case *types.AttributeValueMemberBOOL:
-		return events.NewBooleanAttribute(x.Value)
-	case *types.AttributeValueMemberNULL:
-		return events.NewNullAttribute()
-	case *types.AttributeValueMemberSS:
-		return events.NewStringSetAttribute(x.Value)
-	case *types.AttributeValueMemberNS:
-		return events.NewNumberSetAttribute(x.Value)
-	case *types.AttributeValueMemberBS:
-		return events.NewBinarySetAttribute(x.Value)
-	case *types.AttributeValueMemberL:
-		l := make([]events.DynamoDBAttributeValue, len(x.Value))
-		for i, e := range x.Value {
-			l[i] = lambdaValue(e)
-		}
-		return events.NewListAttribute(l)
-	case *types.AttributeValueMemberM:
-		return events.NewMapAttribute(lambdaMap(x.Value))
-	}
-	return events.NewNullAttribute()
 }
 
 // segment is part of a batch still to be delivered, with the invocations it has had.

@@ -16,35 +16,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/stream-to-events/stream-to-events/local/spec"
+	"github.com/stream-to-events/stream-to-events/local/stacktest"
 	"github.com/stream-to-events/stream-to-events/test/mototest"
 )
-
-const streamTemplate = `
-Resources:
-  EventStoreTable:
-    Type: AWS::DynamoDB::Table
-  EmitterDLQ:
-    Type: AWS::SQS::Queue
-  EventEmitterFunction:
-    Type: AWS::Serverless::Function
-    Properties:
-      Events:
-        EventStoreStream:
-          Type: DynamoDB
-          Properties:
-            Stream: !GetAtt EventStoreTable.StreamArn
-            StartingPosition: TRIM_HORIZON
-            BatchSize: 10
-            BisectBatchOnFunctionError: %v
-            MaximumRetryAttempts: 1
-            FunctionResponseTypes: [ReportBatchItemFailures]
-            FilterCriteria:
-              Filters:
-                - Pattern: '{"eventName": ["INSERT"]}'
-            DestinationConfig:
-              OnFailure:
-                Destination: !GetAtt EmitterDLQ.Arn
-`
 
 type streamFixture struct {
 	ddb    *dynamodb.Client
@@ -58,7 +32,7 @@ type streamFixture struct {
 func newStreamFixture(t *testing.T, bisect bool) *streamFixture {
 	t.Helper()
 	moto := mototest.Start(t)
-	f := &streamFixture{ddb: dynamodb.NewFromConfig(clientConfig(moto.URL)), sqs: sqs.NewFromConfig(clientConfig(moto.URL)), table: "event-store"}
+	f := &streamFixture{ddb: dynamodb.NewFromConfig(spec.ClientConfig(moto.URL, "test")), sqs: sqs.NewFromConfig(spec.ClientConfig(moto.URL, "test")), table: "event-store"}
 	out, err := f.ddb.CreateTable(t.Context(), &dynamodb.CreateTableInput{
 		TableName:            aws.String(f.table),
 		BillingMode:          ddbtypes.BillingModePayPerRequest,
@@ -75,7 +49,7 @@ func newStreamFixture(t *testing.T, bisect bool) *streamFixture {
 		t.Fatal(err)
 	}
 	f.dlqURL = aws.ToString(q.QueueUrl)
-	f.st = newFakeStack(t, fmt.Sprintf(streamTemplate, bisect), moto.URL, map[string]any{
+	f.st = newFakeStack(t, stacktest.ReadTemplate(t, "testdata/stream.yaml", bisect), moto.URL, map[string]any{
 		"EventStoreTable.StreamArn": f.stream,
 		"EmitterDLQ.Arn":            "arn:aws:sqs:us-east-1:123456789012:emitter-dlq",
 	})

@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
@@ -57,13 +56,21 @@ type Counts struct {
 	Failed       int64 // records of failed invocations or reported as failed
 	Filtered     int64 // stream records a filter left out
 	DeadLettered int64 // records the runner sent to a failure destination or DLQ
+	// Of a queue's mapping: the wall time of its invocations, from handing a batch over to the
+	// function's answer, and of settling them after, deleting their messages or making them
+	// visible again; summed over the batches.
+	Invoking, Settling time.Duration
 }
 
-type counters struct{ batches, records, failed, filtered, deadLettered atomic.Int64 }
+type counters struct {
+	batches, records, failed, filtered, deadLettered atomic.Int64
+	invoking, settling                               atomic.Int64 // nanoseconds
+}
 
 func (c *counters) snapshot() Counts {
 	return Counts{Batches: c.batches.Load(), Records: c.records.Load(), Failed: c.failed.Load(),
-		Filtered: c.filtered.Load(), DeadLettered: c.deadLettered.Load()}
+		Filtered: c.filtered.Load(), DeadLettered: c.deadLettered.Load(),
+		Invoking: time.Duration(c.invoking.Load()), Settling: time.Duration(c.settling.Load())}
 }
 
 // mapping is one trigger of one function.
@@ -115,11 +122,7 @@ func New(ctx context.Context, st spec.Stack, inv spec.Invoker, traces spec.Trace
 	if opts.AsyncRetryDelay <= 0 {
 		opts.AsyncRetryDelay = time.Second
 	}
-	cfg := aws.Config{
-		Region:       spec.Region,
-		Credentials:  credentials.NewStaticCredentialsProvider(spec.RunnerAccessKey, "runner", ""),
-		BaseEndpoint: aws.String(st.Endpoint()),
-	}
+	cfg := spec.RunnerConfig(st.Endpoint())
 	c := clients{sqs: sqs.NewFromConfig(cfg), streams: dynamodbstreams.NewFromConfig(cfg), events: eventbridge.NewFromConfig(cfg)}
 	r := &Runner{log: opts.Logger, stop: make(chan struct{})}
 	tmpl := st.Template()
@@ -156,7 +159,7 @@ func New(ctx context.Context, st spec.Stack, inv spec.Invoker, traces spec.Trace
 			var m mapping
 			switch typ {
 			case "SQS":
-				m, err = newSQSMapping(ctx, base)
+				m, err = newSQSMapping(ctx, base, traces)
 			case "DynamoDB":
 				m, err = newStreamMapping(ctx, base)
 			case "EventBridgeRule":
@@ -203,18 +206,14 @@ func (r *Runner) Stop(ctx context.Context) error {
 	}
 	cancel := r.cancel
 	r.mu.Unlock()
-	done := make(chan struct{})
-	go func() { r.wg.Wait(); close(done) }()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
+	if err := spec.Wait(ctx, &r.wg); err != nil {
 		if cancel != nil {
 			cancel()
 		}
-		<-done
-		return fmt.Errorf("esm: stop: %w", ctx.Err())
+		r.wg.Wait()
+		return fmt.Errorf("esm: stop: %w", err)
 	}
+	return nil
 }
 
 // Mappings are the mappings' names, "<FunctionLogicalID>.<EventName>".

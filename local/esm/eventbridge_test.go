@@ -17,38 +17,9 @@ import (
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/stream-to-events/stream-to-events/local/spec"
+	"github.com/stream-to-events/stream-to-events/local/stacktest"
 	"github.com/stream-to-events/stream-to-events/test/mototest"
 )
-
-const ruleTemplate = `
-Resources:
-  EventBus:
-    Type: AWS::Events::EventBus
-  ResponderDLQ:
-    Type: AWS::SQS::Queue
-  EventResponderFunction:
-    Type: AWS::Serverless::Function
-    Properties:
-      EventInvokeConfig:
-        MaximumRetryAttempts: 1
-        DestinationConfig:
-          OnFailure:
-            Type: SQS
-            Destination: !GetAtt ResponderDLQ.Arn
-      Events:
-        DataInserted:
-          Type: EventBridgeRule
-          Properties:
-            EventBusName: !Ref EventBus
-            Pattern:
-              source: [s2e.ingest]
-              detail-type: [DataInserted]
-            RetryPolicy:
-              MaximumRetryAttempts: 2
-              MaximumEventAgeInSeconds: 3600
-            DeadLetterConfig:
-              Arn: !GetAtt ResponderDLQ.Arn
-`
 
 type ruleFixture struct {
 	eb      *eventbridge.Client
@@ -64,7 +35,7 @@ type ruleFixture struct {
 func newRuleFixture(t *testing.T) *ruleFixture {
 	t.Helper()
 	moto := mototest.Start(t)
-	f := &ruleFixture{eb: eventbridge.NewFromConfig(clientConfig(moto.URL)), sqs: sqs.NewFromConfig(clientConfig(moto.URL))}
+	f := &ruleFixture{eb: eventbridge.NewFromConfig(spec.ClientConfig(moto.URL, "test")), sqs: sqs.NewFromConfig(spec.ClientConfig(moto.URL, "test"))}
 	ctx := t.Context()
 	if _, err := f.eb.CreateEventBus(ctx, &eventbridge.CreateEventBusInput{Name: aws.String("s2e-bus")}); err != nil {
 		t.Fatal(err)
@@ -91,7 +62,7 @@ func newRuleFixture(t *testing.T) *ruleFixture {
 	}
 	f.target = spec.RuleTarget{FunctionID: "EventResponderFunction", EventName: "DataInserted", RuleName: "stream-to-events-EventResponderFunctionDataInserted-X1",
 		RuleARN: f.ruleARN, BusName: "s2e-bus", QueueURL: aws.ToString(delivery.QueueUrl), QueueARN: deliveryARN}
-	f.st = newFakeStack(t, ruleTemplate, moto.URL, map[string]any{"EventBus": "s2e-bus", "ResponderDLQ.Arn": "arn:aws:sqs:us-east-1:123456789012:responder-dlq"})
+	f.st = newFakeStack(t, stacktest.ReadTemplate(t, "testdata/rule.yaml"), moto.URL, map[string]any{"EventBus": "s2e-bus", "ResponderDLQ.Arn": "arn:aws:sqs:us-east-1:123456789012:responder-dlq"})
 	return f
 }
 

@@ -3,94 +3,39 @@ package esm
 import (
 	"context"
 	"fmt"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
-
-	"github.com/stream-to-events/stream-to-events/local/samtemplate"
 	"github.com/stream-to-events/stream-to-events/local/spec"
+	"github.com/stream-to-events/stream-to-events/local/stacktest"
 )
 
 // fakeStack resolves {"Ref": X} to values["X"] and {"Fn::GetAtt": [X, A]} to values["X.A"]:
 // the test creates the resources in moto and fills values with their names and ARNs.
 type fakeStack struct {
-	tmpl     *samtemplate.Template
-	endpoint string
-	values   map[string]any
-	targets  []spec.RuleTarget // RuleTargets, when not nil
+	*stacktest.Fake
+	values  map[string]any
+	targets []spec.RuleTarget // RuleTargets, when not nil
 }
 
 func newFakeStack(t *testing.T, yaml, endpoint string, values map[string]any) *fakeStack {
 	t.Helper()
-	tmpl, err := samtemplate.Parse([]byte(yaml))
-	if err != nil {
-		t.Fatal(err)
+	s := &fakeStack{Fake: stacktest.NewFake(t, yaml, endpoint), values: values}
+	s.Ref = func(id string) (any, error) {
+		if r, ok := s.values[id]; ok {
+			return r, nil
+		}
+		return nil, fmt.Errorf("fake stack: no value for Ref %s", id)
 	}
-	return &fakeStack{tmpl: tmpl, endpoint: endpoint, values: values}
-}
-
-func (s *fakeStack) Template() *samtemplate.Template { return s.tmpl }
-func (s *fakeStack) Endpoint() string                { return s.endpoint }
-
-func (s *fakeStack) Resolve(v any) (any, error) {
-	switch x := v.(type) {
-	case map[string]any:
-		if ref, ok := x["Ref"].(string); ok && len(x) == 1 {
-			if r, ok := s.values[ref]; ok {
-				return r, nil
-			}
-			return nil, fmt.Errorf("fake stack: no value for Ref %s", ref)
+	s.GetAtt = func(id, attribute string) (any, error) {
+		key := id + "." + attribute
+		if r, ok := s.values[key]; ok {
+			return r, nil
 		}
-		if ga, ok := x["Fn::GetAtt"].([]any); ok && len(x) == 1 {
-			key := fmt.Sprintf("%v.%v", ga[0], ga[1])
-			if r, ok := s.values[key]; ok {
-				return r, nil
-			}
-			return nil, fmt.Errorf("fake stack: no value for GetAtt %s", key)
-		}
-		out := map[string]any{}
-		for k, e := range x {
-			r, err := s.Resolve(e)
-			if err != nil {
-				return nil, err
-			}
-			out[k] = r
-		}
-		return out, nil
-	case []any:
-		out := make([]any, len(x))
-		for i, e := range x {
-			r, err := s.Resolve(e)
-			if err != nil {
-				return nil, err
-			}
-			out[i] = r
-		}
-		return out, nil
+		return nil, fmt.Errorf("fake stack: no value for GetAtt %s", key)
 	}
-	return v, nil
-}
-
-func (s *fakeStack) Functions() map[string]spec.Function {
-	out := map[string]spec.Function{}
-	for _, id := range s.tmpl.OfType("AWS::Serverless::Function") {
-		name := "s2e-" + strings.ToLower(id)
-		out[id] = spec.Function{LogicalID: id, Name: name, ARN: "arn:aws:lambda:us-east-1:123456789012:function:" + name}
-	}
-	return out
-}
-
-func (s *fakeStack) FunctionByARN(arn string) (spec.Function, bool) {
-	for _, f := range s.Functions() {
-		if f.ARN == arn || f.Name == arn {
-			return f, true
-		}
-	}
-	return spec.Function{}, false
+	return s
 }
 
 // targetStack is a fakeStack that also tells the rules' delivery queues.
@@ -133,20 +78,11 @@ func (f *fakeFunction) snapshot() []call {
 	return append([]call(nil), f.calls...)
 }
 
-func clientConfig(endpoint string) aws.Config {
-	return aws.Config{Region: "us-east-1", BaseEndpoint: aws.String(endpoint),
-		Credentials: credentials.NewStaticCredentialsProvider("test", "test", "")}
-}
-
 // eventually polls cond until it holds or 30s pass.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within 30s", what)
-		}
-		time.Sleep(50 * time.Millisecond)
+	if !stacktest.WaitUntil(30*time.Second, cond) {
+		t.Fatalf("%s: not within 30s", what)
 	}
 }
 

@@ -45,13 +45,14 @@ type sqsMapping struct {
 	pollers      int
 	fifo         bool
 	filter       *filter
+	traces       spec.TraceHeaders // continues the trace of a bus event the queue delivers
 }
 
-func newSQSMapping(ctx context.Context, b mappingBase) (mapping, error) {
+func newSQSMapping(ctx context.Context, b mappingBase, traces spec.TraceHeaders) (mapping, error) {
 	if !enabled(b.props) {
 		return nil, nil
 	}
-	m := &sqsMapping{mappingBase: b, api: b.c.sqs, pollers: b.opts.SQSPollers}
+	m := &sqsMapping{mappingBase: b, api: b.c.sqs, pollers: b.opts.SQSPollers, traces: traces}
 	m.queueARN, _ = b.props["Queue"].(string)
 	url, err := queueURL(ctx, b.c.sqs, m.queueARN)
 	if err != nil {
@@ -92,7 +93,7 @@ func (m *sqsMapping) run(ctx context.Context, stop <-chan struct{}) {
 // poll receives a batch, invokes, deletes what succeeded; again until stop.
 func (m *sqsMapping) poll(ctx context.Context, stop <-chan struct{}) {
 	for !stopped(stop) && ctx.Err() == nil {
-		msgs, ok := m.receiveOrPause(ctx, stop)
+		msgs, ok := m.receiveOrPause(ctx, stop, m.opts.PollWait)
 		if !ok {
 			continue
 		}
@@ -113,12 +114,34 @@ func (m *sqsMapping) runFIFO(ctx context.Context, stop <-chan struct{}) {
 	sem := make(chan struct{}, m.pollers)
 	var mu sync.Mutex
 	inFlight := map[string]bool{}
+	released := make(chan struct{}, 1)
 	for !stopped(stop) && ctx.Err() == nil {
-		msgs, ok := m.receiveOrPause(ctx, stop)
+		// moto takes the groups in flight once, at the start of a ReceiveMessage call, so a long
+		// poll begun while a group is in flight would not hand out its next messages when the
+		// group is released, as SQS does: a busy entity would wait out every poll. While groups
+		// are in flight the loop polls short instead, and again as soon as a batch is settled.
+		// A batch holds its group until its messages are deleted, after its function answered:
+		// sem counts the batches not yet settled.
+		busy := len(sem) > 0
+		wait := m.opts.PollWait
+		if busy {
+			wait = 0
+		}
+		msgs, ok := m.receiveOrPause(ctx, stop, wait)
 		if !ok {
 			continue
 		}
 		if len(msgs) == 0 {
+			if busy {
+				t := time.NewTimer(m.opts.PollWait)
+				select {
+				case <-released:
+				case <-t.C:
+				case <-stop:
+				case <-ctx.Done():
+				}
+				t.Stop()
+			}
 			continue
 		}
 		var run, back []types.Message
@@ -159,6 +182,12 @@ func (m *sqsMapping) runFIFO(ctx context.Context, stop <-chan struct{}) {
 			defer func() {
 				release()
 				<-sem
+				// The group is free on the queue's side once its messages are deleted (or made
+				// visible again): only now can a poll hand out its next ones.
+				select {
+				case released <- struct{}{}:
+				default:
+				}
 				wg.Done()
 			}()
 			m.handle(ctx, run, release)
@@ -168,8 +197,8 @@ func (m *sqsMapping) runFIFO(ctx context.Context, stop <-chan struct{}) {
 
 // receiveOrPause is receive for the polling loops: a failed receive is logged and followed by a
 // second's pause before the loop polls again.
-func (m *sqsMapping) receiveOrPause(ctx context.Context, stop <-chan struct{}) ([]types.Message, bool) {
-	msgs, err := m.receive(ctx, stop)
+func (m *sqsMapping) receiveOrPause(ctx context.Context, stop <-chan struct{}, wait time.Duration) ([]types.Message, bool) {
+	msgs, err := m.receive(ctx, stop, wait)
 	if err != nil {
 		m.log.Warn("sqs receive failed", "queue", m.queueURL, "error", err)
 		sleep(ctx, stop, time.Second)
@@ -178,14 +207,15 @@ func (m *sqsMapping) receiveOrPause(ctx context.Context, stop <-chan struct{}) (
 	return msgs, true
 }
 
-// receive gathers up to BatchSize messages: one long poll, then more while the batching window
-// is open and the batch is not full.
-func (m *sqsMapping) receive(ctx context.Context, stop <-chan struct{}) ([]types.Message, error) {
+// receive gathers up to BatchSize messages: one poll that waits up to first (0: a short poll),
+// then more while the batching window is open and the batch is not full.
+func (m *sqsMapping) receive(ctx context.Context, stop <-chan struct{}, first time.Duration) ([]types.Message, error) {
 	var msgs []types.Message
 	var deadline time.Time
 	for {
-		wait := m.opts.PollWait
+		wait := first
 		if len(msgs) > 0 {
+			wait = m.opts.PollWait
 			left := time.Until(deadline)
 			if left <= 0 || len(msgs) >= m.batchSize || stopped(stop) {
 				return msgs, nil
@@ -194,8 +224,8 @@ func (m *sqsMapping) receive(ctx context.Context, stop <-chan struct{}) ([]types
 		}
 		out, err := m.api.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
 			QueueUrl:                    aws.String(m.queueURL),
-			MaxNumberOfMessages:         int32(min(10, m.batchSize-len(msgs))),              // #nosec G115 -- min keeps it at most 10
-			WaitTimeSeconds:             int32(max(1, wait.Round(time.Second)/time.Second)), // #nosec G115 -- seconds of a Duration fit in int32 up to 68 years, and SQS itself refuses waits over 20 s
+			MaxNumberOfMessages:         int32(min(10, m.batchSize-len(msgs))), // #nosec G115 -- min keeps it at most 10
+			WaitTimeSeconds:             waitSeconds(wait),
 			MessageSystemAttributeNames: []types.MessageSystemAttributeName{types.MessageSystemAttributeNameAll},
 			MessageAttributeNames:       []string{"All"},
 		})
@@ -272,7 +302,14 @@ func (m *sqsMapping) handle(ctx context.Context, msgs []types.Message, answered 
 	m.batches.Add(1)
 	m.records.Add(int64(len(msgs)))
 	trace := msgs[0].Attributes[string(types.MessageSystemAttributeNameAWSTraceHeader)]
+	if trace == "" && m.traces != nil {
+		trace = m.traces.TraceHeaderOfEvent(busEventID(aws.ToString(msgs[0].Body)))
+	}
+	start := time.Now()
 	res, err := m.inv.Invoke(ctx, m.functionID, spec.Invocation{Payload: payload, TraceHeader: trace})
+	answeredAt := time.Now()
+	m.invoking.Add(int64(answeredAt.Sub(start)))
+	defer func() { m.settling.Add(int64(time.Since(answeredAt))) }()
 	if answered != nil {
 		answered()
 	}
@@ -425,4 +462,27 @@ func settle(ctx context.Context, queueURL string, log *slog.Logger, msgs []types
 				"messages", len(left), "error", err)
 		}
 	}
+}
+
+// busEventID is the ID of the EventBridge event a message holds ("" for any other body).
+// EventBridge hands the trace header of a PutEvents entry on to an SQS target as the message's
+// AWSTraceHeader; moto does not, so the runner looks the header up by the event's ID.
+func busEventID(body string) string {
+	var ev struct {
+		ID         string `json:"id"`
+		DetailType string `json:"detail-type"`
+	}
+	if json.Unmarshal([]byte(body), &ev) != nil || ev.DetailType == "" {
+		return ""
+	}
+	return ev.ID
+}
+
+// waitSeconds is a ReceiveMessage wait: whole seconds, at least one unless wait is 0 (a short
+// poll).
+func waitSeconds(wait time.Duration) int32 {
+	if wait <= 0 {
+		return 0
+	}
+	return int32(max(1, wait.Round(time.Second)/time.Second)) // #nosec G115 -- seconds of a Duration fit in int32 up to 68 years, and SQS itself refuses waits over 20 s
 }

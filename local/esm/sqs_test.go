@@ -18,24 +18,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/stream-to-events/stream-to-events/local/spec"
+	"github.com/stream-to-events/stream-to-events/local/stacktest"
 	"github.com/stream-to-events/stream-to-events/test/mototest"
 )
-
-const sqsTemplate = `
-Resources:
-  IngestQueue:
-    Type: AWS::SQS::Queue
-  EventStorerFunction:
-    Type: AWS::Serverless::Function
-    Properties:
-      Events:
-        IngestQueue:
-          Type: SQS
-          Properties:
-            Queue: !GetAtt IngestQueue.Arn
-            BatchSize: %d
-            FunctionResponseTypes: [ReportBatchItemFailures]
-`
 
 // createQueue makes a queue (with a DLQ after maxReceive receives when maxReceive > 0) and
 // returns its URL, its ARN and the DLQ's URL.
@@ -113,7 +98,7 @@ func sqsBodies(t *testing.T, payload []byte) []events.SQSMessage {
 // after maxReceiveCount receives; the others are deleted after one delivery.
 func TestSQSPartialFailureAndRedrive(t *testing.T) {
 	moto := mototest.Start(t)
-	c := sqs.NewFromConfig(clientConfig(moto.URL))
+	c := sqs.NewFromConfig(spec.ClientConfig(moto.URL, "test"))
 	url, arn, dlqURL := createQueue(t, c, "ingest", 5)
 	fn := &fakeFunction{answer: func(_ int, inv spec.Invocation) (spec.Result, error) {
 		var ev events.SQSEvent
@@ -127,7 +112,7 @@ func TestSQSPartialFailureAndRedrive(t *testing.T) {
 		b, _ := json.Marshal(resp)
 		return spec.Result{Payload: b}, nil
 	}}
-	st := newFakeStack(t, fmt.Sprintf(sqsTemplate, 10), moto.URL, map[string]any{"IngestQueue.Arn": arn})
+	st := newFakeStack(t, stacktest.ReadTemplate(t, "testdata/sqs.yaml", 10), moto.URL, map[string]any{"IngestQueue.Arn": arn})
 	for _, body := range []string{"ok-1", "ok-2", "bad", "ok-3"} {
 		if _, err := c.SendMessage(t.Context(), &sqs.SendMessageInput{QueueUrl: aws.String(url), MessageBody: aws.String(body),
 			MessageAttributes: map[string]types.MessageAttributeValue{"kind": {DataType: aws.String("String"), StringValue: aws.String("test")}}}); err != nil {
@@ -163,7 +148,7 @@ func TestSQSPartialFailureAndRedrive(t *testing.T) {
 // group holds, and the first message's AWSTraceHeader continues into the invocation.
 func TestSQSFIFOOneBatchPerGroup(t *testing.T) {
 	moto := mototest.Start(t)
-	c := sqs.NewFromConfig(clientConfig(moto.URL))
+	c := sqs.NewFromConfig(spec.ClientConfig(moto.URL, "test"))
 	url, arn, _ := createQueue(t, c, "ingest.fifo", 0)
 	const header = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"
 	var mu sync.Mutex
@@ -208,7 +193,7 @@ func TestSQSFIFOOneBatchPerGroup(t *testing.T) {
 			sent++
 		}
 	}
-	st := newFakeStack(t, fmt.Sprintf(sqsTemplate, 2), moto.URL, map[string]any{"IngestQueue.Arn": arn})
+	st := newFakeStack(t, stacktest.ReadTemplate(t, "testdata/sqs.yaml", 2), moto.URL, map[string]any{"IngestQueue.Arn": arn})
 	startRunner(t, st, fn, nil, Options{SQSPollers: 5})
 	// Delivered first, then drained: moto's counts (approximate, as on AWS) may lag the sends by
 	// a moment, so an empty queue alone could be read before the runner has received anything.
@@ -245,9 +230,9 @@ func TestSQSFIFOOneBatchPerGroup(t *testing.T) {
 // matched as an object.
 func TestSQSFilterDeletesWhatItLeavesOut(t *testing.T) {
 	moto := mototest.Start(t)
-	c := sqs.NewFromConfig(clientConfig(moto.URL))
+	c := sqs.NewFromConfig(spec.ClientConfig(moto.URL, "test"))
 	url, arn, _ := createQueue(t, c, "ingest", 0)
-	tmpl := strings.Replace(fmt.Sprintf(sqsTemplate, 10), "            FunctionResponseTypes:",
+	tmpl := strings.Replace(stacktest.ReadTemplate(t, "testdata/sqs.yaml", 10), "            FunctionResponseTypes:",
 		"            FilterCriteria:\n              Filters:\n                - Pattern: '{\"body\": {\"kind\": [\"keep\"]}}'\n            FunctionResponseTypes:", 1)
 	st := newFakeStack(t, tmpl, moto.URL, map[string]any{"IngestQueue.Arn": arn})
 	for _, body := range []string{`{"kind":"keep"}`, `{"kind":"drop"}`, "not json"} {
@@ -279,7 +264,7 @@ func TestSQSFilterDeletesWhatItLeavesOut(t *testing.T) {
 // Stop lets the batch in flight finish and deletes its messages, so nothing is processed twice.
 func TestStopFinishesTheBatchInFlight(t *testing.T) {
 	moto := mototest.Start(t)
-	c := sqs.NewFromConfig(clientConfig(moto.URL))
+	c := sqs.NewFromConfig(spec.ClientConfig(moto.URL, "test"))
 	url, arn, _ := createQueue(t, c, "ingest", 0)
 	if _, err := c.SendMessage(t.Context(), &sqs.SendMessageInput{QueueUrl: aws.String(url), MessageBody: aws.String("slow")}); err != nil {
 		t.Fatal(err)
@@ -291,7 +276,7 @@ func TestStopFinishesTheBatchInFlight(t *testing.T) {
 		time.Sleep(time.Second)
 		return spec.Result{}, nil
 	}}
-	r := startRunner(t, newFakeStack(t, fmt.Sprintf(sqsTemplate, 10), moto.URL, map[string]any{"IngestQueue.Arn": arn}), fn, nil, Options{})
+	r := startRunner(t, newFakeStack(t, stacktest.ReadTemplate(t, "testdata/sqs.yaml", 10), moto.URL, map[string]any{"IngestQueue.Arn": arn}), fn, nil, Options{})
 	select {
 	case <-started:
 	case <-time.After(30 * time.Second):

@@ -1,6 +1,7 @@
 package esm
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -17,8 +18,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
-	"github.com/stream-to-events/stream-to-events/internal/batch"
 	"github.com/stream-to-events/stream-to-events/local/spec"
+	"github.com/stream-to-events/stream-to-events/test/awsfake"
 )
 
 // recordingSQS keeps the receipt handles of every delete and visibility change asked of it.
@@ -140,11 +141,7 @@ func (f *flakySQS) answer(ids []string) (ok []string, failed []types.BatchResult
 }
 
 func (f *flakySQS) DeleteMessageBatch(_ context.Context, in *sqs.DeleteMessageBatchInput, _ ...func(*sqs.Options)) (*sqs.DeleteMessageBatchOutput, error) {
-	handles := map[string]string{}
-	for _, e := range in.Entries {
-		handles[aws.ToString(e.Id)] = aws.ToString(e.ReceiptHandle)
-	}
-	failed, err := f.settle(handles, &f.deleted)
+	failed, err := f.settle(entryHandles(in.Entries, func(e types.DeleteMessageBatchRequestEntry) (*string, *string) { return e.Id, e.ReceiptHandle }), &f.deleted)
 	if err != nil {
 		return nil, err
 	}
@@ -152,15 +149,23 @@ func (f *flakySQS) DeleteMessageBatch(_ context.Context, in *sqs.DeleteMessageBa
 }
 
 func (f *flakySQS) ChangeMessageVisibilityBatch(_ context.Context, in *sqs.ChangeMessageVisibilityBatchInput, _ ...func(*sqs.Options)) (*sqs.ChangeMessageVisibilityBatchOutput, error) {
-	handles := map[string]string{}
-	for _, e := range in.Entries {
-		handles[aws.ToString(e.Id)] = aws.ToString(e.ReceiptHandle)
-	}
-	failed, err := f.settle(handles, &f.exposed)
+	failed, err := f.settle(entryHandles(in.Entries, func(e types.ChangeMessageVisibilityBatchRequestEntry) (*string, *string) {
+		return e.Id, e.ReceiptHandle
+	}), &f.exposed)
 	if err != nil {
 		return nil, err
 	}
 	return &sqs.ChangeMessageVisibilityBatchOutput{Failed: failed}, nil
+}
+
+// entryHandles are the receipt handles of a batch call's entries, by entry id.
+func entryHandles[E any](entries []E, idHandle func(E) (id, handle *string)) map[string]string {
+	handles := map[string]string{}
+	for _, e := range entries {
+		id, handle := idHandle(e)
+		handles[aws.ToString(id)] = aws.ToString(handle)
+	}
+	return handles
 }
 
 // settle answers a batch call whose entries are handles by entry id: the receipt handles of the
@@ -182,9 +187,7 @@ func (f *flakySQS) settle(handles map[string]string, done *[]string) ([]types.Ba
 // failed call and the entries SQS failed on its side are sent again; entries refused as the
 // caller's fault are not (SQS would refuse them again).
 func TestSQSSettleRetriesFailures(t *testing.T) {
-	sleep := batch.Sleep
-	batch.Sleep = func(context.Context, time.Duration) error { return nil }
-	t.Cleanup(func() { batch.Sleep = sleep })
+	awsfake.NoRetryWait(t)
 	tests := []struct {
 		name      string
 		res       spec.Result // the function's answer: success deletes, an error makes visible again
@@ -326,5 +329,134 @@ func TestSQSFIFONextBatchOfAGroupRunsOnceDeleted(t *testing.T) {
 	// m1's delete is held until m2 has run, so their order says nothing.
 	if got := slices.Sorted(slices.Values(api.deleted)); !slices.Equal(got, []string{"r1", "r2"}) {
 		t.Errorf("deleted %v, want r1 and r2", got)
+	}
+}
+
+// motoGroupSQS is a FIFO queue that withholds a group in flight as moto does: a receive takes
+// the groups in flight once, when it starts, so a long poll begun while a group is in flight
+// does not hand out its messages even once the group is released meanwhile. A delete lands a
+// moment after the function answered, as over the network (20 ms, or slow for a group).
+type motoGroupSQS struct {
+	recordingSQS
+	mu       sync.Mutex
+	queue    []types.Message
+	inFlight map[string]bool   // by group
+	groupOf  map[string]string // receipt handle -> group
+	slow     map[string]time.Duration
+}
+
+func groupOf(m types.Message) string {
+	return m.Attributes[string(types.MessageSystemAttributeNameMessageGroupId)]
+}
+
+func (q *motoGroupSQS) ReceiveMessage(ctx context.Context, in *sqs.ReceiveMessageInput, _ ...func(*sqs.Options)) (*sqs.ReceiveMessageOutput, error) {
+	q.mu.Lock()
+	if q.inFlight == nil {
+		q.inFlight, q.groupOf = map[string]bool{}, map[string]string{}
+	}
+	busy := maps.Clone(q.inFlight)
+	q.mu.Unlock()
+	end := time.Now().Add(time.Duration(in.WaitTimeSeconds) * time.Second)
+	for {
+		q.mu.Lock()
+		var out, rest []types.Message
+		for _, m := range q.queue {
+			if g := groupOf(m); busy[g] || len(out) == int(in.MaxNumberOfMessages) {
+				rest = append(rest, m)
+			} else {
+				out = append(out, m)
+				q.inFlight[g], q.groupOf[aws.ToString(m.ReceiptHandle)] = true, g
+			}
+		}
+		q.queue = rest
+		q.mu.Unlock()
+		if len(out) > 0 || !time.Now().Before(end) || ctx.Err() != nil {
+			return &sqs.ReceiveMessageOutput{Messages: out}, nil
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func (q *motoGroupSQS) DeleteMessageBatch(ctx context.Context, in *sqs.DeleteMessageBatchInput, opts ...func(*sqs.Options)) (*sqs.DeleteMessageBatchOutput, error) {
+	q.mu.Lock()
+	g := q.groupOf[aws.ToString(in.Entries[0].ReceiptHandle)]
+	q.mu.Unlock()
+	time.Sleep(cmp.Or(q.slow[g], 20*time.Millisecond))
+	q.mu.Lock()
+	delete(q.inFlight, g)
+	q.mu.Unlock()
+	return q.recordingSQS.DeleteMessageBatch(ctx, in, opts...)
+}
+
+// fifoMapping is a FIFO queue's mapping to fn of batches of one message, polling as long as SQS
+// allows (20 s).
+func fifoMapping(api sqsAPI, fn *fakeFunction) *sqsMapping {
+	return &sqsMapping{
+		mappingBase: mappingBase{functionID: "EventStorerFunction", inv: fn, counters: &counters{},
+			opts: Options{PollWait: 20 * time.Second, FailedVisibility: 2 * time.Second}, log: slog.New(slog.DiscardHandler)},
+		api: api, queueURL: "http://q/123456789012/ingest", queueARN: "arn:aws:sqs:us-east-1:123456789012:ingest.fifo",
+		batchSize: 1, pollers: 5, fifo: true, filter: &filter{},
+	}
+}
+
+// runFIFO runs m's FIFO loop until the returned stop is called, which waits for it to end.
+func runFIFO(t *testing.T, m *sqsMapping) (stop func()) {
+	stopped, done := make(chan struct{}), make(chan struct{})
+	ctx, cancel := context.WithCancel(t.Context())
+	go func() {
+		defer close(done)
+		m.runFIFO(ctx, stopped)
+	}()
+	return func() {
+		close(stopped)
+		cancel()
+		<-done
+	}
+}
+
+// A busy entity's next batch runs as soon as its group is released, not when a long poll begun
+// while the group was in flight ends: on SQS a long poll hands out the group once it is free.
+// The polls here wait 20 s, SQS's longest, so a runner that waits them out misses eventually's 30 s.
+func TestSQSFIFOReceivesAReleasedGroupWithoutWaitingOutAPoll(t *testing.T) {
+	api := &motoGroupSQS{queue: []types.Message{groupMessage("1"), groupMessage("2"), groupMessage("3")}}
+	fn := &fakeFunction{}
+	m := fifoMapping(api, fn)
+	stop := runFIFO(t, m)
+	eventually(t, "the group's three messages run one after another", func() bool { return len(fn.snapshot()) >= 3 })
+	stop()
+	// Each of the three deletes takes 20 ms: the mapping counts them as settling, apart from
+	// the invocations.
+	if c := m.snapshot(); c.Batches != 3 || c.Settling < 60*time.Millisecond || c.Invoking <= 0 || c.Invoking >= c.Settling {
+		t.Errorf("counts %+v: want 3 batches, settling at least 60ms and invoking less than that", c)
+	}
+}
+
+// A group whose function has answered stays withheld until its messages are deleted, so the
+// mapping must not begin a long poll meanwhile, even when another group's batch settles first:
+// here C1 is answered before A1 but deleted after it, and C2 must still run within moments, not
+// after a 20 s poll.
+func TestSQSFIFODoesNotLongPollWhileAnAnsweredGroupIsUndeleted(t *testing.T) {
+	message := func(g, n string) types.Message {
+		return types.Message{MessageId: aws.String(g + n), ReceiptHandle: aws.String(g + n), Body: aws.String(g + n),
+			Attributes: map[string]string{string(types.MessageSystemAttributeNameMessageGroupId): g}}
+	}
+	api := &motoGroupSQS{queue: []types.Message{message("A", "1"), message("C", "1"), message("C", "2")},
+		slow: map[string]time.Duration{"C": 400 * time.Millisecond}}
+	fn := &fakeFunction{answer: func(_ int, inv spec.Invocation) (spec.Result, error) {
+		switch {
+		case strings.Contains(string(inv.Payload), `"A1"`):
+			time.Sleep(300 * time.Millisecond)
+		case strings.Contains(string(inv.Payload), `"C1"`):
+			time.Sleep(100 * time.Millisecond)
+		}
+		return spec.Result{}, nil
+	}}
+	start := time.Now()
+	stop := runFIFO(t, fifoMapping(api, fn))
+	eventually(t, "A1, C1 and C2 run", func() bool { return len(fn.snapshot()) >= 3 })
+	took := time.Since(start)
+	stop()
+	if took > 5*time.Second {
+		t.Errorf("C2 ran %s after the start: the mapping waited out a long poll begun before C1's delete", took.Round(time.Millisecond))
 	}
 }

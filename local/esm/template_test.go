@@ -3,44 +3,25 @@ package esm
 import (
 	"encoding/json"
 	"fmt"
-	"path/filepath"
 	"slices"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	ebtypes "github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
-	"github.com/stream-to-events/stream-to-events/local/samtemplate"
 	"github.com/stream-to-events/stream-to-events/local/spec"
-	"github.com/stream-to-events/stream-to-events/local/stack"
-	"github.com/stream-to-events/stream-to-events/test/mototest"
+	"github.com/stream-to-events/stream-to-events/local/stacktest"
 )
 
 // The real template.yaml, provisioned by the real stack: each trigger reaches its function.
 func TestRealTemplateTriggers(t *testing.T) {
-	tmpl, err := samtemplate.Load(filepath.Join("..", "..", "template.yaml"))
-	if err != nil {
-		t.Skipf("no template.yaml: %v", err)
-	}
-	moto := mototest.Start(t)
-	st, err := stack.New(tmpl, stack.Options{BuildDir: t.TempDir(), Endpoint: moto.URL, APIURL: "http://127.0.0.1:3000"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.LoadDefaultConfig(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := st.Provision(t.Context(), cfg, nil); err != nil {
-		t.Fatal(err)
-	}
+	st, cfg := stacktest.Provisioned(t)
 	var mu sync.Mutex
 	seen := map[string]int{}
 	inv := invokerFunc(func(id string, _ spec.Invocation) {

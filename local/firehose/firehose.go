@@ -16,8 +16,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
@@ -74,11 +72,7 @@ type Service struct {
 // New reads the template's delivery streams through st and starts their delivery loops. The
 // processor runs through inv; S3 writes go to st.Endpoint() signed with spec.RunnerAccessKey.
 func New(st spec.Stack, inv spec.Invoker, opts Options) (*Service, error) {
-	cfg := aws.Config{
-		Region:       spec.Region,
-		Credentials:  credentials.NewStaticCredentialsProvider(spec.RunnerAccessKey, "runner", ""),
-		BaseEndpoint: aws.String(st.Endpoint()),
-	}
+	cfg := spec.RunnerConfig(st.Endpoint())
 	client := s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = true })
 	s, err := newService(st, inv, client, opts)
 	if err != nil {
@@ -169,12 +163,8 @@ func (s *Service) Stop(ctx context.Context) error {
 		close(s.stop)
 	}
 	s.mu.Unlock()
-	done := make(chan struct{})
-	go func() { s.wg.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-ctx.Done():
-		return fmt.Errorf("firehose: stop: %w", ctx.Err())
+	if err := spec.Wait(ctx, &s.wg); err != nil {
+		return fmt.Errorf("firehose: stop: %w", err)
 	}
 	return s.Flush(ctx)
 }

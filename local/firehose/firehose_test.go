@@ -2,11 +2,9 @@ package firehose
 
 import (
 	"bytes"
-	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
 	"net/http/httptest"
 	"slices"
 	"strings"
@@ -15,41 +13,16 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	fh "github.com/aws/aws-sdk-go-v2/service/firehose"
 	fhtypes "github.com/aws/aws-sdk-go-v2/service/firehose/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/stream-to-events/stream-to-events/internal/batch"
+	"github.com/stream-to-events/stream-to-events/local/lake"
+	"github.com/stream-to-events/stream-to-events/local/spec"
+	"github.com/stream-to-events/stream-to-events/local/stacktest"
 	"github.com/stream-to-events/stream-to-events/test/mototest"
 )
-
-const testTemplate = `
-Resources:
-  LakeBucket:
-    Type: AWS::S3::Bucket
-  TransformerFunction:
-    Type: AWS::Serverless::Function
-  IngestDeliveryStream:
-    Type: AWS::KinesisFirehose::DeliveryStream
-    Properties:
-      DeliveryStreamType: DirectPut
-      ExtendedS3DestinationConfiguration:
-        BucketARN: !GetAtt LakeBucket.Arn
-        RoleARN: arn:aws:iam::123456789012:role/firehose
-        Prefix: "records/!{timestamp:yyyy}/!{timestamp:MM}/!{timestamp:dd}/"
-        ErrorOutputPrefix: "errors/!{firehose:error-output-type}/!{timestamp:yyyy}/"
-        BufferingHints: {SizeInMBs: 64, IntervalInSeconds: 900}
-        CompressionFormat: GZIP
-        ProcessingConfiguration:
-          Enabled: true
-          Processors:
-            - Type: Lambda
-              Parameters:
-                - {ParameterName: LambdaArn, ParameterValue: !GetAtt TransformerFunction.Arn}
-                - {ParameterName: NumberOfRetries, ParameterValue: "2"}
-                - {ParameterName: BufferIntervalInSeconds, ParameterValue: "900"}
-`
 
 const streamName = "s2e-ingestdeliverystream"
 
@@ -57,11 +30,6 @@ type harness struct {
 	svc *Service
 	fh  *fh.Client
 	s3  *s3.Client
-}
-
-func clientConfig(endpoint string) aws.Config {
-	return aws.Config{Region: "us-east-1", BaseEndpoint: aws.String(endpoint),
-		Credentials: credentials.NewStaticCredentialsProvider("test", "test", "")}
 }
 
 // start runs the service against moto S3 (or against put when given) behind an HTTP server.
@@ -72,14 +40,14 @@ func start(t *testing.T, inv *transformer, opts Options, put objectPutter) *harn
 	if put == nil {
 		moto := mototest.Start(t)
 		endpoint = moto.URL
-		s3c = s3.NewFromConfig(clientConfig(endpoint), func(o *s3.Options) { o.UsePathStyle = true })
+		s3c = s3.NewFromConfig(spec.ClientConfig(endpoint, "test"), func(o *s3.Options) { o.UsePathStyle = true })
 		if _, err := s3c.CreateBucket(t.Context(), &s3.CreateBucketInput{Bucket: aws.String("s2e-lakebucket")}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	opts.RetryBackoff = time.Millisecond
 	opts.S3Policy = batch.Policy{Attempts: 5, Base: time.Millisecond, Max: 5 * time.Millisecond}
-	st := newFakeStack(t, testTemplate, endpoint)
+	st := newFakeStack(t, stacktest.ReadTemplate(t, "testdata/template.yaml"), endpoint)
 	var svc *Service
 	var err error
 	if put == nil {
@@ -93,7 +61,7 @@ func start(t *testing.T, inv *transformer, opts Options, put objectPutter) *harn
 	t.Cleanup(func() { _ = svc.Stop(context.Background()) })
 	srv := httptest.NewServer(svc)
 	t.Cleanup(srv.Close)
-	return &harness{svc: svc, s3: s3c, fh: fh.NewFromConfig(clientConfig(srv.URL))}
+	return &harness{svc: svc, s3: s3c, fh: fh.NewFromConfig(spec.ClientConfig(srv.URL, "test"))}
 }
 
 func (h *harness) putBatch(t *testing.T, data ...string) *fh.PutRecordBatchOutput {
@@ -112,31 +80,27 @@ func (h *harness) putBatch(t *testing.T, data ...string) *fh.PutRecordBatchOutpu
 // objects reads every object of the lake, gunzipped, by key.
 func (h *harness) objects(t *testing.T) map[string]string {
 	t.Helper()
-	return h.objectsIn(t, "s2e-lakebucket")
+	return objectsIn(t, h.s3, "s2e-lakebucket")
 }
 
-func (h *harness) objectsIn(t *testing.T, bucket string) map[string]string {
+// objectsIn are the bodies of bucket's objects by key, gunzipped: each must be GZIP, as the
+// delivery stream's CompressionFormat says.
+func objectsIn(t *testing.T, c *s3.Client, bucket string) map[string]string {
 	t.Helper()
-	list, err := h.s3.ListObjectsV2(t.Context(), &s3.ListObjectsV2Input{Bucket: aws.String(bucket)})
+	keys, err := lake.Keys(t.Context(), c, bucket, "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	out := map[string]string{}
-	for _, o := range list.Contents {
-		got, err := h.s3.GetObject(t.Context(), &s3.GetObjectInput{Bucket: aws.String(bucket), Key: o.Key})
+	for _, key := range keys {
+		body, gzipped, err := lake.Object(t.Context(), c, bucket, key)
 		if err != nil {
 			t.Fatal(err)
 		}
-		zr, err := gzip.NewReader(got.Body)
-		if err != nil {
-			t.Fatalf("%s is not gzip: %v", *o.Key, err)
+		if !gzipped {
+			t.Fatalf("%s is not gzip", key)
 		}
-		b, err := io.ReadAll(zr)
-		got.Body.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		out[*o.Key] = string(b)
+		out[key] = string(body)
 	}
 	return out
 }
@@ -276,12 +240,8 @@ func TestBufferIntervalDelivers(t *testing.T) {
 	if _, err := h.fh.PutRecord(t.Context(), &fh.PutRecordInput{DeliveryStreamName: aws.String(streamName), Record: &fhtypes.Record{Data: []byte("c")}}); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for h.svc.Counts()[streamName].Delivered < 3 {
-		if time.Now().After(deadline) {
-			t.Fatalf("not delivered within 10s: %+v", h.svc.Counts()[streamName])
-		}
-		time.Sleep(50 * time.Millisecond)
+	if !stacktest.WaitUntil(10*time.Second, func() bool { return h.svc.Counts()[streamName].Delivered >= 3 }) {
+		t.Fatalf("not delivered within 10s: %+v", h.svc.Counts()[streamName])
 	}
 	var lines []string
 	for _, body := range h.objects(t) {

@@ -3,24 +3,18 @@ package firehose
 import (
 	"errors"
 	"fmt"
-	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/config"
 	fh "github.com/aws/aws-sdk-go-v2/service/firehose"
 	fhtypes "github.com/aws/aws-sdk-go-v2/service/firehose/types"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	kintypes "github.com/aws/aws-sdk-go-v2/service/kinesis/types"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/smithy-go"
 
-	"github.com/stream-to-events/stream-to-events/local/samtemplate"
-	"github.com/stream-to-events/stream-to-events/local/stack"
-	"github.com/stream-to-events/stream-to-events/test/mototest"
+	"github.com/stream-to-events/stream-to-events/local/stacktest"
 )
 
 // The real template's ChangeDeliveryStream reads ChangeStream in moto: what is put to the
@@ -28,42 +22,12 @@ import (
 // ARN, each record's shard, partition key and sequence number) and lands under changes/; the
 // stream refuses PutRecord, as Firehose does for a Kinesis-sourced stream.
 func TestKinesisSourcedStream(t *testing.T) {
-	tmpl, err := samtemplate.Load(filepath.Join("..", "..", "template.yaml"))
-	if err != nil {
-		t.Skipf("no template.yaml: %v", err)
-	}
-	moto := mototest.Start(t)
-	st, err := stack.New(tmpl, stack.Options{BuildDir: t.TempDir(), Endpoint: moto.URL, APIURL: "http://127.0.0.1:3000"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.LoadDefaultConfig(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := st.Provision(t.Context(), cfg, nil); err != nil {
-		t.Fatal(err)
-	}
-	inv := &transformer{}
-	svc, err := New(st, inv, Options{RetryBackoff: time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = svc.Stop(t.Context()) })
-	resolve := func(v any) string {
-		t.Helper()
-		out, err := st.Resolve(v)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return fmt.Sprint(out)
-	}
-	deliveryStream := resolve(map[string]any{"Ref": "ChangeDeliveryStream"})
-	kinesisStream := resolve(map[string]any{"Ref": "ChangeStream"})
-	kinesisARN := resolve(map[string]any{"Fn::GetAtt": []any{"ChangeStream", "Arn"}})
-	bucket := resolve(map[string]any{"Ref": "LakeBucket"})
+	rt := startRealTemplate(t)
+	deliveryStream := rt.name(t, map[string]any{"Ref": "ChangeDeliveryStream"})
+	kinesisStream := rt.name(t, map[string]any{"Ref": "ChangeStream"})
+	kinesisARN := rt.name(t, map[string]any{"Fn::GetAtt": []any{"ChangeStream", "Arn"}})
 
-	kc := kinesis.NewFromConfig(cfg)
+	kc := kinesis.NewFromConfig(rt.cfg)
 	const n = 7
 	var entries []kintypes.PutRecordsRequestEntry
 	for i := range n {
@@ -74,19 +38,15 @@ func TestKinesisSourcedStream(t *testing.T) {
 	if err != nil || aws.ToInt32(out.FailedRecordCount) != 0 {
 		t.Fatalf("put to Kinesis: %v %+v", err, out)
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for svc.Counts()[deliveryStream].In < n+1 && time.Now().Before(deadline) {
-		time.Sleep(50 * time.Millisecond)
-	}
-	if err := svc.Flush(t.Context()); err != nil {
+	stacktest.WaitUntil(20*time.Second, func() bool { return rt.svc.Counts()[deliveryStream].In >= n+1 })
+	if err := rt.svc.Flush(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	if c := svc.Counts()[deliveryStream]; c.In != n+1 || c.Delivered != n || c.Failed != 1 {
+	if c := rt.svc.Counts()[deliveryStream]; c.In != n+1 || c.Delivered != n || c.Failed != 1 {
 		t.Errorf("counts %+v, want %d in, %d delivered, 1 failed", c, n+1, n)
 	}
 
-	h := &harness{s3: s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = true })}
-	objs := h.objectsIn(t, bucket)
+	objs := rt.lake(t)
 	now := time.Now().UTC()
 	lake := underPrefix(objs, now.Format("changes/year=2006/month=01/day=02/"))
 	if got := strings.Count(strings.Join(lake, ""), "\n"); got != n {
@@ -96,9 +56,9 @@ func TestKinesisSourcedStream(t *testing.T) {
 		t.Errorf("error objects %d, want 1; objects %v", len(errs), keys(objs))
 	}
 
-	inv.mu.Lock()
-	evs := inv.events
-	inv.mu.Unlock()
+	rt.inv.mu.Lock()
+	evs := rt.inv.events
+	rt.inv.mu.Unlock()
 	if len(evs) == 0 {
 		t.Fatal("processor never called")
 	}
@@ -114,9 +74,7 @@ func TestKinesisSourcedStream(t *testing.T) {
 		}
 	}
 
-	srv := httptest.NewServer(svc)
-	t.Cleanup(srv.Close)
-	_, err = fh.NewFromConfig(clientConfig(srv.URL)).PutRecord(t.Context(), &fh.PutRecordInput{DeliveryStreamName: aws.String(deliveryStream), Record: &fhtypes.Record{Data: []byte("x")}})
+	_, err = rt.fh.PutRecord(t.Context(), &fh.PutRecordInput{DeliveryStreamName: aws.String(deliveryStream), Record: &fhtypes.Record{Data: []byte("x")}})
 	var apiErr smithy.APIError
 	if !errors.As(err, &apiErr) || apiErr.ErrorCode() != "InvalidArgumentException" {
 		t.Errorf("PutRecord to a Kinesis-sourced stream: %v, want InvalidArgumentException", err)

@@ -1,22 +1,15 @@
 package kinesisdest_test
 
 import (
-	"bufio"
-	"bytes"
-	"compress/gzip"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -25,6 +18,9 @@ import (
 	"github.com/stream-to-events/stream-to-events/internal/store"
 	"github.com/stream-to-events/stream-to-events/local/kinesisdest"
 	"github.com/stream-to-events/stream-to-events/local/runner"
+	"github.com/stream-to-events/stream-to-events/local/spec"
+	"github.com/stream-to-events/stream-to-events/local/stacktest"
+	"github.com/stream-to-events/stream-to-events/test/mototest"
 )
 
 // TestStoredRecordsReachChanges runs the change archive end to end on the local runner: N
@@ -32,12 +28,7 @@ import (
 // Kinesis destination, ChangeStream, ChangeDeliveryStream and the real ChangeTransformerFunction
 // bootstrap), each an INSERT whose new image is the stored record.
 func TestStoredRecordsReachChanges(t *testing.T) {
-	if _, err := exec.LookPath("moto_server"); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal(err)
-		}
-		t.Skip("moto_server is not installed")
-	}
+	mototest.Require(t)
 	r, err := runner.Start(t.Context(), runner.Options{
 		Template:       filepath.Join("..", "..", "template.yaml"),
 		BuildDir:       t.TempDir(),
@@ -57,7 +48,7 @@ func TestStoredRecordsReachChanges(t *testing.T) {
 	dest.Start()
 	t.Cleanup(func() { _ = dest.Stop(context.WithoutCancel(t.Context())) })
 
-	cfg := runner.RunnerConfig(r.Endpoint())
+	cfg := spec.RunnerConfig(r.Endpoint())
 	table, _ := r.Stack.PhysicalID("EventStoreTable")
 	bucket, _ := r.Stack.PhysicalID("LakeBucket")
 	deliveryStream, _ := r.Stack.PhysicalID("ChangeDeliveryStream")
@@ -88,10 +79,10 @@ func TestStoredRecordsReachChanges(t *testing.T) {
 		writes = append(writes[k:], out.UnprocessedItems[table]...)
 	}
 
-	deadline := time.Now().Add(60 * time.Second)
-	for r.Firehose.Counts()[deliveryStream].Delivered+r.Firehose.Counts()[deliveryStream].Failed < n && time.Now().Before(deadline) {
-		time.Sleep(100 * time.Millisecond)
-	}
+	stacktest.WaitUntil(60*time.Second, func() bool {
+		c := r.Firehose.Counts()[deliveryStream]
+		return c.Delivered+c.Failed >= n
+	})
 	c := r.Firehose.Counts()[deliveryStream]
 	if c.Delivered != n || c.Failed != 0 {
 		t.Fatalf("change delivery stream counts %+v (destination wrote %v), want %d delivered", c, dest.Written(), n)
@@ -128,39 +119,17 @@ func TestStoredRecordsReachChanges(t *testing.T) {
 	}
 }
 
-// changeLines reads every object under changes/ (GZIP) and returns its lines.
+// changeLines reads every object under changes/ (GZIP, under today's partition) and returns
+// its lines.
 func changeLines(t *testing.T, c *s3.Client, bucket string) []string {
 	t.Helper()
-	list, err := c.ListObjectsV2(t.Context(), &s3.ListObjectsV2Input{Bucket: aws.String(bucket), Prefix: aws.String("changes/")})
-	if err != nil {
-		t.Fatal(err)
-	}
+	today := time.Now().UTC().Format("changes/year=2006/month=01/day=02/")
 	var lines []string
-	for _, o := range list.Contents {
-		if !strings.HasPrefix(aws.ToString(o.Key), time.Now().UTC().Format("changes/year=2006/month=01/day=02/")) {
-			t.Errorf("object %s is not under today's partition", aws.ToString(o.Key))
+	mototest.EachLine(t, c, bucket, "changes/", func(key string, line []byte) {
+		if !strings.HasPrefix(key, today) {
+			t.Errorf("object %s is not under today's partition", key)
 		}
-		obj, err := c.GetObject(t.Context(), &s3.GetObjectInput{Bucket: aws.String(bucket), Key: o.Key})
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, err := io.ReadAll(obj.Body)
-		_ = obj.Body.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		z, err := gzip.NewReader(bytes.NewReader(body))
-		if err != nil {
-			t.Fatalf("%s is not GZIP: %v", aws.ToString(o.Key), err)
-		}
-		sc := bufio.NewScanner(z)
-		sc.Buffer(nil, 1<<20)
-		for sc.Scan() {
-			lines = append(lines, sc.Text())
-		}
-		if err := sc.Err(); err != nil {
-			t.Fatal(err)
-		}
-	}
+		lines = append(lines, string(line))
+	})
 	return lines
 }

@@ -27,8 +27,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
 	streamtypes "github.com/aws/aws-sdk-go-v2/service/dynamodbstreams/types"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
@@ -103,11 +103,7 @@ type table struct {
 // New finds the template's tables with a KinesisStreamSpecification. Call it after the stack is
 // provisioned: a table's stream ARN is moto's to tell.
 func New(st spec.Stack, opts Options) (*Destination, error) {
-	cfg := aws.Config{
-		Region:       spec.Region,
-		Credentials:  credentials.NewStaticCredentialsProvider(spec.RunnerAccessKey, "runner", ""),
-		BaseEndpoint: aws.String(st.Endpoint()),
-	}
+	cfg := spec.RunnerConfig(st.Endpoint())
 	return newDestination(st, dynamodbstreams.NewFromConfig(cfg), kinesis.NewFromConfig(cfg), opts)
 }
 
@@ -218,14 +214,10 @@ func (d *Destination) Stop(ctx context.Context) error {
 		close(d.stop)
 	}
 	d.mu.Unlock()
-	done := make(chan struct{})
-	go func() { d.wg.Wait(); close(done) }()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("kinesis streaming destination: stop: %w", ctx.Err())
+	if err := spec.Wait(ctx, &d.wg); err != nil {
+		return fmt.Errorf("kinesis streaming destination: stop: %w", err)
 	}
+	return nil
 }
 
 func (t *table) run(stop <-chan struct{}) {
@@ -399,7 +391,11 @@ func (t *table) encode(r streamtypes.Record, staged map[string]json.RawMessage) 
 	if d == nil {
 		return nil, "", errors.New("stream record without dynamodb")
 	}
-	keys, err := appendItem(nil, d.Keys)
+	change, err := spec.LambdaChange(d)
+	if err != nil {
+		return nil, "", err
+	}
+	keys, err := imageJSON(change.Keys)
 	if err != nil {
 		return nil, "", fmt.Errorf("keys: %w", err)
 	}
@@ -425,15 +421,11 @@ func (t *table) encode(r streamtypes.Record, staged map[string]json.RawMessage) 
 	if u := r.UserIdentity; u != nil {
 		rec.UserIdentity = &userIdentity{Type: aws.ToString(u.Type), PrincipalID: aws.ToString(u.PrincipalId)}
 	}
-	if d.NewImage != nil {
-		if rec.DynamoDB.NewImage, err = appendItem(nil, d.NewImage); err != nil {
-			return nil, "", fmt.Errorf("new image: %w", err)
-		}
+	if rec.DynamoDB.NewImage, err = imageJSON(change.NewImage); err != nil {
+		return nil, "", fmt.Errorf("new image: %w", err)
 	}
-	if d.OldImage != nil {
-		if rec.DynamoDB.OldImage, err = appendItem(nil, d.OldImage); err != nil {
-			return nil, "", fmt.Errorf("old image: %w", err)
-		}
+	if rec.DynamoDB.OldImage, err = imageJSON(change.OldImage); err != nil {
+		return nil, "", fmt.Errorf("old image: %w", err)
 	}
 	// AWS writes both images whatever the view type: fill in the old one from memory.
 	id := string(keys)
@@ -454,4 +446,14 @@ func (t *table) encode(r streamtypes.Record, staged map[string]json.RawMessage) 
 	}
 	data, err = json.Marshal(rec)
 	return data, partitionKey, err
+}
+
+// imageJSON writes an item (keys or an image) in DynamoDB's attribute-value JSON, as the Kinesis
+// record format has it: {"name":{"S":"…"},…}, names sorted so that the same item always gives the
+// same bytes (the partition key and the identical-rewrite check rely on it). No image gives nil.
+func imageJSON(item map[string]events.DynamoDBAttributeValue) (json.RawMessage, error) {
+	if item == nil {
+		return nil, nil
+	}
+	return json.Marshal(item)
 }

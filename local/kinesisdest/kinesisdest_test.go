@@ -3,21 +3,17 @@ package kinesisdest
 import (
 	"context"
 	"encoding/json"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	kintypes "github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 
 	"github.com/stream-to-events/stream-to-events/internal/change"
-	"github.com/stream-to-events/stream-to-events/local/samtemplate"
-	"github.com/stream-to-events/stream-to-events/local/stack"
-	"github.com/stream-to-events/stream-to-events/test/mototest"
+	"github.com/stream-to-events/stream-to-events/local/stacktest"
 )
 
 // changeLine is a change line as the lake holds it.
@@ -34,22 +30,7 @@ type changeLine struct {
 // ChangeStream: every change is there once, in the record format the change transformer decodes,
 // with the old image AWS would give; an identical rewrite, which AWS does not record, is not.
 func TestChangesReachKinesis(t *testing.T) {
-	tmpl, err := samtemplate.Load(filepath.Join("..", "..", "template.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	moto := mototest.Start(t)
-	st, err := stack.New(tmpl, stack.Options{BuildDir: t.TempDir(), Endpoint: moto.URL, APIURL: "http://127.0.0.1:3000"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.LoadDefaultConfig(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := st.Provision(t.Context(), cfg, nil); err != nil {
-		t.Fatal(err)
-	}
+	st, cfg := stacktest.Provisioned(t)
 	d, err := New(st, Options{})
 	if err != nil {
 		t.Fatal(err)

@@ -333,7 +333,7 @@ func (p *process) initFailed(c *call, reason string) outcome {
 	payload := errorPayload(msg, errType)
 	if len(posted) > 0 {
 		payload = posted
-		if t := errorTypeOf(posted); t != "" {
+		if t := errorOf(posted).ErrorType; t != "" {
 			errType = t
 		}
 	}
@@ -383,21 +383,22 @@ func exitReason(err error) string {
 	return err.Error()
 }
 
-// errorPayload is Lambda's error JSON.
+// lambdaError is Lambda's error JSON.
+type lambdaError struct {
+	ErrorMessage string `json:"errorMessage"`
+	ErrorType    string `json:"errorType"`
+}
+
 func errorPayload(msg, errType string) []byte {
-	b, _ := json.Marshal(struct {
-		ErrorMessage string `json:"errorMessage"`
-		ErrorType    string `json:"errorType"`
-	}{msg, errType})
+	b, _ := json.Marshal(lambdaError{msg, errType})
 	return b
 }
 
-func errorTypeOf(payload []byte) string {
-	var e struct {
-		ErrorType string `json:"errorType"`
-	}
+// errorOf reads an error payload; what is not one gives empty fields.
+func errorOf(payload []byte) lambdaError {
+	var e lambdaError
 	_ = json.Unmarshal(payload, &e)
-	return e.ErrorType
+	return e
 }
 
 // routes is the Runtime API, as the bootstrap's runtime client calls it.
@@ -464,7 +465,7 @@ func (p *process) handleAnswer(isError bool) http.HandlerFunc {
 		case isError:
 			a.errorType = r.Header.Get("Lambda-Runtime-Function-Error-Type")
 			if a.errorType == "" {
-				a.errorType = errorTypeOf(body)
+				a.errorType = errorOf(body).ErrorType
 			}
 			if a.errorType == "" {
 				a.errorType = "Unhandled"
@@ -478,7 +479,7 @@ func (p *process) handleAnswer(isError bool) http.HandlerFunc {
 
 func (p *process) handleInitError(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(io.LimitReader(r.Body, maxResponseBytes))
-	if t := r.Header.Get("Lambda-Runtime-Function-Error-Type"); t != "" && errorTypeOf(body) == "" {
+	if t := r.Header.Get("Lambda-Runtime-Function-Error-Type"); t != "" && errorOf(body).ErrorType == "" {
 		body = errorPayload(string(body), t)
 	}
 	p.mu.Lock()

@@ -29,7 +29,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"slices"
 	"strings"
@@ -38,6 +37,7 @@ import (
 
 	"github.com/stream-to-events/stream-to-events/local/cloudwatch"
 	"github.com/stream-to-events/stream-to-events/local/spec"
+	"github.com/stream-to-events/stream-to-events/local/xraylocal"
 )
 
 // Lambda's defaults for a function that does not say.
@@ -92,8 +92,7 @@ type Runtime struct {
 	sink  *logSink
 	log   *slog.Logger
 
-	xrayMu sync.Mutex
-	xray   net.Conn
+	xray *xraylocal.Emitter // nil when there is no daemon
 
 	mu      sync.Mutex
 	stopped bool
@@ -160,14 +159,11 @@ func (r *Runtime) Start(ctx context.Context) error {
 		}
 	}
 	if r.opts.XRayDaemonAddr != "" {
-		var d net.Dialer
-		conn, err := d.DialContext(ctx, "udp", r.opts.XRayDaemonAddr)
+		xray, err := xraylocal.DialEmitter(ctx, r.opts.XRayDaemonAddr)
 		if err != nil {
-			return fmt.Errorf("x-ray daemon %s: %w", r.opts.XRayDaemonAddr, err)
+			return err
 		}
-		r.xrayMu.Lock()
-		r.xray = conn
-		r.xrayMu.Unlock()
+		r.xray = xray
 	}
 	return nil
 }
@@ -184,14 +180,7 @@ func (r *Runtime) Stop() error {
 		}
 	}
 	wg.Wait()
-	r.xrayMu.Lock()
-	defer r.xrayMu.Unlock()
-	if r.xray != nil {
-		err := r.xray.Close()
-		r.xray = nil
-		return err
-	}
-	return nil
+	return r.xray.Close()
 }
 
 func (r *Runtime) isStopped() bool {

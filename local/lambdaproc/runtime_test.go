@@ -1,7 +1,6 @@
 package lambdaproc
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -18,6 +17,7 @@ import (
 	"time"
 
 	"github.com/stream-to-events/stream-to-events/local/spec"
+	"github.com/stream-to-events/stream-to-events/local/stacktest"
 	"github.com/stream-to-events/stream-to-events/local/xraylocal"
 )
 
@@ -57,22 +57,22 @@ func testFunction() spec.Function {
 	}
 }
 
-// syncBuffer is a log writer the test can read while processes write to it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+// shellFunction is testFunction with a shell script for its bootstrap, a custom runtime that
+// talks to the Runtime API with curl: script builds the script from curl's path. Without curl
+// the test is skipped.
+func shellFunction(t *testing.T, script func(curl string) string) spec.Function {
+	t.Helper()
+	curl, err := exec.LookPath("curl")
+	if err != nil {
+		t.Skip("curl not installed")
+	}
+	bootstrap := filepath.Join(t.TempDir(), "bootstrap")
+	if err := os.WriteFile(bootstrap, []byte(script(curl)), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	fn := testFunction()
+	fn.Bootstrap = bootstrap
+	return fn
 }
 
 func startRuntime(t *testing.T, fn spec.Function, opts Options) *Runtime {
@@ -163,7 +163,7 @@ func TestInvokeAnswersAndErrors(t *testing.T) {
 func TestTimeoutKillsTheProcess(t *testing.T) {
 	fn := testFunction()
 	fn.Timeout = 300 * time.Millisecond
-	logs := &syncBuffer{}
+	logs := &stacktest.LogBuffer{}
 	r := startRuntime(t, fn, Options{Logs: logs})
 	_, before := invoke(t, r, `{"action":"echo"}`)
 	if before.DeadlineIn <= 0 || before.DeadlineIn > 300 {
@@ -194,12 +194,8 @@ func TestTimeoutKillsTheProcess(t *testing.T) {
 // warm pool but will never take a call. The next call must not wait on it for ever: it goes to a
 // new process. The bootstrap is a shell script that answers and then stops itself.
 func TestFrozenWarmProcessIsReplaced(t *testing.T) {
-	curl, err := exec.LookPath("curl")
-	if err != nil {
-		t.Skip("curl not installed")
-	}
-	script := filepath.Join(t.TempDir(), "bootstrap")
-	src := `#!/bin/sh
+	fn := shellFunction(t, func(curl string) string {
+		return `#!/bin/sh
 api="http://$AWS_LAMBDA_RUNTIME_API/2018-06-01/runtime/invocation"
 while :; do
   id=$(` + curl + ` -s -D - -o /dev/null "$api/next" | tr -d '\r' | sed -n 's/^[Ll]ambda-[Rr]untime-[Aa]ws-[Rr]equest-[Ii]d: //p')
@@ -207,11 +203,7 @@ while :; do
   kill -STOP $$
 done
 `
-	if err := os.WriteFile(script, []byte(src), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	fn := testFunction()
-	fn.Bootstrap = script
+	})
 	fn.Timeout = 500 * time.Millisecond
 	r := startRuntime(t, fn, Options{MaxConcurrency: 1, Logger: slog.New(slog.DiscardHandler)})
 	_, first := invoke(t, r, `{}`)
@@ -241,7 +233,7 @@ done
 var reportLine = regexp.MustCompile(`^EchoFunction REPORT RequestId: (\S+)\tDuration: [0-9.]+ ms\tBilled Duration: [0-9]+ ms\tMemory Size: 256 MB\tMax Memory Used: ([0-9]+) MB(\tInit Duration: [0-9.]+ ms)?\tXRAY TraceId: 1-[0-9a-f]{8}-[0-9a-f]{24}\tSegmentId: [0-9a-f]{16}\tSampled: true$`)
 
 func TestLogLines(t *testing.T) {
-	logs := &syncBuffer{}
+	logs := &stacktest.LogBuffer{}
 	r := startRuntime(t, testFunction(), Options{Logs: logs})
 	cold, _ := invoke(t, r, `{"action":"log","message":"first|{\"level\":\"INFO\",\"msg\":\"second\"}"}`)
 	warm, _ := invoke(t, r, `{"action":"alloc","allocMb":64}`)
@@ -299,7 +291,7 @@ func TestLogFilter(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			logs := &syncBuffer{}
+			logs := &stacktest.LogBuffer{}
 			r := startRuntime(t, testFunction(), Options{Logs: logs, Only: tt.only})
 			invoke(t, r, `{"action":"log","message":"visible"}`)
 			_ = r.Stop()
@@ -414,7 +406,7 @@ func TestInitFailure(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			fn := testFunction()
 			fn.Env = tt.env
-			logs := &syncBuffer{}
+			logs := &stacktest.LogBuffer{}
 			r := startRuntime(t, fn, Options{Logs: logs, InitTimeout: tt.timeout})
 			res, _ := invoke(t, r, `{"action":"echo"}`)
 			if res.Error != tt.wantError {
@@ -536,18 +528,10 @@ func TestStopEndsInvocationsInFlight(t *testing.T) {
 // TestInitErrorPosted uses a shell script as the bootstrap: a custom runtime that reports its
 // init failure to the Runtime API, as non-Go runtimes do, and then waits.
 func TestInitErrorPosted(t *testing.T) {
-	curl, err := exec.LookPath("curl")
-	if err != nil {
-		t.Skip("curl not installed")
-	}
-	script := filepath.Join(t.TempDir(), "bootstrap")
 	body := `{"errorMessage":"config missing","errorType":"Runtime.ConfigError"}`
-	src := "#!/bin/sh\n" + curl + ` -s -X POST -d '` + body + `' "http://$AWS_LAMBDA_RUNTIME_API/2018-06-01/runtime/init/error"` + "\nsleep 30\n"
-	if err := os.WriteFile(script, []byte(src), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	fn := testFunction()
-	fn.Bootstrap = script
+	fn := shellFunction(t, func(curl string) string {
+		return "#!/bin/sh\n" + curl + ` -s -X POST -d '` + body + `' "http://$AWS_LAMBDA_RUNTIME_API/2018-06-01/runtime/init/error"` + "\nsleep 30\n"
+	})
 	r := startRuntime(t, fn, Options{})
 	start := time.Now()
 	res, _ := invoke(t, r, `{}`)

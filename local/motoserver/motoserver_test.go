@@ -58,24 +58,7 @@ func putEventsToQueue(tb testing.TB) func(n int) {
 	tb.Helper()
 	ctx, cfg := context.Background(), startForClients(tb)
 	eb, q := eventbridge.NewFromConfig(cfg), sqs.NewFromConfig(cfg)
-	queue, err := q.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String("target")})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	attrs, err := q.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: queue.QueueUrl, AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameQueueArn}})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if _, err := eb.CreateEventBus(ctx, &eventbridge.CreateEventBusInput{Name: aws.String("bus")}); err != nil {
-		tb.Fatal(err)
-	}
-	if _, err := eb.PutRule(ctx, &eventbridge.PutRuleInput{Name: aws.String("rule"), EventBusName: aws.String("bus"), EventPattern: aws.String(`{"detail-type":["DataInserted"]}`)}); err != nil {
-		tb.Fatal(err)
-	}
-	if _, err := eb.PutTargets(ctx, &eventbridge.PutTargetsInput{Rule: aws.String("rule"), EventBusName: aws.String("bus"),
-		Targets: []ebtypes.Target{{Id: aws.String("queue"), Arn: aws.String(attrs.Attributes["QueueArn"])}}}); err != nil {
-		tb.Fatal(err)
-	}
+	queueURL := mototest.BusToQueue(tb, cfg, "bus", `{"detail-type":["DataInserted"]}`)
 	return func(n int) {
 		tb.Helper()
 		for sent := 0; sent < n; sent += 10 {
@@ -90,7 +73,7 @@ func putEventsToQueue(tb testing.TB) func(n int) {
 			}
 		}
 		for got := 0; got < n; {
-			msgs, err := q.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: queue.QueueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1})
+			msgs, err := q.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(queueURL), MaxNumberOfMessages: 10, WaitTimeSeconds: 1})
 			if err != nil {
 				tb.Fatal(err)
 			}
@@ -105,7 +88,7 @@ func putEventsToQueue(tb testing.TB) func(n int) {
 				if err := json.Unmarshal([]byte(aws.ToString(m.Body)), &ev); err != nil || ev.DetailType != "DataInserted" || len(ev.Detail) == 0 {
 					tb.Fatalf("the queue got %q, not the event (%v)", aws.ToString(m.Body), err)
 				}
-				if _, err := q.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: queue.QueueUrl, ReceiptHandle: m.ReceiptHandle}); err != nil {
+				if _, err := q.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: aws.String(queueURL), ReceiptHandle: m.ReceiptHandle}); err != nil {
 					tb.Fatal(err)
 				}
 			}

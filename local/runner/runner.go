@@ -24,7 +24,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
@@ -204,7 +203,7 @@ func Start(ctx context.Context, opts Options) (r *Runner, err error) {
 		<-built
 		return r, fmt.Errorf("resolve template: %w", err)
 	}
-	provisionCfg := RunnerConfig(upstream)
+	provisionCfg := spec.RunnerConfig(upstream)
 	if err := r.Stack.Provision(ctx, provisionCfg, opts.Logger); err != nil {
 		<-built
 		return r, fmt.Errorf("provision the stack into %s: %w", upstream, err)
@@ -349,7 +348,7 @@ func (r *Runner) Alarms(ctx context.Context) ([]cloudwatch.Status, error) {
 	if err != nil {
 		return nil, err
 	}
-	return r.Metrics.Evaluate(ctx, alarms, queueDepths{sqs.NewFromConfig(RunnerConfig(r.upstream))}), nil
+	return r.Metrics.Evaluate(ctx, alarms, queueDepths{sqs.NewFromConfig(spec.RunnerConfig(r.upstream))}), nil
 }
 
 // queueDepths reads a queue's ApproximateNumberOfMessagesVisible from SQS, as CloudWatch does.
@@ -366,16 +365,6 @@ func (q queueDepths) QueueDepth(ctx context.Context, name string) (float64, erro
 		return 0, err
 	}
 	return strconv.ParseFloat(out.Attributes[string(sqstypes.QueueAttributeNameApproximateNumberOfMessages)], 64)
-}
-
-// RunnerConfig is an SDK config for the runner's own calls to endpoint, signed with
-// spec.RunnerAccessKey so the edge counts them apart from the functions'.
-func RunnerConfig(endpoint string) aws.Config {
-	return aws.Config{
-		Region:       spec.Region,
-		Credentials:  credentials.NewStaticCredentialsProvider(spec.RunnerAccessKey, "local", ""),
-		BaseEndpoint: aws.String(endpoint),
-	}
 }
 
 // Build runs `make build-<LogicalID> ARTIFACTS_DIR=<dir>/<LogicalID> LAMBDA_GOARCH=<this machine's>` for

@@ -6,8 +6,6 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -20,13 +18,14 @@ import (
 
 	"github.com/stream-to-events/stream-to-events/local/edge"
 	"github.com/stream-to-events/stream-to-events/local/spec"
+	"github.com/stream-to-events/stream-to-events/test/mototest"
 )
 
 // TestStartInvokeStop builds a function with make, provisions its queue, and invokes it: the
 // function sees the queue through the edge, with the template's environment, and the edge counts
 // its call under its own name.
 func TestStartInvokeStop(t *testing.T) {
-	needMoto(t)
+	mototest.Require(t)
 	r, err := Start(t.Context(), Options{
 		Template: filepath.Join("testdata", "app", "template.yaml"),
 		BuildDir: t.TempDir(),
@@ -78,23 +77,12 @@ func TestStartInvokeStop(t *testing.T) {
 	}
 }
 
-// needMoto skips without moto_server (the runner starts its own), except under CI.
-func needMoto(t *testing.T) {
-	t.Helper()
-	if _, err := exec.LookPath("moto_server"); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal(err)
-		}
-		t.Skip("moto_server is not installed")
-	}
-}
-
 // checkSummary writes to the bucket, table and queue as the pipeline would and expects the
 // summary to count it: lines of gzip objects per prefix, items, queue depth.
 func checkSummary(t *testing.T, r *Runner) {
 	t.Helper()
 	ctx := t.Context()
-	cfg := RunnerConfig(r.Endpoint())
+	cfg := spec.RunnerConfig(r.Endpoint())
 	bucket, _ := r.Stack.PhysicalID("LakeBucket")
 	var gz bytes.Buffer
 	zw := gzip.NewWriter(&gz)

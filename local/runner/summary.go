@@ -1,10 +1,9 @@
 package runner
 
 import (
-	"bufio"
 	"bytes"
-	"compress/gzip"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -23,6 +22,8 @@ import (
 	"github.com/stream-to-events/stream-to-events/local/edge"
 	"github.com/stream-to-events/stream-to-events/local/esm"
 	"github.com/stream-to-events/stream-to-events/local/firehose"
+	"github.com/stream-to-events/stream-to-events/local/lake"
+	"github.com/stream-to-events/stream-to-events/local/spec"
 )
 
 // Summary is what the pipeline holds at one moment, hop by hop: what the demo prints and what an
@@ -57,7 +58,7 @@ func (r *Runner) Summary(ctx context.Context) (Summary, error) {
 	if r.ESM != nil {
 		s.Mappings = r.ESM.Counts()
 	}
-	cfg := RunnerConfig(r.upstream)
+	cfg := spec.RunnerConfig(r.upstream)
 	tmpl := r.Stack.Template()
 
 	s3c := s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = true })
@@ -66,22 +67,22 @@ func (r *Runner) Summary(ctx context.Context) (Summary, error) {
 		if !ok {
 			continue
 		}
-		pages := s3.NewListObjectsV2Paginator(s3c, &s3.ListObjectsV2Input{Bucket: aws.String(bucket)})
-		for pages.HasMorePages() {
-			page, err := pages.NextPage(ctx)
+		keys, err := lake.Keys(ctx, s3c, bucket, "")
+		if err != nil {
+			return s, err
+		}
+		for _, key := range keys {
+			body, _, err := lake.Object(ctx, s3c, bucket, key)
 			if err != nil {
-				return s, fmt.Errorf("list bucket %s: %w", bucket, err)
+				return s, err
 			}
-			for _, o := range page.Contents {
-				key := aws.ToString(o.Key)
-				prefix, _, _ := strings.Cut(key, "/")
-				prefix += "/"
-				n, err := objectLines(ctx, s3c, bucket, key)
-				if err != nil {
-					return s, err
+			prefix, _, _ := strings.Cut(key, "/")
+			prefix += "/"
+			s.LakeObjects[prefix]++
+			for _, l := range lake.Lines(body) {
+				if len(bytes.TrimSpace(l)) > 0 {
+					s.LakeLines[prefix]++
 				}
-				s.LakeObjects[prefix]++
-				s.LakeLines[prefix] += n
 			}
 		}
 	}
@@ -104,61 +105,16 @@ func (r *Runner) Summary(ctx context.Context) (Summary, error) {
 
 	sq := sqs.NewFromConfig(cfg)
 	for _, id := range tmpl.OfType("AWS::SQS::Queue") {
-		ref, ok := r.Stack.PhysicalID(id)
-		if !ok {
+		n, err := r.queueDepth(ctx, sq, id)
+		if errors.Is(err, errUnknown) {
 			continue
 		}
-		// Queue URLs name the edge; moto finds a queue by the URL's path.
-		u, err := url.Parse(ref)
 		if err != nil {
-			return s, fmt.Errorf("queue %s URL %q: %w", id, ref, err)
+			return s, err
 		}
-		queueURL := r.upstream + u.Path
-		out, err := sq.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{
-			QueueUrl: aws.String(queueURL),
-			AttributeNames: []sqstypes.QueueAttributeName{
-				sqstypes.QueueAttributeNameApproximateNumberOfMessages, sqstypes.QueueAttributeNameApproximateNumberOfMessagesNotVisible,
-			},
-		})
-		if err != nil {
-			return s, fmt.Errorf("queue %s: %w", id, err)
-		}
-		visible, _ := strconv.Atoi(out.Attributes[string(sqstypes.QueueAttributeNameApproximateNumberOfMessages)])
-		inFlight, _ := strconv.Atoi(out.Attributes[string(sqstypes.QueueAttributeNameApproximateNumberOfMessagesNotVisible)])
-		s.QueueDepths[id] = visible + inFlight
+		s.QueueDepths[id] = n
 	}
 	return s, nil
-}
-
-// objectLines counts the lines of an object, gunzipped when it is gzip.
-func objectLines(ctx context.Context, c *s3.Client, bucket, key string) (int, error) {
-	out, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
-	if err != nil {
-		return 0, fmt.Errorf("get s3://%s/%s: %w", bucket, key, err)
-	}
-	defer out.Body.Close()
-	br := bufio.NewReader(out.Body)
-	var rd io.Reader = br
-	if magic, err := br.Peek(2); err == nil && bytes.Equal(magic, []byte{0x1f, 0x8b}) {
-		zr, err := gzip.NewReader(br)
-		if err != nil {
-			return 0, fmt.Errorf("gunzip s3://%s/%s: %w", bucket, key, err)
-		}
-		defer zr.Close()
-		rd = zr
-	}
-	sc := bufio.NewScanner(rd)
-	sc.Buffer(make([]byte, 64<<10), 8<<20)
-	n := 0
-	for sc.Scan() {
-		if len(bytes.TrimSpace(sc.Bytes())) > 0 {
-			n++
-		}
-	}
-	if err := sc.Err(); err != nil {
-		return 0, fmt.Errorf("read s3://%s/%s: %w", bucket, key, err)
-	}
-	return n, nil
 }
 
 // Print writes the summary as aligned text.
@@ -213,4 +169,40 @@ func (s Summary) Print(w io.Writer) {
 		}
 		fmt.Fprintf(w, "  %-40s %6d\n", "total", total)
 	}
+}
+
+var errUnknown = errors.New("not in the stack")
+
+// QueueDepth is the messages the stack's queue id holds, waiting or in flight, read straight
+// from moto (so that reading does not show up in the call counts).
+func (r *Runner) QueueDepth(ctx context.Context, id string) (int, error) {
+	return r.queueDepth(ctx, sqs.NewFromConfig(spec.RunnerConfig(r.upstream)), id)
+}
+
+func (r *Runner) queueDepth(ctx context.Context, sq *sqs.Client, id string) (int, error) {
+	ref, ok := r.Stack.PhysicalID(id)
+	if !ok {
+		return 0, fmt.Errorf("queue %s: %w", id, errUnknown)
+	}
+	// Queue URLs name the edge; moto finds a queue by the URL's path.
+	u, err := url.Parse(ref)
+	if err != nil {
+		return 0, fmt.Errorf("queue %s URL %q: %w", id, ref, err)
+	}
+	names := []sqstypes.QueueAttributeName{
+		sqstypes.QueueAttributeNameApproximateNumberOfMessages, sqstypes.QueueAttributeNameApproximateNumberOfMessagesNotVisible,
+	}
+	out, err := sq.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: aws.String(r.upstream + u.Path), AttributeNames: names})
+	if err != nil {
+		return 0, fmt.Errorf("queue %s: %w", id, err)
+	}
+	n := 0
+	for _, a := range names {
+		v, err := strconv.Atoi(out.Attributes[string(a)])
+		if err != nil {
+			return 0, fmt.Errorf("queue %s attribute %s: %w", id, a, err)
+		}
+		n += v
+	}
+	return n, nil
 }

@@ -10,7 +10,11 @@ import (
 	"encoding/hex"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
 
 	"github.com/stream-to-events/stream-to-events/local/samtemplate"
 )
@@ -25,6 +29,21 @@ const (
 // RunnerAccessKey is the access key the runner's own SDK clients sign with. Each function signs
 // with its logical ID as its access key, so that the edge can count calls per caller.
 const RunnerAccessKey = "runner"
+
+// ClientConfig is an SDK configuration for calls to the local stack at endpoint (its edge, or
+// moto itself), signed with accessKey: the edge counts calls by it, so each caller (the runner,
+// a function, the generator, a test) signs with its own.
+func ClientConfig(endpoint, accessKey string) aws.Config {
+	return aws.Config{
+		Region:       Region,
+		Credentials:  credentials.NewStaticCredentialsProvider(accessKey, "local", ""),
+		BaseEndpoint: aws.String(endpoint),
+	}
+}
+
+// RunnerConfig is the ClientConfig of the runner's own calls, signed with RunnerAccessKey so
+// that the edge counts them apart from the functions'.
+func RunnerConfig(endpoint string) aws.Config { return ClientConfig(endpoint, RunnerAccessKey) }
 
 // Function is an AWS::Serverless::Function of the template, resolved to local values.
 type Function struct {
@@ -120,6 +139,34 @@ func TraceIDs(header string) (root, parent string) {
 		}
 	}
 	return root, parent
+}
+
+// ContinueTrace gives the trace a segment joins: the one header names (its Root, and its Parent
+// as the segment's parent), or, when header names none, a new trace started now.
+func ContinueTrace(header string, now time.Time) (root, parent string) {
+	if root, parent = TraceIDs(header); root != "" {
+		return root, parent
+	}
+	return fmt.Sprintf("1-%08x-%s", now.Unix(), RandomHex(12)), ""
+}
+
+// TraceHeader is the header a segment (ID parent, of trace root) hands what it calls, so that
+// their segments hang under it. Locally everything is sampled.
+func TraceHeader(root, parent string) string {
+	return fmt.Sprintf("Root=%s;Parent=%s;Sampled=1", root, parent)
+}
+
+// Wait waits until wg's goroutines are done or ctx ends, whichever comes first: what a part's
+// Stop does with the work it still has in flight. It returns ctx's error when ctx ended first.
+func Wait(ctx context.Context, wg *sync.WaitGroup) error {
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // RandomHex is n random bytes in hex: the IDs of segments, log streams and the like.

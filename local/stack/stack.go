@@ -188,14 +188,7 @@ func (s *Stack) names() error {
 	}
 	// SAM's implicit resources: a function's role when it names none, and a rule per
 	// EventBridgeRule event.
-	for _, id := range s.tmpl.OfType("AWS::Serverless::Function") {
-		if _, ok := s.types[id]; !ok {
-			continue
-		}
-		props, err := s.tmpl.Function(id)
-		if err != nil {
-			return err
-		}
+	err := s.eachFunction(func(id string, props map[string]any) error {
 		if _, ok := props["Role"]; !ok {
 			role := id + "Role"
 			if _, taken := s.types[role]; !taken {
@@ -222,6 +215,10 @@ func (s *Stack) names() error {
 				}
 			}
 		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	for _, id := range s.tmpl.OfType("AWS::Events::Rule") {
 		if _, ok := s.types[id]; !ok {
@@ -494,14 +491,7 @@ func (s *Stack) functionByARN(arn string) (string, bool) {
 // resolveFunctions builds spec.Function for every AWS::Serverless::Function.
 func (s *Stack) resolveFunctions() error {
 	s.functions = map[string]spec.Function{}
-	for _, id := range s.tmpl.OfType("AWS::Serverless::Function") {
-		if _, ok := s.types[id]; !ok {
-			continue
-		}
-		props, err := s.tmpl.Function(id)
-		if err != nil {
-			return err
-		}
+	return s.eachFunction(func(id string, props map[string]any) error {
 		f := spec.Function{
 			LogicalID: id,
 			Name:      s.res.refs[id].(string),
@@ -549,6 +539,24 @@ func (s *Stack) resolveFunctions() error {
 			}
 		}
 		s.functions[id] = f
+		return nil
+	})
+}
+
+// eachFunction calls fn with each AWS::Serverless::Function the stack creates and its
+// properties, Globals applied, until fn fails.
+func (s *Stack) eachFunction(fn func(id string, props map[string]any) error) error {
+	for _, id := range s.tmpl.OfType("AWS::Serverless::Function") {
+		if _, ok := s.types[id]; !ok {
+			continue
+		}
+		props, err := s.tmpl.Function(id)
+		if err != nil {
+			return err
+		}
+		if err := fn(id, props); err != nil {
+			return err
+		}
 	}
 	return nil
 }

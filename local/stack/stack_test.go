@@ -258,60 +258,6 @@ func TestProvision(t *testing.T) {
 	}
 }
 
-// TestRealTemplate provisions the project's own template.yaml, so that a resource type or
-// intrinsic the runner cannot handle shows up here rather than at `make local`.
-func TestRealTemplate(t *testing.T) {
-	path := filepath.Join("..", "..", "template.yaml")
-	tmpl, err := samtemplate.Load(path)
-	if err != nil {
-		t.Skipf("no template.yaml yet: %v", err)
-	}
-	mototest.Start(t)
-	s, err := New(tmpl, Options{BuildDir: "/build", Endpoint: endpoint, APIURL: "http://127.0.0.1:3000"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.LoadDefaultConfig(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Provision(t.Context(), cfg, nil); err != nil {
-		t.Fatal(err)
-	}
-	fns := s.Functions()
-	for id, vars := range map[string][]string{
-		"TransformerFunction":    {"QUEUE_URL"},
-		"EventStorerFunction":    {"TABLE_NAME"},
-		"EventEmitterFunction":   {"EVENT_BUS_NAME", "EVENT_SOURCE", "TABLE_ARN"},
-		"EventResponderFunction": {"PROJECTION_TABLE"},
-		"RecordsApiFunction":     {"PROJECTION_TABLE"},
-	} {
-		f, ok := fns[id]
-		if !ok {
-			t.Errorf("no function %s", id)
-			continue
-		}
-		for _, v := range vars {
-			if f.Env[v] == "" {
-				t.Errorf("%s: %s not resolved (env %v)", id, v, f.Env)
-			}
-		}
-	}
-	outputs, err := s.Outputs()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, o := range outputs {
-		t.Logf("output %s = %s", o.Key, o.Value)
-		if strings.Contains(o.Value, "execute-api") {
-			t.Errorf("output %s = %q still names AWS, want the local API", o.Key, o.Value)
-		}
-	}
-	if len(s.RuleTargets()) == 0 {
-		t.Error("no rule delivers to a function")
-	}
-}
-
 // TestRealTemplateAccountSetting: the API Gateway account setting and its role exist only while
 // CreateApiGatewayAccount is "true", its default; the handle the API waits on exists either way.
 func TestRealTemplateAccountSetting(t *testing.T) {

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/xray"
 
 	"github.com/stream-to-events/stream-to-events/local/spec"
@@ -30,11 +29,7 @@ var _ segmentPutter = (*xray.Client)(nil)
 // newXRayClient signs as the runner, so that the edge counts the daemon's calls as the runner's
 // and not as a function's.
 func newXRayClient(endpoint string) *xray.Client {
-	cfg := aws.Config{
-		Region:      spec.Region,
-		Credentials: credentials.NewStaticCredentialsProvider(spec.RunnerAccessKey, "test", ""),
-	}
-	return xray.NewFromConfig(cfg, func(o *xray.Options) { o.BaseEndpoint = aws.String(endpoint) })
+	return xray.NewFromConfig(spec.RunnerConfig(endpoint))
 }
 
 // forwarder sends documents to PutTraceSegments in batches. A batch that fails is logged and

@@ -9,7 +9,8 @@ import (
 	"strings"
 )
 
-// Document is an X-Ray segment or subsegment document, with the fields the tree and the
+// Document is an X-Ray segment or subsegment document: what the local services write for their
+// part of a trace (see Emitter), and, of what the daemon receives, the fields the tree and the
 // printout use. The document as received is kept for forwarding.
 type Document struct {
 	ID          string         `json:"id"`
@@ -28,8 +29,22 @@ type Document struct {
 	Annotations map[string]any `json:"annotations,omitempty"`
 	AWS         map[string]any `json:"aws,omitempty"`
 	Subsegments []Document     `json:"subsegments,omitempty"`
+	HTTP        map[string]any `json:"http,omitempty"`
+	Cause       any            `json:"cause,omitempty"` // a *Cause, or as received: an object, or the ID of an exception elsewhere
 
 	raw []byte
+}
+
+// Cause is why a segment failed: the exceptions that made it an error or a fault.
+type Cause struct {
+	Exceptions []Exception `json:"exceptions"`
+}
+
+// Exception is one exception of a Cause.
+type Exception struct {
+	ID      string `json:"id"`
+	Message string `json:"message"`
+	Type    string `json:"type"`
 }
 
 // Node is a segment or subsegment placed in its trace's tree.
