@@ -21,15 +21,14 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/stream-to-events/stream-to-events/cmd/generator/generate"
+	"github.com/stream-to-events/stream-to-events/cmd/internal/cli"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := cli.SignalContext()
 	defer stop()
 	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
 }
@@ -81,12 +80,7 @@ const (
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
 	var o options
-	fs := flag.NewFlagSet("generator", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: generator [flags]\n\nSends generated records to the ingest delivery stream or the ingest queue.\n\nFlags:\n")
-		fs.PrintDefaults()
-	}
+	fs := cli.NewFlagSet("generator", "Usage: generator [flags]\n\nSends generated records to the ingest delivery stream or the ingest queue.", stderr)
 	fs.IntVar(&o.count, "count", 100, "number of records to send, duplicates and bad records included")
 	fs.Float64Var(&o.rate, "rate", 0, "records per second; 0 sends as fast as the destination takes them")
 	fs.StringVar(&o.stream, "stream", "", "delivery stream name (instead of --stack)")

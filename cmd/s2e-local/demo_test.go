@@ -1,11 +1,10 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
-	"compress/gzip"
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -13,14 +12,12 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -29,7 +26,10 @@ import (
 	"github.com/stream-to-events/stream-to-events/internal/api"
 	"github.com/stream-to-events/stream-to-events/internal/record"
 	"github.com/stream-to-events/stream-to-events/local/runner"
+	"github.com/stream-to-events/stream-to-events/local/spec"
 	"github.com/stream-to-events/stream-to-events/local/xraylocal"
+	"github.com/stream-to-events/stream-to-events/test/docblock"
+	"github.com/stream-to-events/stream-to-events/test/mototest"
 )
 
 // TestDemo runs the demo's own path (start the whole flow from template.yaml with the bootstraps
@@ -38,19 +38,8 @@ import (
 // look for it: the lake, the error prefix, the event store, the bus, the projection, the API,
 // the DLQs, the AWS calls the functions made and one record's trace.
 func TestDemo(t *testing.T) {
-	if _, err := exec.LookPath("moto_server"); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal(err)
-		}
-		t.Skip("moto_server is not installed")
-	}
-	cfg := demoConfig{
-		Records: generate.Options{Seed: 7, Raw: 0.1, Invalid: 0.05, Duplicates: 0.1},
-		Count:   200,
-		// make test runs this beside every other package on two CPUs; the demo takes about a
-		// minute there.
-		Timeout: 150 * time.Second,
-	}
+	mototest.Require(t)
+	cfg := defaultDemo // the records make demo sends, whose report the README shows
 	// The stack outlives t.Context(), which ends before the cleanups run.
 	ctx := context.Background()
 	var progress bytes.Buffer
@@ -74,6 +63,8 @@ func TestDemo(t *testing.T) {
 	if len(d.Missing) > 0 {
 		t.Fatalf("after %s not every record crossed every hop: %s", d.Crossed.Round(time.Second), strings.Join(d.Missing, "; "))
 	}
+	d.printCrossed(&report)
+	t.Run("the README shows this report", func(t *testing.T) { checkREADME(t, report.String()) })
 	want := d.Want
 	if len(want.Raw) == 0 || want.Invalid == 0 || countDuplicates(d.Records) == 0 {
 		t.Fatalf("the generated records hold %d raw, %d invalid and %d duplicates; the test needs some of each",
@@ -139,8 +130,9 @@ func TestDemo(t *testing.T) {
 	})
 
 	t.Run("every record is emitted", func(t *testing.T) {
-		// Each event reaches the responder in an invocation of its own, whose segment names the
-		// event's record: the responder's segments are the events delivered from the bus.
+		// The responder opens a span for every record its batches delivered (the one written for
+		// its entity and each one a newer record of the batch overtook), annotated with the
+		// record's id: the responder's spans are the events delivered from the bus.
 		responded := d.Summary.Mappings["EventResponderFunction.DataInserted"]
 		if int(responded.Records-responded.Failed) < want.Unique {
 			t.Errorf("the responder got %d events, want at least %d", responded.Records-responded.Failed, want.Unique)
@@ -367,14 +359,14 @@ func readStack(t *testing.T, r *runner.Runner) stackState {
 	t.Helper()
 	// Through the edge, signed as the runner: the calls count as the runner's, apart from the
 	// functions' that the batching check counts (and d.Summary holds the counts before these).
-	cfg := runner.RunnerConfig(r.Endpoint())
+	cfg := spec.RunnerConfig(r.Endpoint())
 	s := stackState{
 		lake: map[string]int{}, lakeRaw: map[string][]string{}, failed: map[string]int{},
 		store: map[string]int{}, projection: map[string]string{}, traced: map[string]map[string]int{},
 	}
 	s3c := s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = true })
 	bucket := physicalID(t, r, "LakeBucket")
-	eachLine(t, s3c, bucket, "records/", func(line []byte) {
+	mototest.EachLine(t, s3c, bucket, "records/", func(_ string, line []byte) {
 		var rec record.Record
 		if err := json.Unmarshal(line, &rec); err != nil {
 			t.Fatalf("a records/ line is no canonical record: %v: %s", err, line)
@@ -387,7 +379,7 @@ func readStack(t *testing.T, r *runner.Runner) stackState {
 		}
 		s.lake[rec.ID]++
 	})
-	eachLine(t, s3c, bucket, "errors/processing-failed/", func(line []byte) {
+	mototest.EachLine(t, s3c, bucket, "errors/processing-failed/", func(_ string, line []byte) {
 		var e struct {
 			ErrorCode string `json:"errorCode"`
 			RawData   []byte `json:"rawData"`
@@ -429,48 +421,11 @@ func physicalID(t *testing.T, r *runner.Runner, id string) string {
 	return v
 }
 
-// eachLine calls line for every line of every object under prefix, gunzipped.
-func eachLine(t *testing.T, c *s3.Client, bucket, prefix string, line func([]byte)) {
-	t.Helper()
-	pages := s3.NewListObjectsV2Paginator(c, &s3.ListObjectsV2Input{Bucket: aws.String(bucket), Prefix: aws.String(prefix)})
-	for pages.HasMorePages() {
-		page, err := pages.NextPage(t.Context())
-		if err != nil {
-			t.Fatalf("list s3://%s/%s: %v", bucket, prefix, err)
-		}
-		for _, o := range page.Contents {
-			out, err := c.GetObject(t.Context(), &s3.GetObjectInput{Bucket: aws.String(bucket), Key: o.Key})
-			if err != nil {
-				t.Fatalf("get %s: %v", aws.ToString(o.Key), err)
-			}
-			zr, err := gzip.NewReader(out.Body)
-			if err != nil {
-				t.Fatalf("%s is not GZIP, as the template configures: %v", aws.ToString(o.Key), err)
-			}
-			sc := bufio.NewScanner(zr)
-			sc.Buffer(make([]byte, 64<<10), 8<<20)
-			for sc.Scan() {
-				line(sc.Bytes())
-			}
-			if err := sc.Err(); err != nil {
-				t.Fatalf("read %s: %v", aws.ToString(o.Key), err)
-			}
-			_ = out.Body.Close()
-		}
-	}
-}
-
+// scanTable calls each with the keys and the record id of every item of table.
 func scanTable(t *testing.T, db *dynamodb.Client, table string, each func(map[string]ddbtypes.AttributeValue)) {
 	t.Helper()
-	pages := dynamodb.NewScanPaginator(db, &dynamodb.ScanInput{TableName: aws.String(table), ProjectionExpression: aws.String("pk, sk, id")})
-	for pages.HasMorePages() {
-		page, err := pages.NextPage(t.Context())
-		if err != nil {
-			t.Fatalf("scan %s: %v", table, err)
-		}
-		for _, item := range page.Items {
-			each(item)
-		}
+	if err := mototest.Scan(t.Context(), db, table, "pk, sk, id", each); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -601,4 +556,49 @@ func TestHopChecksCountRawEntities(t *testing.T) {
 			t.Errorf("projection with %d entries beyond the newest and the raw records: %q, want %q", extra, got, wantVerdict)
 		}
 	}
+}
+
+var updateREADME = flag.Bool("update-readme", false, "write this run's demo report into README.md")
+
+// readmeDemo is where the README shows a demo report.
+var readmeDemo = docblock.Block{
+	Begin: "<!-- demo report: written by go test ./cmd/s2e-local -run TestDemo -update-readme -->\n```\n",
+	End:   "```\n<!-- end of demo report -->\n",
+}
+
+// checkREADME holds the README's sample of make demo to what the demo prints for its default
+// records: the same records sent and the same expected count at every hop (what was found, the
+// names and the timings differ from run to run). -update-readme writes report there.
+func checkREADME(t *testing.T, report string) {
+	path := filepath.Join("..", "..", "README.md")
+	if *updateREADME {
+		if err := readmeDemo.Write(path, report); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sample, err := readmeDemo.In(string(b))
+	if err != nil {
+		t.Fatalf("README.md: %v", err)
+	}
+	if got, want := expectedColumn(sample), expectedColumn(report); !slices.Equal(got, want) {
+		t.Errorf("README.md's demo report expects\n%s\nthe demo expects\n%s\n(go test ./cmd/s2e-local -run TestDemo -update-readme)", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// expectedColumn is a demo report's first line and its hop table up to the arrows: what the
+// records sent must become.
+func expectedColumn(report string) []string {
+	lines := strings.Split(report, "\n")
+	out := lines[:1]
+	for _, l := range lines {
+		if before, _, ok := strings.Cut(l, "→"); ok && strings.HasPrefix(l, "  ") {
+			out = append(out, strings.TrimSpace(before))
+		}
+	}
+	return out
 }

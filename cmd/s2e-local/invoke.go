@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/stream-to-events/stream-to-events/cmd/internal/cli"
 	"github.com/stream-to-events/stream-to-events/local/runner"
 	"github.com/stream-to-events/stream-to-events/local/samtemplate"
 	"github.com/stream-to-events/stream-to-events/local/spec"
@@ -26,7 +27,7 @@ Without --endpoint it starts its own moto_server with the stack provisioned and 
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		id, args = args[0], args[1:]
 	}
-	if err := parse(fs, args); err != nil {
+	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
 	if id == "" && fs.NArg() > 0 {
@@ -34,7 +35,7 @@ Without --endpoint it starts its own moto_server with the stack provisioned and 
 	}
 	if id == "" || fs.NArg() > 1 {
 		fs.Usage()
-		return errUsage
+		return cli.ErrUsage
 	}
 	tmpl, err := samtemplate.Load(c.template)
 	if err != nil {

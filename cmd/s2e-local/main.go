@@ -12,12 +12,11 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
+	"github.com/stream-to-events/stream-to-events/cmd/internal/cli"
 	"github.com/stream-to-events/stream-to-events/local/edge"
 	"github.com/stream-to-events/stream-to-events/local/motoserver"
 	"github.com/stream-to-events/stream-to-events/local/runner"
@@ -37,62 +36,35 @@ Run "s2e-local <command> -h" for a command's flags.
 It needs moto_server (pip install -r local/motoserver/requirements.txt), make and Go: the
 functions are built by the Makefile for this machine, as sam build would build them for Lambda.`
 
+// commands are s2e-local's sub-commands by name.
+var commands = map[string]cli.Command{
+	"start":     cmdStart,
+	"invoke":    cmdInvoke,
+	"start-api": cmdStartAPI,
+	"demo":      cmdDemo,
+	"traces":    cmdTraces,
+}
+
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
 // run is main without the process: it returns the exit code.
 func run(args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Fprintln(stderr, usage)
-		if len(args) == 0 {
-			return 2
-		}
-		return 0
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	var err error
-	switch args[0] {
-	case "start":
-		err = cmdStart(ctx, args[1:], stdout, stderr)
-	case "invoke":
-		err = cmdInvoke(ctx, args[1:], stdout, stderr)
-	case "start-api":
-		err = cmdStartAPI(ctx, args[1:], stdout, stderr)
-	case "demo":
-		err = cmdDemo(ctx, args[1:], stdout, stderr)
-	case "traces":
-		err = cmdTraces(ctx, args[1:], stdout, stderr)
-	default:
-		fmt.Fprintf(stderr, "s2e-local: unknown command %q\n\n%s\n", args[0], usage)
-		return 2
-	}
+	err := cli.Dispatch("s2e-local", usage, commands, args, stdout, stderr)
 	switch {
-	case err == nil:
-		return 0
-	case errors.Is(err, flag.ErrHelp):
-		return 0
-	case errors.Is(err, errUsage):
-		return 2
 	case errors.Is(err, errFunction):
-		return 1
-	}
-	if errors.Is(err, motoserver.ErrNotInstalled) {
+		return 1 // the function's error is already printed
+	case errors.Is(err, motoserver.ErrNotInstalled):
 		fmt.Fprintln(stderr, "s2e-local:", motoserver.InstallHint)
 		fmt.Fprintln(stderr, `  (or point at a running one: --endpoint http://127.0.0.1:5000)`)
 		return 1
 	}
-	fmt.Fprintln(stderr, "s2e-local:", err)
-	return 1
+	return cli.Exit("s2e-local", err, stderr)
 }
 
-// errUsage marks a usage error already explained to the user; errFunction a function that
-// answered with an error.
-var (
-	errUsage    = errors.New("usage")
-	errFunction = errors.New("function error")
-)
+// errFunction marks a function that answered with an error.
+var errFunction = errors.New("function error")
 
 // common are the flags every command that runs the stack shares.
 type common struct {
@@ -110,8 +82,7 @@ type common struct {
 }
 
 func newFlags(name, synopsis string, stderr io.Writer) (*flag.FlagSet, *common) {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := cli.NewFlagSet(name, synopsis, stderr)
 	c := &common{fs: fs, stderr: stderr, params: paramFlag{}}
 	fs.StringVar(&c.template, "template", "template.yaml", "the SAM template to run")
 	// Each command builds into its own folder: rebuilding a bootstrap that a running start
@@ -123,10 +94,6 @@ func newFlags(name, synopsis string, stderr io.Writer) (*flag.FlagSet, *common) 
 	fs.StringVar(&c.logLevel, "log-level", "info", "the runner's own log level: debug, info, warn, error")
 	fs.StringVar(&c.motoLog, "moto-log", "", "write moto_server's output to this file (its errors; a line per request too with S2E_MOTO_REQUEST_LOG=1)")
 	fs.StringVar(&c.logFilter, "log-filter", "", "print the logs of these functions only (comma-separated logical IDs or names)")
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "%s\n\nFlags:\n", synopsis)
-		fs.PrintDefaults()
-	}
 	return fs, c
 }
 
@@ -173,6 +140,15 @@ func (c *common) options(logs io.Writer) (runner.Options, error) {
 	return opts, nil
 }
 
+// parse reads a command's flags, which take no other arguments, and the runner options they
+// give (see options); the caller closes c once the runner has stopped.
+func (c *common) parse(fs *flag.FlagSet, args []string, logs io.Writer) (runner.Options, error) {
+	if err := cli.ParseFlagsOnly(fs, args); err != nil {
+		return runner.Options{}, err
+	}
+	return c.options(logs)
+}
+
 func (c *common) close() {
 	if c.motoLogF != nil {
 		_ = c.motoLogF.Close() // on the way out: there is nothing left to do about a failed close
@@ -209,14 +185,7 @@ func cmdStart(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	buffer := fs.Duration("buffer-interval", 5*time.Second, "shorten Firehose's buffering interval to at most this (0 keeps the template's)")
 	faults := fs.String("faults", "", "inject faults: service:operation:kind:rate[:caller],… (kind throttle, 5xx or partial), e.g. sqs:SendMessageBatch:partial:0.2")
 	failedVisibility := fs.Duration("failed-visibility", 0, "retry a failed queue batch after this long instead of the queue's visibility timeout (0 keeps the queue's, as Lambda does)")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		fs.Usage()
-		return errUsage
-	}
-	opts, err := c.options(stdout)
+	opts, err := c.parse(fs, args, stdout)
 	if err != nil {
 		return err
 	}
@@ -256,10 +225,7 @@ func printBanner(w io.Writer, r *runner.Runner) {
 func cmdStartAPI(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs, c := newFlags("start-api", "s2e-local start-api: the REST API, like sam local start-api.\nWith --endpoint pointing at a running `s2e-local start`, it serves that stack's data.", stderr)
 	apiPort := fs.Int("api-port", 3000, "the REST API's port")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	opts, err := c.options(stdout)
+	opts, err := c.parse(fs, args, stdout)
 	if err != nil {
 		return err
 	}
@@ -273,13 +239,4 @@ func cmdStartAPI(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	fmt.Fprintf(stderr, "REST API on %s (routes from template.yaml; IAM auth is not checked locally). Ctrl-C stops.\n", r.APIURL())
 	<-ctx.Done()
 	return stopRunner(r, stderr)
-}
-
-// parse parses a command's flags; the flag package has already told the user what is wrong.
-func parse(fs *flag.FlagSet, args []string) error {
-	err := fs.Parse(args)
-	if err != nil && !errors.Is(err, flag.ErrHelp) {
-		return errUsage
-	}
-	return err
 }

@@ -4,10 +4,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/stream-to-events/stream-to-events/test/mototest"
 )
 
 func TestRunUsage(t *testing.T) {
@@ -27,6 +28,9 @@ func TestRunUsage(t *testing.T) {
 		{"missing template", []string{"start", "--template", "nope.yaml"}, 1, "run from the repository root"},
 		{"bad faults", []string{"start", "--template", app, "--faults", "sqs:SendMessageBatch:explode:0.1"}, 1, "--faults"},
 		{"bad param", []string{"start", "--param", "novalue"}, 2, "want Name=Value"},
+		{"demo with a stray argument", []string{"demo", "now"}, 2, "Flags:"},
+		{"start-api with a stray argument", []string{"start-api", "now"}, 2, "Flags:"},
+		{"traces with a stray argument", []string{"traces", "now"}, 2, "Flags:"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -42,12 +46,7 @@ func TestRunUsage(t *testing.T) {
 // TestInvoke runs `s2e-local invoke` on a one-function app: the response goes to stdout, the
 // function's Lambda lines to stderr.
 func TestInvoke(t *testing.T) {
-	if _, err := exec.LookPath("moto_server"); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal(err)
-		}
-		t.Skip("moto_server is not installed")
-	}
+	mototest.Require(t)
 	event := filepath.Join(t.TempDir(), "event.json")
 	if err := os.WriteFile(event, []byte(`{"hello":"world"}`), 0o644); err != nil {
 		t.Fatal(err)

@@ -11,7 +11,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/xray"
 
-	"github.com/stream-to-events/stream-to-events/local/runner"
+	"github.com/stream-to-events/stream-to-events/cmd/internal/cli"
+	"github.com/stream-to-events/stream-to-events/local/spec"
 	"github.com/stream-to-events/stream-to-events/local/xraylocal"
 )
 
@@ -29,14 +30,14 @@ subsegments, durations, errors), read through the X-Ray API of its endpoint.`, s
 	endpoint := fs.String("url", "http://127.0.0.1:4566", "the running stack's AWS endpoint")
 	n := fs.Int("n", 5, "how many traces")
 	since := fs.Duration("since", 15*time.Minute, "look back this far")
-	if err := parse(fs, args); err != nil {
+	if err := cli.ParseFlagsOnly(fs, args); err != nil {
 		return err
 	}
 	// --endpoint is the common flag's name for the same thing: prefer it when given.
 	if e := fs.Lookup("endpoint").Value.String(); e != "" {
 		*endpoint = e
 	}
-	client := xray.NewFromConfig(runner.RunnerConfig(strings.TrimRight(*endpoint, "/")))
+	client := xray.NewFromConfig(spec.RunnerConfig(strings.TrimRight(*endpoint, "/")))
 	traces, err := readTraces(ctx, client, time.Now().Add(-*since), *n)
 	if err != nil {
 		return fmt.Errorf("read traces from %s: %w (is s2e-local start running?)", *endpoint, err)

@@ -5,14 +5,10 @@
 package main
 
 import (
-	"context"
-	"errors"
-	"flag"
-	"fmt"
 	"io"
 	"os"
-	"os/signal"
-	"syscall"
+
+	"github.com/stream-to-events/stream-to-events/cmd/internal/cli"
 )
 
 const usage = `s2e operates stream-to-events on AWS or against a local edge.
@@ -27,7 +23,7 @@ Run "s2e <command> -h" for a command's flags. Against AWS it reads the stack's O
 --endpoint http://127.0.0.1:4566.`
 
 // commands are s2e's sub-commands by name; each lives in its own file.
-var commands = map[string]func(ctx context.Context, args []string, stdout, stderr io.Writer) error{
+var commands = map[string]cli.Command{
 	"redrive": cmdRedrive,
 	"replay":  cmdReplay,
 	"status":  cmdStatus,
@@ -39,39 +35,5 @@ func main() {
 
 // run is main without the process: it returns the exit code.
 func run(args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Fprintln(stderr, usage)
-		if len(args) == 0 {
-			return 2
-		}
-		return 0
-	}
-	cmd, ok := commands[args[0]]
-	if !ok {
-		fmt.Fprintf(stderr, "s2e: unknown command %q\n\n%s\n", args[0], usage)
-		return 2
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	switch err := cmd(ctx, args[1:], stdout, stderr); {
-	case err == nil, errors.Is(err, flag.ErrHelp):
-		return 0
-	case errors.Is(err, errUsage):
-		return 2
-	default:
-		fmt.Fprintln(stderr, "s2e:", err)
-		return 1
-	}
-}
-
-// errUsage marks a usage error already explained to the user.
-var errUsage = errors.New("usage")
-
-// parse parses a command's flags; the flag package has already told the user what is wrong.
-func parse(fs *flag.FlagSet, args []string) error {
-	err := fs.Parse(args)
-	if err != nil && !errors.Is(err, flag.ErrHelp) {
-		return errUsage
-	}
-	return err
+	return cli.Exit("s2e", cli.Dispatch("s2e", usage, commands, args, stdout, stderr), stderr)
 }

@@ -3,11 +3,11 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
 
+	"github.com/stream-to-events/stream-to-events/cmd/internal/cli"
 	"github.com/stream-to-events/stream-to-events/cmd/s2e/redrive"
 	"github.com/stream-to-events/stream-to-events/internal/awsclient"
 	"github.com/stream-to-events/stream-to-events/local/spec"
@@ -25,45 +26,44 @@ import (
 const redriveAccessKey = "redrive"
 
 func cmdRedrive(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("redrive", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	synopsis := `s2e redrive: replay what failed once its fault is mended.
   errors/processing-failed/ → the ingest delivery stream: the records of processor
                   invocations that failed as a whole (not those the transformer refused as
                   bad input, which stay)
+  errors/changes/processing-failed/ → changes/: the change archive's stream reads Kinesis
+                  and takes no puts, so the change lines of its failed batches are made here,
+                  as its processor makes them, and written in the day of their arrival
   IngestDLQ     → IngestQueue (same MessageGroupId; a fresh MessageDeduplicationId, since the
                   queue drops a deduplication id it saw in the last five minutes and the
                   storer is idempotent)
   ConflictQueue → IngestQueue, only when asked (--only conflicts): records that conflicted
                   with a stored one, once the operator deleted the stored item
-  ResponderDLQ  → the event bus (Lambda OnFailure records and EventBridge dead letters alike)
+  ResponderDLQ  → the event bus (events the responder gave back too often, and the rule's
+                  failed deliveries)
   EmitterDLQ    → the bus: the stream range each OnFailure record names is read again and
                   every inserted item is read from the store and emitted
 A message is deleted from its DLQ only after its replay succeeded. Against the local runner
 give --endpoint (its edge answers DescribeStacks); against AWS leave it out.`
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "%s\n\nFlags:\n", synopsis)
-		fs.PrintDefaults()
-	}
+	fs := cli.NewFlagSet("redrive", synopsis, stderr)
 	endpoint := fs.String("endpoint", "", "AWS endpoint URL, e.g. a running s2e-local start's http://127.0.0.1:4566 (default: AWS_ENDPOINT_URL, else AWS)")
 	stack := fs.String("stack-name", spec.StackName, "the CloudFormation stack whose Outputs name the queues, the bus and the table")
-	only := fs.String("only", "", "redrive only these: comma-separated lake (errors/processing-failed/), ingest, emitter, responder, conflicts (never part of the default)")
+	only := fs.String("only", "", "redrive only these: comma-separated lake (errors/processing-failed/), changes (errors/changes/processing-failed/), ingest, emitter, responder, conflicts (never part of the default)")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
-	if err := parse(fs, args); err != nil {
+	if err := cli.ParseFlagsOnly(fs, args); err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		fs.Usage()
-		return errUsage
-	}
-	want := map[string]bool{"lake": true, "ingest": true, "emitter": true, "responder": true}
+	var want map[string]bool // nil: every default part
 	if *only != "" {
 		want = map[string]bool{}
+		var names []string
+		for _, p := range redrive.Parts {
+			names = append(names, p.Name)
+		}
 		for _, q := range strings.Split(*only, ",") {
 			q = strings.TrimSpace(q)
-			if q != "lake" && q != "ingest" && q != "emitter" && q != "responder" && q != "conflicts" {
-				fmt.Fprintf(stderr, "--only: %q is not lake, ingest, emitter, responder or conflicts\n", q)
-				return errUsage
+			if !slices.Contains(names, q) {
+				fmt.Fprintf(stderr, "--only: %q is not one of %s\n", q, strings.Join(names, ", "))
+				return cli.ErrUsage
 			}
 			want[q] = true
 		}
@@ -73,32 +73,7 @@ give --endpoint (its edge answers DescribeStacks); against AWS leave it out.`
 	if err != nil {
 		return err
 	}
-	var rep redrive.Report
-	var errs []error
-	if want["lake"] {
-		rep.Lake, err = r.Lake(ctx)
-		errs = append(errs, err)
-	}
-	if want["ingest"] {
-		rep.Ingest, err = r.Ingest(ctx)
-		errs = append(errs, err)
-	}
-	if want["conflicts"] {
-		rep.Conflicts, err = r.Conflicts(ctx)
-		errs = append(errs, err)
-	}
-	if want["emitter"] {
-		var un []string
-		rep.Emitter, un, err = r.Emitter(ctx)
-		rep.Unreplayable = append(rep.Unreplayable, un...)
-		errs = append(errs, err)
-	}
-	if want["responder"] {
-		var un []string
-		rep.Responder, un, err = r.Responder(ctx)
-		rep.Unreplayable = append(rep.Unreplayable, un...)
-		errs = append(errs, err)
-	}
+	rep, err := r.Run(ctx, want)
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
@@ -106,12 +81,10 @@ give --endpoint (its edge answers DescribeStacks); against AWS leave it out.`
 	} else {
 		printRedrive(stdout, rep)
 	}
-	for _, err := range errs {
-		if err != nil {
-			return err
-		}
+	if err != nil {
+		return err
 	}
-	if n := rep.Lake.Failed + rep.Ingest.Failed + rep.Conflicts.Failed + rep.Emitter.Failed + rep.Responder.Failed; n > 0 {
+	if n := rep.Failed(); n > 0 {
 		return fmt.Errorf("redrive: %d DLQ messages could not be replayed and stay in their DLQ", n)
 	}
 	return nil
@@ -119,11 +92,9 @@ give --endpoint (its edge answers DescribeStacks); against AWS leave it out.`
 
 func printRedrive(w io.Writer, rep redrive.Report) {
 	fmt.Fprintf(w, "%-15s %9s %9s %9s %7s\n", "from", "messages", "redriven", "records", "failed")
-	for _, row := range []struct {
-		name string
-		c    redrive.Counts
-	}{{"errors/ objects", rep.Lake}, {"IngestDLQ", rep.Ingest}, {"ConflictQueue", rep.Conflicts}, {"EmitterDLQ", rep.Emitter}, {"ResponderDLQ", rep.Responder}} {
-		fmt.Fprintf(w, "%-15s %9d %9d %9d %7d\n", row.name, row.c.Messages, row.c.Redriven, row.c.Records, row.c.Failed)
+	for _, p := range redrive.Parts {
+		c := p.Counts(&rep)
+		fmt.Fprintf(w, "%-15s %9d %9d %9d %7d\n", p.Label, c.Messages, c.Redriven, c.Records, c.Failed)
 	}
 	for _, u := range rep.Unreplayable {
 		fmt.Fprintln(w, "not replayable:", u)

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"errors"
 	"strings"
 	"testing"
 
@@ -11,23 +10,10 @@ import (
 )
 
 func TestRedriveFlags(t *testing.T) {
-	tests := []struct {
-		name string
-		args []string
-		want string // in stderr
-	}{
-		{"unknown DLQ", []string{"--only", "ingest,bogus"}, `"bogus" is not lake, ingest, emitter, responder or conflicts`},
+	refusesUsage(t, cmdRedrive, []usageCase{
+		{"unknown DLQ", []string{"--only", "ingest,bogus"}, `"bogus" is not one of lake, changes, ingest, conflicts, emitter, responder`},
 		{"stray argument", []string{"now"}, "Flags:"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			var stdout, stderr bytes.Buffer
-			err := cmdRedrive(t.Context(), tt.args, &stdout, &stderr)
-			if !errors.Is(err, errUsage) || !strings.Contains(stderr.String(), tt.want) {
-				t.Errorf("error %v, stderr %q; want a usage error saying %q", err, stderr.String(), tt.want)
-			}
-		})
-	}
+	})
 }
 
 // TestRedriveNoStack: against an endpoint without the stack, redrive says which stack it could
@@ -43,13 +29,18 @@ func TestRedriveNoStack(t *testing.T) {
 
 func TestPrintRedrive(t *testing.T) {
 	var b bytes.Buffer
-	printRedrive(&b, redrive.Report{
+	rep := redrive.Report{
 		Ingest:       redrive.Counts{Messages: 3, Redriven: 3, Records: 3},
+		Lake:         redrive.Counts{Messages: 2, Redriven: 1, Failed: 1},
 		Emitter:      redrive.Counts{Messages: 1, Redriven: 0, Failed: 1},
 		Unreplayable: []string{"EmitterDLQ message m1: trimmed"},
-	})
+	}
+	printRedrive(&b, rep)
+	if n := rep.Failed(); n != 2 {
+		t.Errorf("Failed() = %d, want the lake's 1 and EmitterDLQ's 1", n)
+	}
 	out := b.String()
-	for _, want := range []string{"IngestDLQ               3         3         3       0", "EmitterDLQ              1         0         0       1", "not replayable: EmitterDLQ message m1: trimmed"} {
+	for _, want := range []string{"IngestDLQ               3         3         3       0", "errors/ objects         2         1         0       1", "EmitterDLQ              1         0         0       1", "not replayable: EmitterDLQ message m1: trimmed"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("report lacks %q:\n%s", want, out)
 		}

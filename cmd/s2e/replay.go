@@ -3,35 +3,27 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"time"
 
+	"github.com/stream-to-events/stream-to-events/cmd/internal/cli"
 	"github.com/stream-to-events/stream-to-events/cmd/s2e/redrive"
 	"github.com/stream-to-events/stream-to-events/local/spec"
 )
 
 func cmdReplay(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("replay", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, `s2e replay: re-emit the DataInserted events of stored records, from the event store itself.
+	fs := cli.NewFlagSet("replay", `s2e replay: re-emit the DataInserted events of stored records, from the event store itself.
 For an emission that failed more than 24 hours ago (the stream no longer holds its range), or
 to rebuild a consumer's state. Consumers tolerate duplicates and any order, so a replay is
-always safe to run again.
-
-Flags:
-`)
-		fs.PrintDefaults()
-	}
+always safe to run again.`, stderr)
 	endpoint := fs.String("endpoint", "", "a running s2e-local start's edge, e.g. http://127.0.0.1:4566 (default: AWS)")
 	stack := fs.String("stack-name", spec.StackName, "the CloudFormation stack whose Outputs name the table and the bus")
 	typ := fs.String("type", "", "the record type to replay (required)")
 	key := fs.String("key", "", "only this entity's records")
 	from := fs.String("from", "", "only records whose time is at or after this RFC 3339 time")
 	to := fs.String("to", "", "only records whose time is at or before this RFC 3339 time")
-	if err := parse(fs, args); err != nil {
+	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
 	sel := redrive.Selection{Type: *typ, Key: *key}
@@ -58,7 +50,7 @@ Flags:
 	if len(errs) > 0 {
 		fmt.Fprintln(stderr, errors.Join(errs...))
 		fs.Usage()
-		return errUsage
+		return cli.ErrUsage
 	}
 	r, err := stackRedriver(ctx, *endpoint, *stack, stderr)
 	if err != nil {

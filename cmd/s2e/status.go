@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"strings"
@@ -13,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
 	cwtypes "github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
 
+	"github.com/stream-to-events/stream-to-events/cmd/internal/cli"
 	localcw "github.com/stream-to-events/stream-to-events/local/cloudwatch"
 	"github.com/stream-to-events/stream-to-events/local/spec"
 )
@@ -21,28 +21,16 @@ import (
 var errAlarm = errors.New("an alarm is in ALARM")
 
 func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("status", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, `s2e status: every alarm of the stack as OK or ALARM, with its runbook line.
-On AWS it reads the alarms' states (DescribeAlarms, names %q-prefixed by the stack);
+	fs := cli.NewFlagSet("status", `s2e status: every alarm of the stack as OK or ALARM, with its runbook line.
+On AWS it reads the alarms' states (DescribeAlarms, names "<stack>-"-prefixed by the stack);
 against a running s2e-local start (--endpoint) the edge evaluates the same alarm conditions
-on what the local flow holds: the queues' depths, and the Lambda, Firehose and EMF metrics.
-
-Flags:
-`, "<stack>-")
-		fs.PrintDefaults()
-	}
+on what the local flow holds: the queues' depths, and the Lambda, Firehose and EMF metrics.`, stderr)
 	endpoint := fs.String("endpoint", "", "a running s2e-local start's edge, e.g. http://127.0.0.1:4566 (default: AWS)")
 	stack := fs.String("stack-name", spec.StackName, "the CloudFormation stack whose alarms to read")
 	asJSON := fs.Bool("json", false, "print the alarms as JSON")
 	check := fs.Bool("check", false, "exit 1 when an alarm is in ALARM")
-	if err := parse(fs, args); err != nil {
+	if err := cli.ParseFlagsOnly(fs, args); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		fs.Usage()
-		return errUsage
 	}
 	var states []localcw.Status
 	var err error

@@ -18,8 +18,8 @@ import (
 // canonical record, a little larger than the input record it is built from, so the byte limit
 // that Send counts on input records leaves room for the canonical fields of ten records.
 const (
-	QueueMaxRecords = 10
-	QueueMaxBytes   = 256<<10 - QueueMaxRecords*2<<10
+	QueueMaxRecords = queue.MaxBatchEntries
+	QueueMaxBytes   = queue.MaxBatchBytes - QueueMaxRecords*2<<10
 )
 
 type messageBatchSender interface {

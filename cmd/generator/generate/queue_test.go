@@ -12,7 +12,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
-	"github.com/stream-to-events/stream-to-events/internal/awsclient"
 	"github.com/stream-to-events/stream-to-events/internal/contracts"
 	"github.com/stream-to-events/stream-to-events/internal/record"
 	"github.com/stream-to-events/stream-to-events/test/mototest"
@@ -107,51 +106,25 @@ func TestQueueRefusesWhatTheTransformerWould(t *testing.T) {
 // TestQueueAgainstMoto sends to a real FIFO queue's API: the messages come back with the group
 // and deduplication ids, and a duplicate is dropped by the queue's deduplication.
 func TestQueueAgainstMoto(t *testing.T) {
-	mototest.Start(t)
+	client := sqs.NewFromConfig(mototest.StartConfig(t))
 	noBackoff(t)
-	cfg, err := awsclient.Config(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	client := sqs.NewFromConfig(cfg)
-	created, err := client.CreateQueue(t.Context(), &sqs.CreateQueueInput{
-		QueueName:  aws.String("ingest.fifo"),
-		Attributes: map[string]string{"FifoQueue": "true", "DeduplicationScope": "messageGroup", "FifoThroughputLimit": "perMessageGroupId"},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	url := mototest.CreateIngestQueue(t, client, "ingest.fifo")
 	records := mustGenerate(t, Options{Seed: 6, Raw: 0.1, Duplicates: 0.1}, 40)
 	x := Expect(records)
-	stats, err := Send(t.Context(), NewQueue(client, aws.ToString(created.QueueUrl), parser(t), "s"), slices.Values(records), SendOptions{})
+	stats, err := Send(t.Context(), NewQueue(client, url, parser(t), "s"), slices.Values(records), SendOptions{})
 	if err != nil || stats.Sent != 40 {
 		t.Fatalf("Send = %+v, %v", stats, err)
 	}
 	got := map[string]string{} // id → group
-	for len(got) < x.Unique {
-		out, err := client.ReceiveMessage(t.Context(), &sqs.ReceiveMessageInput{
-			QueueUrl: created.QueueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1,
-			MessageSystemAttributeNames: []sqstypes.MessageSystemAttributeName{sqstypes.MessageSystemAttributeNameAll},
-		})
-		if err != nil {
+	for _, m := range mototest.Drain(t, client, url) {
+		var c record.Record
+		if err := json.Unmarshal([]byte(aws.ToString(m.Body)), &c); err != nil {
 			t.Fatal(err)
 		}
-		if len(out.Messages) == 0 {
-			break
+		if _, dup := got[c.ID]; dup {
+			t.Errorf("record %s delivered twice", c.ID)
 		}
-		for _, m := range out.Messages {
-			var c record.Record
-			if err := json.Unmarshal([]byte(aws.ToString(m.Body)), &c); err != nil {
-				t.Fatal(err)
-			}
-			if _, dup := got[c.ID]; dup {
-				t.Errorf("record %s delivered twice", c.ID)
-			}
-			got[c.ID] = m.Attributes[string(sqstypes.MessageSystemAttributeNameMessageGroupId)]
-			if _, err := client.DeleteMessage(t.Context(), &sqs.DeleteMessageInput{QueueUrl: created.QueueUrl, ReceiptHandle: m.ReceiptHandle}); err != nil {
-				t.Fatal(err)
-			}
-		}
+		got[c.ID] = m.Attributes[string(sqstypes.MessageSystemAttributeNameMessageGroupId)]
 	}
 	if len(got) != x.Unique {
 		t.Fatalf("%d distinct messages, want %d (40 sent, %d of them duplicates)", len(got), x.Unique, 40-x.Unique)

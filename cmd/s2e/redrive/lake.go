@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -21,7 +20,7 @@ import (
 // did not answer Ok (template.yaml, ErrorOutputPrefix with error-output-type processing-failed).
 const ProcessingFailedPrefix = "errors/processing-failed/"
 
-// refusedCode is the errorCode of a record the transformer itself answered ProcessingFailed: bad
+// refusedCode is the errorCode of a record the processor itself answered ProcessingFailed: bad
 // input, kept where it is. Every other code is a failure of the whole invocation (the function
 // failed, timed out or could not reach the queue), whose records were never looked at.
 const refusedCode = "Lambda.ProcessingFailed"
@@ -41,35 +40,53 @@ type recordPutter interface {
 
 var _ recordPutter = (*firehose.Client)(nil)
 
-// errorRecord is one line of a Firehose error object.
+// errorRecord is one line of a Firehose error object, with the line itself, to keep it as it was.
 type errorRecord struct {
-	ErrorCode string `json:"errorCode"`
-	RawData   string `json:"rawData"`
+	ErrorCode        string `json:"errorCode"`
+	RawData          []byte `json:"rawData"` // base64 in the line
+	ArrivalTimestamp int64  `json:"arrivalTimestamp"`
+	line             []byte
 }
 
 // Lake puts the records of whole failed processor invocations, which Firehose wrote under
 // errors/processing-failed/ once its retries ran out, back into the ingest delivery stream as
-// their original bytes. An object is then deleted, or rewritten with only the records the
-// transformer refused as bad input, which stay for inspection. A failed put leaves the object as
-// it was, for the next run; a record put twice is a duplicate the flow absorbs.
+// their original bytes. A failed put leaves the object as it was, for the next run; a record put
+// twice is a duplicate the flow absorbs.
 func (r *Redriver) Lake(ctx context.Context) (Counts, error) {
-	var c Counts
 	if r.Names.LakeBucket == "" || r.Names.IngestDeliveryStream == "" {
-		return c, fmt.Errorf("lake redrive: the stack names no lake bucket or ingest delivery stream")
+		return Counts{}, fmt.Errorf("lake redrive: the stack names no lake bucket or ingest delivery stream")
 	}
 	reput := &transform.Reingester{Client: r.Clients.Firehose, Policy: policy}
-	pages := s3.NewListObjectsV2Paginator(r.Clients.S3, &s3.ListObjectsV2Input{Bucket: aws.String(r.Names.LakeBucket), Prefix: aws.String(ProcessingFailedPrefix)})
+	return r.replayPrefix(ctx, ProcessingFailedPrefix, func(ctx context.Context, _ string, recs []errorRecord) ([]errorRecord, error) {
+		data := make([][]byte, len(recs))
+		for i, e := range recs {
+			data[i] = e.RawData
+		}
+		return nil, reput.Reput(ctx, r.Names.IngestDeliveryStream, data)
+	})
+}
+
+// replayFunc replays the records of one error object that failed with their whole batch, and
+// returns those it could not take, which stay in the object.
+type replayFunc func(ctx context.Context, key string, recs []errorRecord) (left []errorRecord, err error)
+
+// replayPrefix replays every error object under prefix. An object is then deleted, or rewritten
+// with only what stays: the records the processor refused as bad input, which stay for
+// inspection, and those replay could not take. An object whose replay failed stays as it was.
+func (r *Redriver) replayPrefix(ctx context.Context, prefix string, replay replayFunc) (Counts, error) {
+	var c Counts
+	pages := s3.NewListObjectsV2Paginator(r.Clients.S3, &s3.ListObjectsV2Input{Bucket: aws.String(r.Names.LakeBucket), Prefix: aws.String(prefix)})
 	for pages.HasMorePages() {
 		page, err := pages.NextPage(ctx)
 		if err != nil {
-			return c, fmt.Errorf("list s3://%s/%s: %w", r.Names.LakeBucket, ProcessingFailedPrefix, err)
+			return c, fmt.Errorf("list s3://%s/%s: %w", r.Names.LakeBucket, prefix, err)
 		}
 		for _, o := range page.Contents {
 			key := aws.ToString(o.Key)
-			n, err := r.redriveObject(ctx, reput, key)
+			n, err := r.replayObject(ctx, key, replay)
 			if err != nil {
 				c.Failed++
-				r.log().Warn("lake redrive: object left as it was", "key", key, "error", err)
+				r.log().Warn("redrive: object left as it was", "key", key, "error", err)
 				continue
 			}
 			c.Messages++
@@ -80,13 +97,13 @@ func (r *Redriver) Lake(ctx context.Context) (Counts, error) {
 		}
 	}
 	if c.Failed > 0 {
-		return c, fmt.Errorf("lake redrive: %d of %d objects not replayed (they stay under %s)", c.Failed, c.Failed+c.Messages, ProcessingFailedPrefix)
+		return c, fmt.Errorf("redrive: %d of %d objects under %s not replayed (they stay)", c.Failed, c.Failed+c.Messages, prefix)
 	}
 	return c, nil
 }
 
-// redriveObject replays one error object and returns how many records it put back.
-func (r *Redriver) redriveObject(ctx context.Context, reput *transform.Reingester, key string) (int, error) {
+// replayObject replays one error object and returns how many records it replayed.
+func (r *Redriver) replayObject(ctx context.Context, key string, replay replayFunc) (int, error) {
 	out, err := r.Clients.S3.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(r.Names.LakeBucket), Key: aws.String(key)})
 	if err != nil {
 		return 0, err
@@ -95,8 +112,7 @@ func (r *Redriver) redriveObject(ctx context.Context, reput *transform.Reingeste
 	if err != nil {
 		return 0, fmt.Errorf("read: %w", err)
 	}
-	var data [][]byte
-	var kept bytes.Buffer
+	var failed, stay []errorRecord
 	sc := bufio.NewScanner(bytes.NewReader(body))
 	sc.Buffer(make([]byte, 0, 64<<10), 4<<20) // a record is at most 1,000 KiB, base64 a third more
 	for sc.Scan() {
@@ -104,41 +120,46 @@ func (r *Redriver) redriveObject(ctx context.Context, reput *transform.Reingeste
 		if len(bytes.TrimSpace(line)) == 0 {
 			continue
 		}
-		var er errorRecord
-		if err := json.Unmarshal(line, &er); err != nil {
+		e := errorRecord{line: bytes.Clone(line)}
+		if err := json.Unmarshal(line, &e); err != nil {
 			return 0, fmt.Errorf("line is not a Firehose error record: %w", err)
 		}
-		if er.ErrorCode == refusedCode {
-			kept.Write(line)
-			kept.WriteByte('\n')
-			continue
+		if e.ErrorCode == refusedCode {
+			stay = append(stay, e)
+		} else {
+			failed = append(failed, e)
 		}
-		raw, err := base64.StdEncoding.DecodeString(er.RawData)
-		if err != nil {
-			return 0, fmt.Errorf("rawData is not base64: %w", err)
-		}
-		data = append(data, raw)
 	}
 	if err := sc.Err(); err != nil {
 		return 0, err
 	}
-	if len(data) == 0 {
+	if len(failed) == 0 {
 		return 0, nil // only refused records: they stay
 	}
-	if err := reput.Reput(ctx, r.Names.IngestDeliveryStream, data); err != nil {
+	left, err := replay(ctx, key, failed)
+	if err != nil {
 		return 0, err
+	}
+	n := len(failed) - len(left)
+	if n == 0 {
+		return 0, nil
+	}
+	var kept bytes.Buffer
+	for _, e := range append(stay, left...) {
+		kept.Write(e.line)
+		kept.WriteByte('\n')
 	}
 	if kept.Len() == 0 {
 		_, err = r.Clients.S3.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(r.Names.LakeBucket), Key: aws.String(key)})
 	} else {
-		// The refused records stay, uncompressed, under the same key.
+		// What stays, uncompressed, under the same key.
 		_, err = r.Clients.S3.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(r.Names.LakeBucket), Key: aws.String(key),
 			Body: bytes.NewReader(kept.Bytes()), ContentLength: aws.Int64(int64(kept.Len()))})
 	}
 	if err != nil {
-		return len(data), fmt.Errorf("records put back, but the object not cleared (a next run puts them again): %w", err)
+		return n, fmt.Errorf("records replayed, but the object not cleared (a next run replays them again): %w", err)
 	}
-	return len(data), nil
+	return n, nil
 }
 
 // readMaybeGzip reads an object that Firehose may have compressed (CompressionFormat GZIP).

@@ -14,7 +14,6 @@ import (
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/firehose"
 	fhtypes "github.com/aws/aws-sdk-go-v2/service/firehose/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -65,16 +64,7 @@ func gz(s string) []byte {
 // TestLakeRedrive puts the records of failed processor invocations back into the delivery
 // stream, keeps the records the transformer refused, and leaves an object it cannot read.
 func TestLakeRedrive(t *testing.T) {
-	mototest.Start(t)
-	cfg, err := config.LoadDefaultConfig(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	s3c := s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = true })
-	const bucket = "lake"
-	if _, err := s3c.CreateBucket(t.Context(), &s3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil {
-		t.Fatal(err)
-	}
+	s3c, bucket := lakeBucket(t)
 	refused := errorLine("Lambda.ProcessingFailed", `{"bad":`)
 	objects := map[string][]byte{
 		ProcessingFailedPrefix + "mixed.gz":   gz(errorLine("Lambda.FunctionError", `{"a":1}`) + "\n" + refused + "\n" + errorLine("Lambda.InvokeFailed", `{"a":2}`) + "\n"),
@@ -101,25 +91,7 @@ func TestLakeRedrive(t *testing.T) {
 	if c.Records != 3 || c.Redriven != 2 || c.Messages != 3 || c.Failed != 1 {
 		t.Errorf("counts %+v", c)
 	}
-	left := map[string]string{}
-	pages := s3.NewListObjectsV2Paginator(s3c, &s3.ListObjectsV2Input{Bucket: aws.String(bucket)})
-	for pages.HasMorePages() {
-		p, err := pages.NextPage(t.Context())
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, o := range p.Contents {
-			out, err := s3c.GetObject(t.Context(), &s3.GetObjectInput{Bucket: aws.String(bucket), Key: o.Key})
-			if err != nil {
-				t.Fatal(err)
-			}
-			b, err := readMaybeGzip(out.Body)
-			if err != nil {
-				t.Fatal(err)
-			}
-			left[aws.ToString(o.Key)] = string(b)
-		}
-	}
+	left := list(t, s3c, bucket)
 	if _, ok := left[ProcessingFailedPrefix+"failed.gz"]; ok {
 		t.Error("an object whose every record went back is still there")
 	}
@@ -131,4 +103,15 @@ func TestLakeRedrive(t *testing.T) {
 			t.Errorf("%s was removed", k)
 		}
 	}
+}
+
+// lakeBucket starts moto and makes a lake bucket in it.
+func lakeBucket(t *testing.T) (*s3.Client, string) {
+	t.Helper()
+	c := s3.NewFromConfig(mototest.StartConfig(t), func(o *s3.Options) { o.UsePathStyle = true })
+	const bucket = "lake"
+	if _, err := c.CreateBucket(t.Context(), &s3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil {
+		t.Fatal(err)
+	}
+	return c, bucket
 }

@@ -1,11 +1,15 @@
-// Package redrive replays what the pipeline's dead-letter queues hold, once the fault that put
-// it there is mended:
+// Package redrive replays what the pipeline's dead-letter queues and the lake's error prefixes
+// hold, once the fault that put it there is mended:
 //
+//   - errors/processing-failed/: the records of transformer invocations that failed whole go
+//     back into the ingest delivery stream (see Lake); errors/changes/processing-failed/: the
+//     change lines of the change archive's failed batches are written under changes/ (see
+//     Changes); what a processor refused as bad input stays;
 //   - IngestDLQ: the queue messages the storer gave up on go back to IngestQueue, with their
 //     MessageGroupId and a fresh MessageDeduplicationId (see IngestDedupID); ConflictQueue's
 //     records go back the same way, on demand only (see Conflicts);
-//   - ResponderDLQ: the events the responder gave up on (Lambda's OnFailure records of the
-//     asynchronous invocation, and EventBridge's DLQ messages of the rule) go back on the bus;
+//   - ResponderDLQ: the events the responder gave up on (moved there by ResponderQueue after
+//     its receives) and those the rule could not deliver go back on the bus;
 //   - EmitterDLQ: the OnFailure records of the stream mapping name a range of the event store's
 //     stream (DDBStreamBatchInfo); the range is read again, each inserted item is read from the
 //     store by its key, and its DataInserted event is put on the bus as the emitter would put it.
@@ -154,8 +158,10 @@ type Counts struct {
 // Report is the outcome of a redrive of every DLQ.
 type Report struct {
 	// Lake counts the objects under errors/processing-failed/ (messages: objects read,
-	// redriven: objects whose records went back into the delivery stream).
+	// redriven: objects whose records went back into the delivery stream), and Changes those
+	// under errors/changes/processing-failed/ (redriven: objects whose change lines were written).
 	Lake      Counts `json:"lake"`
+	Changes   Counts `json:"changes"`
 	Ingest    Counts `json:"ingestDLQ"`
 	Conflicts Counts `json:"conflictQueue"`
 	Responder Counts `json:"responderDLQ"`
@@ -168,26 +174,77 @@ type Report struct {
 // All redrives every place a record waits: the lake's failed processor batches and IngestDLQ
 // first, so that the records they hold are stored (and emitted by the stream) before the
 // emitter's and the responder's leftovers are replayed.
-func (r *Redriver) All(ctx context.Context) (Report, error) {
+func (r *Redriver) All(ctx context.Context) (Report, error) { return r.Run(ctx, nil) }
+
+// Part is one place a redrive replays from.
+type Part struct {
+	Name    string // as --only names it
+	Label   string // its row in a printed report
+	Default bool   // replayed by a redrive of every place (All)
+	run     func(ctx context.Context, r *Redriver, rep *Report) error
+	counts  func(rep *Report) *Counts
+}
+
+// Counts are the part's counts in rep.
+func (p Part) Counts(rep *Report) Counts { return *p.counts(rep) }
+
+// Parts are the places a redrive replays from, in the order it replays them.
+var Parts = []Part{
+	{Name: "lake", Label: "errors/ objects", Default: true, counts: func(rep *Report) *Counts { return &rep.Lake },
+		run: func(ctx context.Context, r *Redriver, rep *Report) (err error) {
+			rep.Lake, err = r.Lake(ctx)
+			return err
+		}},
+	{Name: "changes", Label: "changes objects", Default: true, counts: func(rep *Report) *Counts { return &rep.Changes },
+		run: func(ctx context.Context, r *Redriver, rep *Report) (err error) {
+			rep.Changes, err = r.Changes(ctx)
+			return err
+		}},
+	{Name: "ingest", Label: "IngestDLQ", Default: true, counts: func(rep *Report) *Counts { return &rep.Ingest },
+		run: func(ctx context.Context, r *Redriver, rep *Report) (err error) {
+			rep.Ingest, err = r.Ingest(ctx)
+			return err
+		}},
+	// Never by default: a conflict replayed unchanged is only a conflict again.
+	{Name: "conflicts", Label: "ConflictQueue", counts: func(rep *Report) *Counts { return &rep.Conflicts },
+		run: func(ctx context.Context, r *Redriver, rep *Report) (err error) {
+			rep.Conflicts, err = r.Conflicts(ctx)
+			return err
+		}},
+	{Name: "emitter", Label: "EmitterDLQ", Default: true, counts: func(rep *Report) *Counts { return &rep.Emitter },
+		run: func(ctx context.Context, r *Redriver, rep *Report) error {
+			c, un, err := r.Emitter(ctx)
+			rep.Emitter, rep.Unreplayable = c, append(rep.Unreplayable, un...)
+			return err
+		}},
+	{Name: "responder", Label: "ResponderDLQ", Default: true, counts: func(rep *Report) *Counts { return &rep.Responder },
+		run: func(ctx context.Context, r *Redriver, rep *Report) error {
+			c, un, err := r.Responder(ctx)
+			rep.Responder, rep.Unreplayable = c, append(rep.Unreplayable, un...)
+			return err
+		}},
+}
+
+// Run replays the parts want names, or every Default part when want is nil, in the order of
+// Parts; a part that fails does not stop the others.
+func (r *Redriver) Run(ctx context.Context, want map[string]bool) (Report, error) {
 	var rep Report
 	var errs []error
-	var err error
-	if rep.Lake, err = r.Lake(ctx); err != nil {
-		errs = append(errs, err)
+	for _, p := range Parts {
+		if (want == nil && p.Default) || want[p.Name] {
+			errs = append(errs, p.run(ctx, r, &rep))
+		}
 	}
-	if rep.Ingest, err = r.Ingest(ctx); err != nil {
-		errs = append(errs, err)
-	}
-	var unreplayable []string
-	if rep.Emitter, unreplayable, err = r.Emitter(ctx); err != nil {
-		errs = append(errs, err)
-	}
-	rep.Unreplayable = append(rep.Unreplayable, unreplayable...)
-	if rep.Responder, unreplayable, err = r.Responder(ctx); err != nil {
-		errs = append(errs, err)
-	}
-	rep.Unreplayable = append(rep.Unreplayable, unreplayable...)
 	return rep, errors.Join(errs...)
+}
+
+// Failed is how many DLQ messages and lake objects of rep could not be replayed.
+func (rep Report) Failed() int {
+	n := 0
+	for _, p := range Parts {
+		n += p.Counts(&rep).Failed
+	}
+	return n
 }
 
 func (r *Redriver) log() *slog.Logger {

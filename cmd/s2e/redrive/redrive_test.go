@@ -13,10 +13,9 @@ func TestDLQEvent(t *testing.T) {
 		body    string
 		wantErr bool
 	}{
-		{"rule dead letter: the event itself", event, false},
-		{"Lambda OnFailure record", `{"version":"1.0","timestamp":"2026-11-23T10:00:05.000Z","requestContext":{"requestId":"x","condition":"RetriesExhausted","approximateInvokeCount":3},"requestPayload":` + event + `,"responseContext":{"statusCode":200},"responsePayload":{"errorMessage":"boom"}}`, false},
+		{"the event itself", event, false},
 		{"not JSON", `not json`, true},
-		{"OnFailure record without an event", `{"requestContext":{},"requestPayload":"text"}`, true},
+		{"an array", `[` + event + `]`, true},
 		{"an object that is no event", `{"id":"r1"}`, true},
 	}
 	for _, tt := range tests {
@@ -87,5 +86,20 @@ func TestIngestDedupID(t *testing.T) {
 	long := IngestDedupID(strings.Repeat("a", 128), 1)
 	if len(long) > maxDedupID || long == IngestDedupID(strings.Repeat("a", 128), 2) {
 		t.Errorf("long id %q: over %d or not unique per attempt", long, maxDedupID)
+	}
+}
+
+// Every part is named once, and a redrive of every place leaves out only the conflicts, which
+// replayed unchanged would only conflict again.
+func TestParts(t *testing.T) {
+	seen := map[string]bool{}
+	for _, p := range Parts {
+		if seen[p.Name] || p.Label == "" || p.run == nil || p.counts == nil {
+			t.Errorf("part %+v: named twice, or without a label, a run or counts", p)
+		}
+		seen[p.Name] = true
+		if p.Default == (p.Name == "conflicts") {
+			t.Errorf("part %s: Default = %v", p.Name, p.Default)
+		}
 	}
 }

@@ -10,9 +10,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
 	streamtypes "github.com/aws/aws-sdk-go-v2/service/dynamodbstreams/types"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
@@ -72,20 +70,10 @@ func (b *busRecorder) PutEvents(_ context.Context, in *eventbridge.PutEventsInpu
 // trimmed is replayed from the event store, by when Firehose received the records, and leaves
 // the DLQ; records received after the range are not replayed.
 func TestEmitterRedriveReplaysAGoneRangeFromTheStore(t *testing.T) {
-	mototest.Start(t)
-	cfg, err := config.LoadDefaultConfig(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := mototest.StartConfig(t)
 	db := dynamodb.NewFromConfig(cfg)
 	const table = "events"
-	if _, err := db.CreateTable(t.Context(), &dynamodb.CreateTableInput{
-		TableName: aws.String(table), BillingMode: ddbtypes.BillingModePayPerRequest,
-		AttributeDefinitions: []ddbtypes.AttributeDefinition{{AttributeName: aws.String("pk"), AttributeType: ddbtypes.ScalarAttributeTypeS}, {AttributeName: aws.String("sk"), AttributeType: ddbtypes.ScalarAttributeTypeS}},
-		KeySchema:            []ddbtypes.KeySchemaElement{{AttributeName: aws.String("pk"), KeyType: ddbtypes.KeyTypeHash}, {AttributeName: aws.String("sk"), KeyType: ddbtypes.KeyTypeRange}},
-	}); err != nil {
-		t.Fatal(err)
-	}
+	mototest.CreateKeyTable(t, db, table, false)
 	arrival := time.Date(2027, 3, 1, 12, 0, 0, 0, time.UTC)
 	var inRange []string
 	for i := range 25 {

@@ -34,22 +34,11 @@ type busEvent struct {
 // ErrNotAnEvent is wrapped by the error of a ResponderDLQ message that holds no event.
 var ErrNotAnEvent = errors.New("DLQ message holds no EventBridge event")
 
-// dlqEvent reads the event of a ResponderDLQ message, which is either Lambda's OnFailure record
-// of an asynchronous invocation (the event is its requestPayload) or EventBridge's dead letter
-// of the rule (the event is the body, the reason in message attributes).
+// dlqEvent reads the event of a ResponderDLQ message. Both ways into the DLQ keep the event as
+// the message body: the responder's queue moves a message it gave back maxReceiveCount times,
+// and the rule sends a delivery that failed (the reason in message attributes).
 func dlqEvent(body string) (busEvent, error) {
-	var onFailure struct {
-		RequestContext  json.RawMessage `json:"requestContext"`
-		RequestPayload  json.RawMessage `json:"requestPayload"`
-		ResponsePayload json.RawMessage `json:"responsePayload"`
-	}
 	raw := []byte(body)
-	if err := json.Unmarshal(raw, &onFailure); err != nil {
-		return busEvent{}, fmt.Errorf("%w: %w", ErrNotAnEvent, err)
-	}
-	if onFailure.RequestContext != nil && onFailure.RequestPayload != nil {
-		raw = onFailure.RequestPayload
-	}
 	var ev busEvent
 	if err := json.Unmarshal(raw, &ev); err != nil {
 		return busEvent{}, fmt.Errorf("%w: %w", ErrNotAnEvent, err)
