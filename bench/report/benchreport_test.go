@@ -271,6 +271,7 @@ const pricesJSON = `{
     "lambda_x86_64_gb_second": {"usd": 0.0000166667, "per": 1, "unit": "GB-s", "source": "https://aws.amazon.com/lambda/pricing/"},
     "lambda_requests": {"usd": 0.20, "per": 1000000, "unit": "requests", "source": "https://aws.amazon.com/lambda/pricing/"},
     "sqs_fifo_requests": {"usd": 0.50, "per": 1000000, "unit": "requests", "source": "https://aws.amazon.com/sqs/pricing/"},
+    "sqs_standard_requests": {"usd": 0.40, "per": 1000000, "unit": "requests", "source": "https://aws.amazon.com/sqs/pricing/"},
     "dynamodb_write_request_units": {"usd": 0.625, "per": 1000000, "unit": "WRU", "source": "https://aws.amazon.com/dynamodb/pricing/on-demand/"},
     "eventbridge_custom_events": {"usd": 1.00, "per": 1000000, "unit": "events", "source": "https://aws.amazon.com/eventbridge/pricing/"},
     "s3_put_requests": {"usd": 0.005, "per": 1000, "unit": "requests", "source": "https://aws.amazon.com/s3/pricing/"}

@@ -34,7 +34,7 @@ func TestCommittedReportsAreOneRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, _, _, err := SummaryIn(string(readme))
+	got, err := SummaryBlock.In(string(readme))
 	if err != nil {
 		t.Fatal(err)
 	}

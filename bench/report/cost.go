@@ -47,6 +47,7 @@ const (
 	PriceLambdaX86GBs    = "lambda_x86_64_gb_second"
 	PriceLambdaRequests  = "lambda_requests"
 	PriceSQSFIFORequests = "sqs_fifo_requests"
+	PriceSQSRequests     = "sqs_standard_requests"
 	PriceDynamoDBWRU     = "dynamodb_write_request_units"
 	PriceDynamoDBRRU     = "dynamodb_read_request_units"
 	PriceStreamsRRU      = "dynamodb_streams_read_request_units"
@@ -55,7 +56,7 @@ const (
 )
 
 var requiredPrices = []string{PriceFirehoseGB, PriceLambdaArmGBs, PriceLambdaX86GBs, PriceLambdaRequests,
-	PriceSQSFIFORequests, PriceDynamoDBWRU, PriceEventBridge, PriceS3Put}
+	PriceSQSFIFORequests, PriceSQSRequests, PriceDynamoDBWRU, PriceEventBridge, PriceS3Put}
 
 // LoadPrices reads and checks a price list: every price the model uses must be there, positive,
 // with a source.
@@ -92,6 +93,7 @@ type Usage struct {
 	LambdaGBs      map[string]float64 // by price key (arm64 or x86_64 GB-seconds)
 	LambdaRequests float64
 	SQSRequests    float64 // 64 KB chunks of FIFO requests
+	SQSStandard    float64 // 64 KB chunks of standard-queue requests
 	WRU            float64
 	Events         float64 // 64 KB chunks of custom events
 	S3Puts         float64
@@ -121,6 +123,7 @@ func (p PriceList) Bill(u Usage) []CostLine {
 	}
 	add("Lambda requests", PriceLambdaRequests, u.LambdaRequests)
 	add("SQS FIFO requests", PriceSQSFIFORequests, u.SQSRequests)
+	add("SQS standard requests", PriceSQSRequests, u.SQSStandard)
 	add("DynamoDB writes", PriceDynamoDBWRU, u.WRU)
 	add("EventBridge events", PriceEventBridge, u.Events)
 	add("S3 PUT", PriceS3Put, u.S3Puts)

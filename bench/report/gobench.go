@@ -110,13 +110,40 @@ type HopResult struct {
 	Found                         bool
 }
 
+// ResponderFloor names the responder's floor: its PutItem calls made bare, with nothing else.
+const ResponderFloor = "responder floor (bare PutItem)"
+
 // Hops are the pipeline's hops as `make bench` measures them.
 var Hops = []Hop{
 	{"transformer", "internal/transform", "BenchmarkTransform/sender=sqs/records=500"},
 	{"storer", "internal/store", "BenchmarkStore"},
 	{"emitter", "internal/emit", "BenchmarkEmit"},
 	{"responder", "functions/eventresponder", "BenchmarkRespond"},
+	{ResponderFloor, "functions/eventresponder", "BenchmarkBarePutItem"},
 	{"records API (GET one)", "functions/recordsapi", "BenchmarkAPIGet"},
+}
+
+// WritePath reports whether the hop is one of the pipeline's write path, the hops the per-record
+// goals hold: not the records API (per request) nor the responder's floor (a reference).
+func (h HopResult) WritePath() bool {
+	return h.Found && !strings.HasPrefix(h.Name, "records API") && h.Name != ResponderFloor
+}
+
+// ResponderOverFloor is the responder's cost per event over its floor's, with both, when the
+// run measured both.
+func ResponderOverFloor(hops []HopResult) (respond, floor HopResult, ratio float64, ok bool) {
+	for _, h := range hops {
+		switch h.Name {
+		case "responder":
+			respond = h
+		case ResponderFloor:
+			floor = h
+		}
+	}
+	if !respond.Found || !floor.Found || floor.PerRecordNs() <= 0 {
+		return respond, floor, 0, false
+	}
+	return respond, floor, respond.PerRecordNs() / floor.PerRecordNs(), true
 }
 
 // HopResults reads each hop's medians from the parsed benchmarks.

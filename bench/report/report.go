@@ -18,6 +18,8 @@ const (
 	GoalInitMS        = 60
 	GoalPeakMemoryMB  = 64
 	GoalOverFloorPart = 0.15
+	// The responder's cost per event, over a bare PutItem of the same items.
+	GoalResponderOverFloor = 1.3
 )
 
 // Bootstrap is one function's binary as deployed and how fast it starts.
@@ -27,6 +29,7 @@ type Bootstrap struct {
 	ZipBytes     int64
 	InitMS       []float64 // process start to its first Runtime API next, one per start
 	InitMedianMS float64
+	Parts        []Part `json:",omitempty"` // by module, the largest first
 }
 
 // JSONResult is one codec's cost on the canonical record.
@@ -86,6 +89,7 @@ type Report struct {
 	Throughput   float64       // records per second over Elapsed
 	Latency      Latency
 	BaselineTime time.Duration // the baseline's sequential run over the same records
+	HotEntity    *HotEntity    `json:",omitempty"` // one entity's records at rising rates; nil when not run
 
 	Prices      PriceList
 	Sizes       Sizes
@@ -118,12 +122,16 @@ func (r Report) Goals() []Goal {
 	gs = append(gs, Goal{"Write calls per 1,000 records (pipeline hops)", fmt.Sprintf("≤ %d (baseline %d)", GoalWritesPerK, GoalBaselinePerK),
 		fmt.Sprintf("%.0f: %s (baseline measured %.0f)", writes, strings.Join(parts, ", "), base), writes > 0 && writes <= GoalWritesPerK})
 	for _, h := range r.Hops {
-		if !h.Found || strings.HasPrefix(h.Name, "records API") {
+		if !h.WritePath() {
 			continue
 		}
 		ns := h.PerRecordNs()
 		gs = append(gs, Goal{"CPU per record: " + h.Name, "≤ 15 µs", fmt.Sprintf("%.1f µs", ns/1000), ns <= GoalNsPerRecord})
 		gs = append(gs, Goal{"Allocations per record: " + h.Name, fmt.Sprintf("≤ %d", GoalAllocs), fmt.Sprintf("%.1f", h.Allocs), h.Allocs <= GoalAllocs})
+	}
+	if respond, floor, ratio, ok := ResponderOverFloor(r.Hops); ok {
+		gs = append(gs, Goal{"Responder per event against a bare PutItem of the same items", fmt.Sprintf("≤ %.1f×", GoalResponderOverFloor),
+			fmt.Sprintf("%.2f× (%.1f µs against %.1f µs)", ratio, respond.PerRecordNs()/1000, floor.PerRecordNs()/1000), ratio <= GoalResponderOverFloor})
 	}
 	for _, b := range r.Bootstraps {
 		if len(b.InitMS) == 0 {
@@ -202,7 +210,7 @@ func (r Report) Markdown(w io.Writer) {
 		}
 		p("| %s | %s | %s | %d | %.1f | %s |\n", c.Group, c.Service, c.Operation, c.Calls, c.PerK, wr)
 	}
-	p("\nWrite calls per 1,000 records: this design %.0f, baseline %.0f. \"consumer\" is the responder's projection write, one per event in either design; \"platform\" is what the local runner does for Firehose and the triggers (on AWS, Lambda's pollers: SQS receives and deletes are billed, DynamoDB stream reads by Lambda are not). Its SQS ReceiveMessage and DeleteMessage include the queue through which the runner receives the rule's events for the responder (on AWS the rule invokes the function directly), and its Kinesis calls are the change archive's delivery stream reading the table's changes.\n",
+	p("\nWrite calls per 1,000 records: this design %.0f, baseline %.0f. \"consumer\" is the responder's projection write, one per event in either design; \"platform\" is what the local runner does for Firehose and the triggers (on AWS, Lambda's pollers: SQS receives and deletes are billed, DynamoDB stream reads by Lambda are not). Its SQS ReceiveMessage and DeleteMessage include ResponderQueue's, the queue the rule delivers the events to and the responder reads in batches, as on AWS, and its Kinesis calls are the change archive's delivery stream reading the table's changes.\n",
 		WritesPerK(r.Calls, Design), WritesPerK(r.Calls, Baseline))
 	p("\nAt AWS's batch limits this design's floor is exactly 300 write calls per 1,000 records: ten messages per SendMessageBatch, at most ten messages per FIFO batch to the storer (one BatchWriteItem each, whatever its limit of 25), ten entries per PutEvents. Batches that are not full (FIFO groups hand out fewer messages; the stream hands the emitter what it has) and retries push the measured count above it.\n")
 
@@ -220,6 +228,7 @@ func (r Report) Markdown(w io.Writer) {
 		p("| %s | %.1f MB | %.1f MB | %.1f ms (%.1f, %d) | %s |\n", b.Function, mb(b.RawBytes), mb(b.ZipBytes), b.InitMedianMS, slices.Min(append([]float64{b.InitMedianMS}, b.InitMS...)), len(b.InitMS), run)
 	}
 	p("\nInit is process start to the first Runtime API `next` (Lambda's Init Duration), on this machine's CPU with no network. Peak memory is VmHWM, as Lambda's Max Memory Used, the largest over the run's invocations (full batches: Firehose's buffer, 10 messages, 100 stream records). Durations are local and wait on moto_server, which answers far slower than AWS.\n")
+	r.writeParts(p)
 
 	for _, fb := range r.FullBatches {
 		setting := "the parameter's maximum"
@@ -235,6 +244,9 @@ func (r Report) Markdown(w io.Writer) {
 		r.Records, r.Elapsed.Round(time.Millisecond), r.Throughput, r.Latency.Samples, r.Latency.P50.Round(time.Millisecond), r.Latency.P90.Round(time.Millisecond),
 		r.Latency.P99.Round(time.Millisecond), r.Latency.Max.Round(time.Millisecond), r.Records, r.BaselineTime.Round(time.Millisecond))
 	p("These figures are bound by moto_server on a 2-core machine (its FIFO queue slows as it fills), not by the functions; they show the flow works end to end at this rate, not what AWS would do.\n")
+	if r.HotEntity != nil {
+		r.HotEntity.markdown(w)
+	}
 
 	p("\n## Cost per million 1 KB records (%s, %s)\n\n", r.Prices.Region, r.Prices.Taken)
 	p("| Item | floor | this design | baseline |\n|---|---:|---:|---:|\n")
@@ -264,7 +276,7 @@ func (r Report) Markdown(w io.Writer) {
 			p("- %s\n", n)
 		}
 	}
-	p("\nRerun: `make bench` (about 3 to 5 minutes; needs moto_server). It writes bench/report.md and bench/chart.png.\n")
+	p("\nRerun: `make bench` (about 3 to 6 minutes; needs moto_server). It writes bench/report.md and bench/chart.png.\n")
 }
 
 func usd(b Bill, item string) string {
@@ -308,7 +320,7 @@ func (r Report) Panels() []Panel {
 	}
 	hops := Panel{Title: "CPU US PER RECORD PER HOP (DASHED LINE: GOAL 15 US)", Goal: GoalNsPerRecord / 1000}
 	for _, h := range r.Hops {
-		if !h.Found || strings.HasPrefix(h.Name, "records API") {
+		if !h.WritePath() {
 			continue
 		}
 		v := h.PerRecordNs() / 1000

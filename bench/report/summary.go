@@ -3,9 +3,10 @@ package report
 import (
 	"fmt"
 	"io"
-	"os"
 	"slices"
 	"strings"
+
+	"github.com/stream-to-events/stream-to-events/test/docblock"
 )
 
 // Summary writes the README's performance table from the same report as Markdown: the write
@@ -27,7 +28,7 @@ func (r Report) Summary(w io.Writer) {
 
 	var names, cpu, allocs []string
 	for _, h := range r.Hops {
-		if !h.Found || strings.HasPrefix(h.Name, "records API") {
+		if !h.WritePath() {
 			continue
 		}
 		names = append(names, h.Name)
@@ -36,6 +37,10 @@ func (r Report) Summary(w io.Writer) {
 	}
 	p("| CPU per record: %s | %s µs | – | ≤ %d µs |\n", strings.Join(names, " / "), strings.Join(cpu, " / "), GoalNsPerRecord/1000)
 	p("| Allocations per record, same hops | %s | – | ≤ %d |\n", strings.Join(allocs, " / "), GoalAllocs)
+	if respond, floor, ratio, ok := ResponderOverFloor(r.Hops); ok {
+		p("| Responder per event / bare PutItem of the same items | %s / %s µs (%.2f×) | – | ≤ %.1f× |\n",
+			trimFloat(respond.PerRecordNs()/1000), trimFloat(floor.PerRecordNs()/1000), ratio, GoalResponderOverFloor)
+	}
 
 	var inits, raw, zipped []float64
 	for _, b := range r.Bootstraps {
@@ -64,11 +69,38 @@ func (r Report) Summary(w io.Writer) {
 	}
 	p("| Peak memory (transformer with a full Firehose batch; others) | %s; %s MB | – | ≤ %d MB |\n", transformer, span(others, "%.0f"), GoalPeakMemoryMB)
 	p("| Bootstrap, raw / zipped | %s MB / %s MB | – | |\n", span(raw, "%.0f"), span(zipped, "%.1f"))
+	if h := r.HotEntity; h != nil {
+		name, value := hotEntityRow(*h)
+		p("| %s | %s | – | |\n", name, value)
+	}
 	if r.Floor.Total > 0 && r.Design.Total > 0 {
 		over := r.Design.Total/r.Floor.Total - 1
 		p("| Cost per million 1 KB records (us-east-1) | $%.2f | $%.2f | within %.0f %% of the $%.2f floor: %+.0f %% |\n",
 			r.Design.Total, r.Baseline.Total, GoalOverFloorPart*100, r.Floor.Total, over*100)
 	}
+}
+
+// hotEntityRow is the summary's two cells on the hot-entity case: what the local run kept up
+// with, what it stored the entity's records at when it did not, and the model at the local
+// storer's duration.
+func hotEntityRow(h HotEntity) (name, value string) {
+	steady, growing := h.Knee()
+	var parts, names []string
+	switch {
+	case growing == nil && steady != nil:
+		names, parts = append(names, "keeps up at"), append(parts, fmt.Sprintf("≥ %g", steady.Rate))
+	case growing != nil:
+		kept := "–"
+		if steady != nil {
+			kept = fmt.Sprintf("%g", steady.Rate)
+		}
+		names = append(names, "keeps up to", "stored at past it")
+		parts = append(parts, kept, trimFloat(growing.Served))
+	}
+	if m := h.ModelRate(); m > 0 {
+		names, parts = append(names, "model at the local storer batch"), append(parts, thousands(m))
+	}
+	return "One busy entity, local run: " + strings.Join(names, " / "), strings.Join(parts, " / ") + " records/s"
 }
 
 // initStarts is how many starts each bootstrap's median is of.
@@ -109,38 +141,18 @@ func thousands(v float64) string {
 	return s
 }
 
-// The README shows the summary table between these lines.
-const (
-	SummaryBegin = "<!-- performance figures: written by make bench, from bench/report.json as bench/report.md -->\n"
-	SummaryEnd   = "<!-- end of performance figures -->\n"
-)
-
-// SummaryIn returns the part of readme between the markers, and where it starts and ends.
-func SummaryIn(readme string) (table string, start, end int, err error) {
-	start = strings.Index(readme, SummaryBegin)
-	end = strings.Index(readme, SummaryEnd)
-	if start < 0 || end < start {
-		return "", 0, 0, fmt.Errorf("the README lacks the lines %q and %q around the performance table", SummaryBegin, SummaryEnd)
-	}
-	start += len(SummaryBegin)
-	return readme[start:end], start, end, nil
+// SummaryBlock is where the README shows the summary table.
+var SummaryBlock = docblock.Block{
+	Begin: "<!-- performance figures: written by make bench, from bench/report.json as bench/report.md -->\n",
+	End:   "<!-- end of performance figures -->\n",
 }
 
 // WriteSummary puts r's summary table into the README at path, between the markers.
 func WriteSummary(path string, r Report) error {
-	b, err := os.ReadFile(path) // #nosec G304 -- the repository's README, named by the bench's flag
-	if err != nil {
-		return fmt.Errorf("read the README: %w", err)
-	}
-	_, start, end, err := SummaryIn(string(b))
-	if err != nil {
-		return err
-	}
 	var t strings.Builder
 	r.Summary(&t)
-	out := string(b[:start]) + t.String() + string(b[end:])
-	if err := os.WriteFile(path, []byte(out), 0o644); err != nil { // #nosec G306 G703 -- a committed document, named by the bench's own flag
-		return fmt.Errorf("write the README: %w", err)
+	if err := SummaryBlock.Write(path, t.String()); err != nil {
+		return fmt.Errorf("write the performance table into the README: %w", err)
 	}
 	return nil
 }

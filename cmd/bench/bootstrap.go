@@ -16,8 +16,9 @@ import (
 	"github.com/stream-to-events/stream-to-events/local/samtemplate"
 )
 
-// bootstraps builds each function as it is deployed (make build-<ID>, linux/arm64) and sizes
-// the bootstrap raw and zipped as SAM uploads it; inits are the cold starts measured locally.
+// bootstraps builds each function as it is deployed (make build-<ID>, linux/arm64), sizes the
+// bootstrap raw and zipped as SAM uploads it, and says which modules make it up; inits are the
+// cold starts measured locally.
 func bootstraps(ctx context.Context, root string, inits map[string][]float64, log *slog.Logger) ([]report.Bootstrap, error) {
 	tmpl, err := samtemplate.Load(filepath.Join(root, "template.yaml"))
 	if err != nil {
@@ -42,6 +43,9 @@ func bootstraps(ctx context.Context, root string, inits map[string][]float64, lo
 			return nil, err
 		}
 		b := report.Bootstrap{Function: id, RawBytes: raw, ZipBytes: zipped, InitMS: inits[id]}
+		if b.Parts, err = parts(ctx, root, filepath.Join(art, "bootstrap")); err != nil {
+			return nil, fmt.Errorf("what %s is made of: %w", id, err)
+		}
 		if len(b.InitMS) > 0 {
 			b.InitMedianMS = report.MedianOf(b.InitMS)
 		}

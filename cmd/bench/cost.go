@@ -46,9 +46,11 @@ func costs(prices report.PriceList, l localResult, hops []report.HopResult) (flo
 	s3Puts := math.Ceil(perMillion * float64(sizes.EventBytes) / (bufferMB * 1024 * 1024))
 	storerBatches := float64(stats["EventStorerFunction"].Invocations) * scale
 
-	// The rule invokes the responder once per event; a local run whose emitter timed out on moto
-	// delivers some events twice, which AWS would not do on a healthy pipeline.
-	responderInvocations := perMillion
+	// The rule delivers each event to the responder's queue, read in full batches of 10: a local
+	// run whose emitter timed out on moto delivers some events twice, and a quiet local flow
+	// hands out smaller batches, neither of which a healthy, busy pipeline on AWS does.
+	responderInvocations := perMillion / responderBatch
+	responderQueueRequests := perMillion + 2*responderInvocations
 	d := floorUsage
 	d.LambdaGBs = map[string]float64{}
 	var localGBs float64
@@ -63,6 +65,7 @@ func costs(prices report.PriceList, l localResult, hops []report.HopResult) (flo
 		d.LambdaRequests += inv
 	}
 	d.SQSRequests = float64(report.CallsOf(l.calls, report.Design, "SendMessageBatch"))*scale + 2*storerBatches
+	d.SQSStandard = responderQueueRequests
 	d.S3Puts = s3Puts
 	design = bill(prices, "this design", d)
 
@@ -88,6 +91,7 @@ func costs(prices report.PriceList, l localResult, hops []report.HopResult) (flo
 	b.LambdaGBs[report.PriceLambdaArmGBs] += report.GBSeconds(respInv, modelledMS(l, hops, "EventResponderFunction", a.CallMS), resp.MemorySizeMB)
 	b.LambdaRequests += respInv
 	b.SQSRequests = float64(report.CallsOf(l.calls, report.Baseline, "SendMessage"))*scale + 2*storerBatches
+	b.SQSStandard = responderQueueRequests
 	b.S3Puts = s3Puts
 	base = bill(prices, "baseline", b)
 
@@ -97,9 +101,9 @@ func costs(prices report.PriceList, l localResult, hops []report.HopResult) (flo
 		fmt.Sprintf("Lambda durations on AWS are modelled alike for both designs: the CPU time per record (this design: the hop benchmarks; baseline: the assumption below) times the records per invocation, plus %.0f ms per AWS call made one after another, rounded up to the billed millisecond; invocations per record and memory are the local run's and the template's. Billed with the local run's own durations, which wait on moto_server, this design's Lambda duration would cost $%.3f per million instead.",
 			a.CallMS, localGBs*prices.Prices[report.PriceLambdaArmGBs].USD/prices.Prices[report.PriceLambdaArmGBs].Per),
 		"SQS reads: Lambda's poller makes one ReceiveMessage and one DeleteMessageBatch per storer batch (counted from the storer's invocations), in both designs; empty long polls of an idle queue are left out.",
-		"DynamoDB stream reads by the emitter's trigger are free (Lambda's GetRecords); the rule's delivery to the responder is free (same account).",
+		"DynamoDB stream reads by the emitter's trigger are free (Lambda's GetRecords); the rule's delivery to the responder's queue is free as an EventBridge invocation (same account) and billed as one SQS SendMessage per event, the trigger's reads as one ReceiveMessage and one DeleteMessageBatch per batch of 10.",
 		fmt.Sprintf("S3 PUTs: one object per %.0f MB of records (the template's Firehose buffer), in both designs.", bufferMB),
-		"The responder (the consumer) is the same in both designs: one invocation and one conditional write per event (the local run's extra deliveries after emitter retries are not billed), its duration modelled as above.",
+		"The responder (the consumer) is the same in both designs: one invocation per batch of 10 events and one conditional write per event (the local run's extra deliveries after emitter retries are not billed), its duration modelled as above.",
 		"Baseline: " + a.Note,
 	}
 	return floor, design, base, assumptions
@@ -115,6 +119,9 @@ var hopOf = map[string]string{
 	"TransformerFunction": "transformer", "EventStorerFunction": "storer",
 	"EventEmitterFunction": "emitter", "EventResponderFunction": "responder",
 }
+
+// responderBatch is the responder's SQS BatchSize in the template, the batch a busy queue fills.
+const responderBatch = 10
 
 // modelledMS is a function's billed milliseconds per invocation on AWS: its records per
 // invocation times the hop's CPU time per record, plus callMS for each AWS call it made per
@@ -134,10 +141,11 @@ func modelledMS(l localResult, hops []report.HopResult, id string, callMS float6
 		if h.Name == hopOf[id] && h.Found {
 			inv := float64(f.Invocations)
 			records := float64(l.unique) / inv
-			if id == "EventResponderFunction" {
-				records = 1 // one event per invocation
-			}
 			calls := float64(l.callsByCaller[id]) / inv
+			if id == "EventResponderFunction" {
+				// A full batch, its conditional writes one after another.
+				records, calls = responderBatch, responderBatch
+			}
 			return math.Max(1, math.Ceil(records*h.PerRecordNs()/1e6+calls*callMS))
 		}
 	}

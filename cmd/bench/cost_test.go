@@ -65,9 +65,13 @@ func TestCostsFromARun(t *testing.T) {
 	if got := line(base, "SQS FIFO requests").Quantity; got != 1.2e6 {
 		t.Errorf("baseline SQS requests = %v, want 1.2e6", got)
 	}
-	// Invocations per million: 1,000 + 100,000 + 10,000 + one per event 1,000,000.
-	if got := line(design, "Lambda requests").Quantity; got != 1.111e6 {
-		t.Errorf("design Lambda requests = %v, want 1.111e6", got)
+	// Invocations per million: 1,000 + 100,000 + 10,000 + one per batch of 10 events 100,000.
+	if got := line(design, "Lambda requests").Quantity; got != 2.11e5 {
+		t.Errorf("design Lambda requests = %v, want 2.11e5", got)
+	}
+	// The responder's queue: the rule's send per event, a receive and a delete per batch of 10.
+	if got := line(design, "SQS standard requests").Quantity; got != 1.2e6 {
+		t.Errorf("design SQS standard requests = %v, want 1.2e6", got)
 	}
 	// Modelled: the storer's 10 records × 10 µs + 1 call × 10 ms = 10.1 → 11 ms per invocation.
 	if got := modelledMS(l, hops, "EventStorerFunction", 10); got != 11 {

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
 	fhsdk "github.com/aws/aws-sdk-go-v2/service/firehose"
@@ -35,6 +34,10 @@ const (
 	baselineKey = "baseline"
 	readerKey   = "bench"
 )
+
+// bufferInterval shortens the template's Firehose buffering intervals for the local run, so that
+// records reach the transformer within a second of their arrival.
+const bufferInterval = time.Second
 
 // The functions' logical IDs and whose calls they are.
 var groups = report.Groups{
@@ -61,14 +64,7 @@ type localResult struct {
 	bufferMB        float64        // the template's delivery buffer size, for S3 PUTs on AWS
 	callsByCaller   map[string]int // AWS calls on the data path (no X-Ray) by access key
 	fullBatches     []report.FullBatch
-}
-
-func clientConfig(endpoint, key string) aws.Config {
-	return aws.Config{
-		Region:       spec.Region,
-		Credentials:  credentials.NewStaticCredentialsProvider(key, "local", ""),
-		BaseEndpoint: aws.String(endpoint),
-	}
+	hotEntity       *report.HotEntity // nil when the case did not run
 }
 
 // runLocal starts the local stack in-process, sends the generated records through Firehose,
@@ -91,7 +87,7 @@ func runLocal(ctx context.Context, o options, log *slog.Logger) (localResult, er
 	r, err := runner.Start(ctx, runner.Options{
 		Template:       filepath.Join(o.root, "template.yaml"),
 		Parts:          runner.Parts{Firehose: true, Triggers: true},
-		BufferInterval: time.Second,
+		BufferInterval: bufferInterval,
 		Logs:           reports,
 		Logger:         o.quiet,
 	})
@@ -128,11 +124,11 @@ func runLocal(ctx context.Context, o options, log *slog.Logger) (localResult, er
 	// Watch the projection while sending: the first time an entity's newest record is seen
 	// is its write, give or take one poll.
 	watchCtx, stopWatch := context.WithCancel(ctx)
-	w := newWatcher(dynamodb.NewFromConfig(clientConfig(r.Endpoint(), readerKey)), projection, want)
+	w := newWatcher(dynamodb.NewFromConfig(spec.ClientConfig(r.Endpoint(), readerKey)), projection, want)
 	watched := make(chan error, 1)
 	go func() { watched <- w.run(watchCtx, time.Second) }()
 
-	client := fhsdk.NewFromConfig(clientConfig(r.Endpoint(), producerKey))
+	client := fhsdk.NewFromConfig(spec.ClientConfig(r.Endpoint(), producerKey))
 	sent := time.Now()
 	if _, err := generate.Send(ctx, generate.NewFirehose(client, streams[0]), slices.Values(records), generate.SendOptions{}); err != nil {
 		stopWatch()
@@ -169,7 +165,7 @@ done:
 	log.Info("pipeline done", "entities", w.seenCount(), "elapsed", res.elapsed.Round(time.Millisecond).String())
 
 	// The baseline on the same records, after the pipeline so the two do not share moto's time.
-	b, err := baseline.Provision(ctx, clientConfig(r.Endpoint(), baselineKey), "bench-baseline", "stream-to-events.ingest")
+	b, err := baseline.Provision(ctx, spec.ClientConfig(r.Endpoint(), baselineKey), "bench-baseline", "stream-to-events.ingest")
 	if err != nil {
 		return res, err
 	}
@@ -226,6 +222,16 @@ done:
 			log.Info("full transformer batch", "records", fb.Records, "bytes", fb.Bytes, "duration_ms", fb.DurationMS, "max_memory_mb", fb.MaxMemoryMB)
 			res.fullBatches = append(res.fullBatches, fb)
 		}
+	}
+
+	// Last, on the same stack: its calls and invocations are left out of the figures above,
+	// which were read before it.
+	if len(o.hotRates) > 0 {
+		hstart := time.Now()
+		if res.hotEntity, err = runHotEntity(ctx, o, r, streams[0], reports, log); err != nil {
+			return res, err
+		}
+		log.Info("hot entity done", "took", time.Since(hstart).Round(time.Second).String())
 	}
 	return res, nil
 }

@@ -1,7 +1,8 @@
 // Command bench measures stream-to-events against the original per-record design and writes one
 // report: the hop benchmarks (ns and allocations per record), the AWS calls of a real local run
 // split by design, each bootstrap's size, init time and peak memory, the local end-to-end
-// throughput and latency, and the cost per million records from bench/prices.json.
+// throughput and latency, the rate past which one busy entity's latency grows, and the cost per
+// million records from bench/prices.json.
 //
 //	go run ./cmd/bench [-records 1000] [-count 3] [-out bench]
 //
@@ -20,14 +21,13 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"runtime"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/stream-to-events/stream-to-events/bench/report"
+	"github.com/stream-to-events/stream-to-events/cmd/internal/cli"
 )
 
 type options struct {
@@ -38,11 +38,13 @@ type options struct {
 	skipGoBench       bool
 	skipLocal         bool
 	timeout           time.Duration
-	quiet             *slog.Logger // the local runner's own logs: warnings and errors only
+	hotRates          []float64     // records/s of the hot-entity case's steps; none skips it
+	hotStep           time.Duration // how long each of them is sent for
+	quiet             *slog.Logger  // the local runner's own logs: warnings and errors only
 }
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := cli.SignalContext()
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
@@ -64,11 +66,21 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.BoolVar(&o.skipGoBench, "skip-go-bench", false, "leave the Go benchmarks out")
 	fs.BoolVar(&o.skipLocal, "skip-local", false, "leave the local run out (calls, memory, latency, init)")
 	fs.DurationVar(&o.timeout, "timeout", 150*time.Second, "give up waiting for the local run's records after this")
+	hotRates := fs.String("hot-rates", "5,10,20,40,60,80,120", "records/s at which the hot-entity case sends one entity's records, rising (\"\" skips it)")
+	fs.DurationVar(&o.hotStep, "hot-step", 15*time.Second, "how long the hot-entity case sends at each rate")
+	skipHot := fs.Bool("skip-hot-entity", false, "leave the hot-entity case out of the local run")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
 		}
 		return err
+	}
+	if !*skipHot {
+		rates, err := parseRates(*hotRates)
+		if err != nil {
+			return fmt.Errorf("-hot-rates: %w", err)
+		}
+		o.hotRates = rates
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	o.quiet = slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
@@ -108,6 +120,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		rep.FullBatches = local.fullBatches
 		rep.Elapsed, rep.Throughput, rep.Latency = local.elapsed, local.throughput, local.latency
 		rep.BaselineTime = local.baselineTime
+		rep.HotEntity = local.hotEntity
 		rep.Notes = append(rep.Notes, local.notes...)
 	}
 	rep.Bootstraps, err = bootstraps(ctx, o.root, local.inits, log)

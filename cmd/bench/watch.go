@@ -44,13 +44,38 @@ func newWatcher(db scanner, table string, want generate.Expected) *watcher {
 	return w
 }
 
-// run polls every interval until ctx ends; a failed poll is tried again at the next tick.
+// run polls every interval until every entity's newest record is seen or ctx ends; a failed
+// poll is tried again at the next tick.
 func (w *watcher) run(ctx context.Context, interval time.Duration) error {
+	return pollUntil(ctx, interval, func() bool {
+		w.poll(ctx)
+		return w.complete()
+	})
+}
+
+func (w *watcher) poll(ctx context.Context) {
+	pages := dynamodb.NewScanPaginator(w.db, &dynamodb.ScanInput{
+		TableName:            aws.String(w.table),
+		ProjectionExpression: aws.String("pk, sk, id, receivedAt"),
+	})
+	readPages(ctx, pages, func(o *dynamodb.ScanOutput) []item { return o.Items }, &w.mu, func(it item, at time.Time) {
+		key := str(it["pk"]) + "#" + str(it["sk"])
+		if _, done := w.seen[key]; done || w.want[key] != str(it["id"]) {
+			return
+		}
+		if received, ok := receivedAt(it); ok {
+			w.seen[key] = sample{at: at, receivedAt: received}
+		}
+	})
+}
+
+// pollUntil calls poll at once and then every interval until it reports true (nil) or ctx
+// ends (ctx's error).
+func pollUntil(ctx context.Context, interval time.Duration, poll func() bool) error {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
-		w.poll(ctx)
-		if w.complete() {
+		if poll() {
 			return nil
 		}
 		select {
@@ -61,31 +86,35 @@ func (w *watcher) run(ctx context.Context, interval time.Duration) error {
 	}
 }
 
-func (w *watcher) poll(ctx context.Context) {
-	pages := dynamodb.NewScanPaginator(w.db, &dynamodb.ScanInput{
-		TableName:            aws.String(w.table),
-		ProjectionExpression: aws.String("pk, sk, id, receivedAt"),
-	})
+type item = map[string]types.AttributeValue
+
+// pager is a DynamoDB paginator (Scan's or Query's), with O its page.
+type pager[O any] interface {
+	HasMorePages() bool
+	NextPage(ctx context.Context, optFns ...func(*dynamodb.Options)) (O, error)
+}
+
+// readPages hands each item of every page to note, holding mu, with the time its page came back:
+// an item counts as seen then. A failed page ends this read; the watcher's next poll reads again.
+func readPages[O any](ctx context.Context, pages pager[O], items func(O) []item, mu *sync.Mutex, note func(it item, at time.Time)) {
 	for pages.HasMorePages() {
 		page, err := pages.NextPage(ctx)
 		if err != nil {
 			return
 		}
-		now := time.Now()
-		w.mu.Lock()
-		for _, item := range page.Items {
-			key := str(item["pk"]) + "#" + str(item["sk"])
-			if _, done := w.seen[key]; done || w.want[key] != str(item["id"]) {
-				continue
-			}
-			received, err := time.Parse(record.TimeLayout, str(item["receivedAt"]))
-			if err != nil {
-				continue
-			}
-			w.seen[key] = sample{at: now, receivedAt: received}
+		at := time.Now()
+		mu.Lock()
+		for _, it := range items(page) {
+			note(it, at)
 		}
-		w.mu.Unlock()
+		mu.Unlock()
 	}
+}
+
+// receivedAt is an item's Firehose arrival time; false when it has none that parses.
+func receivedAt(it item) (time.Time, bool) {
+	t, err := time.Parse(record.TimeLayout, str(it["receivedAt"]))
+	return t, err == nil
 }
 
 func str(v types.AttributeValue) string {

@@ -2,10 +2,14 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/stream-to-events/stream-to-events/bench/report"
 )
 
 // TestCapacityDocIsGenerated regenerates docs/capacity.md and its chart from the committed bench
@@ -14,7 +18,7 @@ func TestCapacityDocIsGenerated(t *testing.T) {
 	root := filepath.Join("..", "..")
 	out := t.TempDir()
 	if err := run(filepath.Join(root, "bench", "gobench.txt"), filepath.Join(root, "bench", "report.md"),
-		filepath.Join(root, "bench", "quotas.json"), out); err != nil {
+		filepath.Join(root, "bench", "report.json"), filepath.Join(root, "bench", "quotas.json"), out); err != nil {
 		t.Fatal(err)
 	}
 	for _, f := range []string{"capacity.md", "capacity.png"} {
@@ -36,7 +40,7 @@ func TestCapacityDocIsGenerated(t *testing.T) {
 // rate has its cost and binding quota, and the hot-entity ceiling is stated.
 func TestCapacityModelAnswers(t *testing.T) {
 	root := filepath.Join("..", "..")
-	m, err := load(filepath.Join(root, "bench", "gobench.txt"), filepath.Join(root, "bench", "report.md"), filepath.Join(root, "bench", "quotas.json"))
+	m, err := load(filepath.Join(root, "bench", "gobench.txt"), filepath.Join(root, "bench", "report.md"), filepath.Join(root, "bench", "report.json"), filepath.Join(root, "bench", "quotas.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,13 +54,56 @@ func TestCapacityModelAnswers(t *testing.T) {
 	}
 }
 
+// The busy entity's section sets the figure the bench measured locally beside the model's, from
+// report.json, and says so when the bench left the case out.
+func TestCapacityStatesTheLocalHotEntity(t *testing.T) {
+	root := filepath.Join("..", "..")
+	h := report.HotEntity{Entity: "order#k", Step: 15 * time.Second, BatchSize: 10, Steps: []report.HotStep{
+		{Rate: 10, Sent: 150, Stored: 150, Served: 10, Latency: report.Latency{P50: 2 * time.Second}, Batches: 15, BatchRecords: 150, StorerMS: 50},
+		{Rate: 20, Sent: 300, Stored: 300, Served: 9.6, Growth: 1, GrowthEarly: 1, GrowthLate: 1, Rise: 15 * time.Second, Backlog: 170, Batches: 30, BatchRecords: 300, StorerMS: 100},
+	}}
+	for _, tc := range []struct {
+		name string
+		hot  *report.HotEntity
+		want []string
+	}{
+		{"measured", &h, []string{"Measured by `make bench` on the local run", "grows without bound past 10 records/s", "**9.6 records/s**",
+			"gives 10 / 100 ms = **100 records/s**", "The model above takes "}},
+		{"left out", nil, []string{"Not measured locally"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			data, err := json.Marshal(report.Report{HotEntity: tc.hot})
+			if err != nil {
+				t.Fatal(err)
+			}
+			figures := filepath.Join(t.TempDir(), "report.json")
+			if err := os.WriteFile(figures, data, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			m, err := load(filepath.Join(root, "bench", "gobench.txt"), filepath.Join(root, "bench", "report.md"), figures, filepath.Join(root, "bench", "quotas.json"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var md bytes.Buffer
+			m.Markdown(&md)
+			_, busy, _ := strings.Cut(md.String(), "## One busy entity")
+			busy, _, _ = strings.Cut(busy, "## Quotas")
+			for _, want := range tc.want {
+				if !strings.Contains(busy, want) {
+					t.Errorf("the busy entity's section lacks %q:\n%s", want, busy)
+				}
+			}
+		})
+	}
+}
+
 func TestCapacityBadInput(t *testing.T) {
 	root := filepath.Join("..", "..")
 	bad := filepath.Join(t.TempDir(), "quotas.json")
 	if err := os.WriteFile(bad, []byte(`{"quotas": {`), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := run(filepath.Join(root, "bench", "gobench.txt"), filepath.Join(root, "bench", "report.md"), bad, t.TempDir()); err == nil || !strings.Contains(err.Error(), "quotas.json") {
+	if err := run(filepath.Join(root, "bench", "gobench.txt"), filepath.Join(root, "bench", "report.md"), filepath.Join(root, "bench", "report.json"), bad, t.TempDir()); err == nil || !strings.Contains(err.Error(), "quotas.json") {
 		t.Errorf("a broken quotas file: %v, want an error naming it", err)
 	}
 }
