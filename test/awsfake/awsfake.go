@@ -6,6 +6,10 @@ package awsfake
 import (
 	"bytes"
 	"context"
+	"crypto/md5" // #nosec G501 -- SQS names message bodies by their MD5, not a security use
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -82,4 +86,25 @@ func (t *Transport) Config(_ context.Context) aws.Config {
 		BaseEndpoint: aws.String("http://aws.fake"),
 		Retryer:      func() aws.Retryer { return aws.NopRetryer{} },
 	}
+}
+
+// SQSTakesAll is a Respond for a FIFO queue that takes every entry of each SendMessageBatch, as
+// SQS answers: each entry's ID, a message ID, and the MD5 of its body (the SDK checks it). Any
+// other call is refused.
+func SQSTakesAll(target string, body []byte) (status int, response string) {
+	if target != "AmazonSQS.SendMessageBatch" {
+		return 400, `{"__type":"com.amazonaws.sqs#InvalidAction","message":"unexpected ` + target + `"}`
+	}
+	var in struct {
+		Entries []struct{ Id, MessageBody string }
+	}
+	if err := json.Unmarshal(body, &in); err != nil {
+		return 400, `{"__type":"com.amazonaws.sqs#InvalidParameterValue","message":"bad JSON"}`
+	}
+	ok := make([]string, len(in.Entries))
+	for i, e := range in.Entries {
+		sum := md5.Sum([]byte(e.MessageBody)) // #nosec G401 -- the MD5OfMessageBody the SDK checks; nothing is protected by it
+		ok[i] = fmt.Sprintf(`{"Id":%q,"MessageId":"m-%s","MD5OfMessageBody":%q,"SequenceNumber":"1"}`, e.Id, e.Id, hex.EncodeToString(sum[:]))
+	}
+	return 200, `{"Successful":[` + strings.Join(ok, ",") + `],"Failed":[]}`
 }

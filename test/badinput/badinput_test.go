@@ -1,9 +1,7 @@
 package badinput
 
 import (
-	"bufio"
 	"bytes"
-	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
@@ -13,16 +11,13 @@ import (
 	"maps"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	fhsdk "github.com/aws/aws-sdk-go-v2/service/firehose"
@@ -34,6 +29,8 @@ import (
 	"github.com/stream-to-events/stream-to-events/internal/record"
 	"github.com/stream-to-events/stream-to-events/local/runner"
 	"github.com/stream-to-events/stream-to-events/local/spec"
+	"github.com/stream-to-events/stream-to-events/local/stacktest"
+	"github.com/stream-to-events/stream-to-events/test/mototest"
 )
 
 // firehoseLimit is the largest record the Firehose API takes (1,000 KiB): a bigger one is refused
@@ -148,24 +145,6 @@ func corpus(t *testing.T) []input {
 	return append(in, builtInputs()...)
 }
 
-// syncBuffer collects the functions' log lines while the test reads them.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // startFlow starts the whole local flow from the repository's template, as `s2e-local start`
 // does, on free ports, with Firehose's buffering cut to half a second.
 func startFlow(t *testing.T, logs io.Writer) *runner.Runner {
@@ -173,12 +152,7 @@ func startFlow(t *testing.T, logs io.Writer) *runner.Runner {
 	if testing.Short() {
 		t.Skip("starts the whole local flow")
 	}
-	if _, err := exec.LookPath("moto_server"); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal(err)
-		}
-		t.Skip("moto_server is not installed")
-	}
+	mototest.Require(t)
 	root := filepath.Join("..", "..")
 	r, err := runner.Start(t.Context(), runner.Options{
 		Template:       filepath.Join(root, "template.yaml"),
@@ -203,18 +177,10 @@ func startFlow(t *testing.T, logs io.Writer) *runner.Runner {
 	return r
 }
 
-func awsConfig(endpoint string) aws.Config {
-	return aws.Config{
-		Region:       spec.Region,
-		Credentials:  credentials.NewStaticCredentialsProvider("badinput", "local", ""),
-		BaseEndpoint: aws.String(endpoint),
-	}
-}
-
 // TestBadInput sends the corpus through Firehose beside good records, then bad requests to the
 // API, on one running flow (starting it is most of the time).
 func TestBadInput(t *testing.T) {
-	logs := &syncBuffer{}
+	logs := &stacktest.LogBuffer{}
 	r := startFlow(t, logs)
 	t.Run("firehose", func(t *testing.T) { testFirehose(t, r, logs) })
 	t.Run("api", func(t *testing.T) { testAPI(t, r) })
@@ -226,13 +192,13 @@ func TestBadInput(t *testing.T) {
 	}
 }
 
-func testFirehose(t *testing.T, r *runner.Runner, logs *syncBuffer) {
+func testFirehose(t *testing.T, r *runner.Runner, logs *stacktest.LogBuffer) {
 	ctx := t.Context()
 	stream, ok := r.Stack.PhysicalID("IngestDeliveryStream")
 	if !ok {
 		t.Fatal("the stack has no IngestDeliveryStream")
 	}
-	fh := fhsdk.NewFromConfig(awsConfig(r.Endpoint()))
+	fh := fhsdk.NewFromConfig(spec.ClientConfig(r.Endpoint(), "badinput"))
 
 	bad := corpus(t)
 	good, err := generate.Generate(generate.Options{Seed: 6, Raw: 0.1, Duplicates: 0.05}, 80)
@@ -452,8 +418,11 @@ type hops struct {
 	lake, errors, store, projection int
 }
 
-// waitFor flushes Firehose and polls until the flow holds goal or the time is up; it returns what
-// it last saw.
+// waitFor flushes Firehose and polls until the flow holds goal, and the responder has been
+// delivered at least one event per stored item and has none waiting or in flight, or the time is
+// up; it returns what it last saw.
+// The projection's item count alone is no end: an entity's first event makes its item, and a
+// newer one may still be on its way.
 func waitFor(t *testing.T, r *runner.Runner, goal hops, limit time.Duration) hops {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), limit)
@@ -468,7 +437,14 @@ func waitFor(t *testing.T, r *runner.Runner, goal hops, limit time.Duration) hop
 			t.Fatal(err)
 		}
 		got = hops{sum.LakeLines["records/"], sum.LakeLines["errors/"], sum.Items["EventStoreTable"], sum.Items["ProjectionTable"]}
-		if got == goal || got.lake > goal.lake || got.errors > goal.errors || got.store > goal.store || got.projection > goal.projection {
+		responded := 0
+		for name, c := range sum.Mappings {
+			if strings.HasPrefix(name, "EventResponderFunction.") {
+				responded += int(c.Records - c.Failed)
+			}
+		}
+		settled := responded >= goal.store && sum.QueueDepths["ResponderQueue"] == 0
+		if got == goal && settled || got.lake > goal.lake || got.errors > goal.errors || got.store > goal.store || got.projection > goal.projection {
 			return got
 		}
 		select {
@@ -507,62 +483,29 @@ func readLake(t *testing.T, r *runner.Runner) lakeContents {
 	if !ok {
 		t.Fatal("no LakeBucket in the stack")
 	}
-	c := s3.NewFromConfig(awsConfig(r.Endpoint()), func(o *s3.Options) { o.UsePathStyle = true })
+	c := s3.NewFromConfig(spec.ClientConfig(r.Endpoint(), "badinput"), func(o *s3.Options) { o.UsePathStyle = true })
 	var lake lakeContents
-	pages := s3.NewListObjectsV2Paginator(c, &s3.ListObjectsV2Input{Bucket: aws.String(bucket)})
-	for pages.HasMorePages() {
-		page, err := pages.NextPage(t.Context())
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, o := range page.Contents {
-			key := aws.ToString(o.Key)
-			for _, line := range objectLines(t, c, bucket, key) {
-				switch {
-				case strings.HasPrefix(key, "records/"):
-					var rec record.Record
-					if err := json.Unmarshal(line, &rec); err != nil {
-						t.Errorf("s3://%s/%s: a line that is not a canonical record: %v", bucket, key, err)
-					}
-					lake.records = append(lake.records, rec)
-				case strings.HasPrefix(key, "errors/processing-failed/"):
-					var e errorRecord
-					if err := json.Unmarshal(line, &e); err != nil {
-						t.Errorf("s3://%s/%s: a line that is not an error record: %v", bucket, key, err)
-					}
-					lake.errors = append(lake.errors, e)
-				case strings.HasPrefix(key, "changes/") || strings.HasPrefix(key, "errors/changes/"):
-					// The event store's change archive, a flow of its own.
-				default:
-					t.Errorf("s3://%s/%s: an object outside the prefixes of the template's delivery streams", bucket, key)
-				}
+	mototest.EachLine(t, c, bucket, "", func(key string, line []byte) {
+		switch {
+		case strings.HasPrefix(key, "records/"):
+			var rec record.Record
+			if err := json.Unmarshal(line, &rec); err != nil {
+				t.Errorf("s3://%s/%s: a line that is not a canonical record: %v", bucket, key, err)
 			}
+			lake.records = append(lake.records, rec)
+		case strings.HasPrefix(key, "errors/processing-failed/"):
+			var e errorRecord
+			if err := json.Unmarshal(line, &e); err != nil {
+				t.Errorf("s3://%s/%s: a line that is not an error record: %v", bucket, key, err)
+			}
+			lake.errors = append(lake.errors, e)
+		case strings.HasPrefix(key, "changes/") || strings.HasPrefix(key, "errors/changes/"):
+			// The event store's change archive, a flow of its own.
+		default:
+			t.Errorf("s3://%s/%s: an object outside the prefixes of the template's delivery streams", bucket, key)
 		}
-	}
+	})
 	return lake
-}
-
-func objectLines(t *testing.T, c *s3.Client, bucket, key string) [][]byte {
-	t.Helper()
-	out, err := c.GetObject(t.Context(), &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer out.Body.Close()
-	zr, err := gzip.NewReader(out.Body)
-	if err != nil {
-		t.Fatalf("s3://%s/%s is not gzip, as the template's CompressionFormat says: %v", bucket, key, err)
-	}
-	sc := bufio.NewScanner(zr)
-	sc.Buffer(make([]byte, 64<<10), 4<<20)
-	var lines [][]byte
-	for sc.Scan() {
-		lines = append(lines, bytes.Clone(sc.Bytes()))
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatalf("read s3://%s/%s: %v", bucket, key, err)
-	}
-	return lines
 }
 
 // refusals reads the transformer's "record refused" log lines: the reason by Firehose record ID.
@@ -590,23 +533,19 @@ func scanTable(t *testing.T, r *runner.Runner, logicalID string) []map[string]st
 	if !ok {
 		t.Fatalf("no %s in the stack", logicalID)
 	}
-	db := dynamodb.NewFromConfig(awsConfig(r.Endpoint()))
+	db := dynamodb.NewFromConfig(spec.ClientConfig(r.Endpoint(), "badinput"))
 	var items []map[string]string
-	pages := dynamodb.NewScanPaginator(db, &dynamodb.ScanInput{TableName: aws.String(table)})
-	for pages.HasMorePages() {
-		page, err := pages.NextPage(t.Context())
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, item := range page.Items {
-			m := map[string]string{}
-			for _, k := range slices.Sorted(maps.Keys(item)) {
-				if s, ok := item[k].(*ddbtypes.AttributeValueMemberS); ok {
-					m[k] = s.Value
-				}
+	err := mototest.Scan(t.Context(), db, table, "", func(item map[string]ddbtypes.AttributeValue) {
+		m := map[string]string{}
+		for _, k := range slices.Sorted(maps.Keys(item)) {
+			if s, ok := item[k].(*ddbtypes.AttributeValueMemberS); ok {
+				m[k] = s.Value
 			}
-			items = append(items, m)
 		}
+		items = append(items, m)
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 	return items
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -95,4 +96,67 @@ func list(t *testing.T, args ...string) []pkg {
 		}
 	}
 	return pkgs
+}
+
+// TestREADMENamesEveryFolder: the README's "Where things are" names every folder of the local
+// stand-in, the commands, the bench and the proofs, so that a new folder is placed there too;
+// and no section of the README stands in it twice.
+// (internal/ is held by the import rules above instead.)
+func TestREADMENamesEveryFolder(t *testing.T) {
+	raw, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	headings := map[string]bool{}
+	for line := range strings.Lines(string(raw)) {
+		if strings.HasPrefix(line, "#") {
+			if headings[line] {
+				t.Errorf("README.md has the heading %q twice", strings.TrimSpace(line))
+			}
+			headings[line] = true
+		}
+	}
+	_, section, ok := strings.Cut(string(raw), "\n## Where things are\n")
+	if !ok {
+		t.Fatal(`README.md has no "## Where things are" section`)
+	}
+	section, _, _ = strings.Cut(section, "\n## ")
+	// A row of the section's table names folders in its first column ("cmd/bench  bench/") and
+	// their subfolders in its text and the indented lines under it ("local/  … runner, edge"):
+	// named holds each as a path.
+	named := map[string]bool{}
+	var folders []string // the first column of the row being read
+	for line := range strings.Lines(section) {
+		text := line
+		if line != "" && line[0] != ' ' {
+			first, rest, _ := strings.Cut(line, "   ")
+			folders = strings.Fields(first)
+			for i, f := range folders {
+				folders[i] = strings.TrimSuffix(f, "/")
+				named[folders[i]] = true
+			}
+			text = rest
+		}
+		for _, w := range strings.FieldsFunc(text, func(r rune) bool {
+			return r == ' ' || r == '\n' || r == ',' || r == '(' || r == ')' || r == '`' || r == ':'
+		}) {
+			for _, f := range folders {
+				named[f+"/"+strings.TrimSuffix(w, "/")] = true
+			}
+		}
+	}
+	for _, parent := range []string{"local", "test", "cmd", "cmd/internal", "bench"} {
+		entries, err := os.ReadDir("../../" + parent)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range entries {
+			if !e.IsDir() || e.Name() == "testdata" || e.Name() == "internal" {
+				continue
+			}
+			if path := parent + "/" + e.Name(); !named[path] {
+				t.Errorf("README.md's \"Where things are\" does not name %s/", path)
+			}
+		}
+	}
 }

@@ -18,12 +18,7 @@ import (
 // except under CI (CI=true), where it fails: CI installs moto and must not pass without it.
 func Start(t testing.TB) *motoserver.Server {
 	t.Helper()
-	if _, err := exec.LookPath("moto_server"); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal(motoserver.InstallHint)
-		}
-		t.Skip(motoserver.InstallHint)
-	}
+	Require(t)
 	s, err := motoserver.Start(context.Background(), 0, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -40,4 +35,17 @@ func Start(t testing.TB) *motoserver.Server {
 	t.Setenv("AWS_CONFIG_FILE", os.DevNull)
 	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", os.DevNull)
 	return s
+}
+
+// Require skips the test when moto_server is not installed, except under CI (CI=true), where it
+// fails: CI installs moto and must not pass without it. It is for tests that start moto their
+// own way (through the local runner, say) rather than with Start.
+func Require(t testing.TB) {
+	t.Helper()
+	if _, err := exec.LookPath("moto_server"); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal(motoserver.InstallHint)
+		}
+		t.Skip(motoserver.InstallHint)
+	}
 }

@@ -1,48 +1,56 @@
 package reliability
 
 import (
-	"bufio"
 	"bytes"
-	"compress/gzip"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"os"
+	"slices"
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/stream-to-events/stream-to-events/cmd/generator/generate"
 	"github.com/stream-to-events/stream-to-events/internal/transform"
+	"github.com/stream-to-events/stream-to-events/local/edge"
+	"github.com/stream-to-events/stream-to-events/local/lake"
 )
 
-// TestOneBufferBeyondOneAnswer sends Firehose buffers that one transformer invocation cannot
-// take on whole: 20,000 records of 26 bytes, whose answer once outgrew Lambda's 6 MB response
-// limit and whose queue sends outlasted the function's timeout, and 3 MiB of raw generator
-// records, the largest processor buffer Firehose has. The transformer answers what fits and puts
-// the rest back into the stream as Dropped, so every record must be in the lake's records/
-// exactly once, none under errors/, and each in the event store once.
-func TestOneBufferBeyondOneAnswer(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs the whole flow")
-	}
-	// The processors keep the template's timeout and record bound, the processor buffer is
-	// Firehose's largest, and buffers wait long enough for each case's records to arrive in one
-	// (await's flushes process them as soon as they are in).
-	f := startFlowBuffering(t, [][2]string{
-		{"      Timeout: 10\n", "      Timeout: 60\n"},
-		{`          MAX_RECORDS: "400"` + "\n", `          MAX_RECORDS: "2500"` + "\n"},
-		{"  ProcessorBufferSizeMB:\n    Type: Number\n    Default: 1\n", "  ProcessorBufferSizeMB:\n    Type: Number\n    Default: 3\n"},
-	}, time.Minute)
+// oneBufferChanges are what both buffer cases change in the test template: the processors keep
+// the template's timeout and record bound, the processor buffer is Firehose's largest, and
+// buffers wait long enough for each case's records to arrive in one (await's flushes process
+// them as soon as they are in).
+var oneBufferChanges = [][2]string{
+	{"      Timeout: 10\n", "      Timeout: 60\n"},
+	{`          MAX_RECORDS: "400"` + "\n", `          MAX_RECORDS: "2500"` + "\n"},
+	{"  ProcessorBufferSizeMB:\n    Type: Number\n    Default: 1\n", "  ProcessorBufferSizeMB:\n    Type: Number\n    Default: 3\n"},
+}
 
+// TestOneBufferOfTinyRecords sends one Firehose buffer of 20,000 records of 26 bytes, whose
+// answer once outgrew Lambda's 6 MB response limit and whose queue sends outlasted the function's
+// timeout. The transformer answers what fits and puts the rest back into the stream as Dropped,
+// so every record must be in the lake's records/ exactly once, none under errors/, and each in
+// the event store once. What it proves ends at the store: the table's stream trigger and its
+// Kinesis destination are off, so that moto spends the case's minutes on the hops it is about;
+// the 3 MiB case below carries its records on to the consumer.
+func TestOneBufferOfTinyRecords(t *testing.T) {
+	f := startFlowBuffering(t, append(slices.Clone(oneBufferChanges),
+		[2]string{"            StartingPosition: TRIM_HORIZON\n", "            StartingPosition: TRIM_HORIZON\n            Enabled: false\n"},
+		[2]string{"      KinesisStreamSpecification:\n        StreamArn: !GetAtt ChangeStream.Arn\n        ApproximateCreationDateTimePrecision: MILLISECOND\n", ""},
+	), time.Minute)
 	tiny := make([][]byte, 20_000)
 	for i := range tiny {
 		tiny[i] = fmt.Appendf(nil, `{"sensor":"%06d","t":21}`, i)
 	}
+	f.oneBuffer(t, "20,000 records of 26 bytes", tiny, false)
+}
+
+// TestOneBufferOf3MiB sends 3 MiB of raw generator records, the largest processor buffer
+// Firehose has, through the whole flow: each record in records/ once, in the store once, and its
+// event delivered to the consumer.
+func TestOneBufferOf3MiB(t *testing.T) {
+	f := startFlowBuffering(t, oneBufferChanges, time.Minute)
 	gen, err := generate.Generate(generate.Options{Seed: 700, Raw: 1}, 20_000)
 	if err != nil {
 		t.Fatal(err)
@@ -51,73 +59,70 @@ func TestOneBufferBeyondOneAnswer(t *testing.T) {
 	for size := 0; size+len(gen[len(raw)].Data) <= 3<<20; size += len(gen[len(raw)].Data) {
 		raw = append(raw, gen[len(raw)].Data)
 	}
-	stored := 0
-	for _, c := range []struct {
-		name string
-		data [][]byte
-	}{
-		{"20,000 records of 26 bytes", tiny},
-		{fmt.Sprintf("3 MiB of raw generator records (%d)", len(raw)), raw},
-	} {
-		t.Run(c.name, func(t *testing.T) {
-			if c.data[0] != nil && len(c.data) == len(tiny) && os.Getenv("S2E_TINY_BUFFER") == "" {
-				// Run on demand: it takes about 12 minutes here (one run: 70,000 put back in 140 calls). One
-				// run of two found 1,500 records put back more than once, in whole put-back calls
-				// of 500; the stream's intake check below says whether the put-backs or the
-				// answers caused it.
-				t.Skip("set S2E_TINY_BUFFER=1 to run the 20,000-record buffer (about 12 minutes)")
-			}
-			f.t = t
-			before := f.r.Firehose.Counts()[f.stream]
-			start, crossedBefore, callsBefore := time.Now(), f.crossings(t.Context()), f.r.Edge.Calls()
-			recs := make([]generate.Record, len(c.data))
-			for i, d := range c.data {
-				recs[i] = generate.Record{Seq: i, Data: d}
-			}
-			f.send(t.Context(), recs)
-			stored += len(c.data)
-			f.awaitBound(t.Context(), c.data, stored, 15*time.Minute)
-			counts := f.r.Firehose.Counts()[f.stream]
-			dropped := counts.Dropped - before.Dropped
-			if dropped == 0 {
-				t.Errorf("no record was answered Dropped: the case did not pass one invocation's bound")
-			}
-			// Each record answered Dropped was put back once: the stream took in what the
-			// producer sent and, on top, exactly what was put back.
-			puts := 0
-			for _, c := range f.r.Edge.Calls() {
-				if c.Caller == "TransformerFunction" && c.Service == "firehose" && c.Operation == "PutRecordBatch" {
-					puts += c.Calls
-				}
-			}
-			for _, c := range callsBefore {
-				if c.Caller == "TransformerFunction" && c.Service == "firehose" && c.Operation == "PutRecordBatch" {
-					puts -= c.Calls
-				}
-			}
-			if in := counts.In - before.In; in != int64(len(c.data))+dropped {
-				t.Errorf("the stream took in %d records: %d sent and %d put back beyond the %d answered Dropped (%d PutRecordBatch calls from the transformer reached the edge, at least %d needed)",
-					in, len(c.data), in-int64(len(c.data))-dropped, dropped, puts, (dropped+transform.MaxReputRecords-1)/transform.MaxReputRecords)
-			}
-			t.Logf("%d PutRecordBatch calls from the transformer put back %d records", puts, dropped)
-			// A failed invocation is retried by Firehose and loses nothing (the checks above hold
-			// regardless); it is logged with the runner's warnings, which say why.
-			if st := f.r.Lambda.Stats()["TransformerFunction"]; st.Errors > 0 {
-				t.Logf("%d transformer invocations failed so far (%d timed out); the runner's last warnings:\n%s", st.Errors, st.Timeouts, f.warnings)
-			}
-			// The bus and the responder run behind the store: the case ends when the rule has
-			// delivered every record's event, and counts what it has not as lost.
-			crossed := f.awaitDelivered(t.Context(), crossedBefore, len(c.data), 10*time.Minute)
-			lost := max(0, len(c.data)-crossed.Delivered)
-			if lost > 0 {
-				t.Errorf("the rule delivered %d events of %d records (%d on the bus)", crossed.Delivered, len(c.data), crossed.Emitted)
-			}
-			addFigure(t, figure{Case: fmt.Sprintf("one Firehose buffer of %s: %d put back as Dropped", c.name, dropped),
-				Sent: len(c.data), Valid: len(c.data), Lost: lost, DupStore: crossed.Written - len(c.data), DupEmitted: max(0, crossed.Emitted-len(c.data)),
-				Crossed: crossed, Took: time.Since(start)})
-			t.Logf("%d records in %s: %d answered Dropped and put back, all in the lake once and the store once", len(c.data), time.Since(start).Round(time.Second), dropped)
-		})
+	f.oneBuffer(t, fmt.Sprintf("3 MiB of raw generator records (%d)", len(raw)), raw, true)
+}
+
+// oneBuffer sends data in one Firehose buffer, waits until the lake and the store hold every
+// record once (and, with downstream, until the rule has delivered each record's event), checks
+// that nothing went to errors/ and that the stream took in exactly what was sent plus what was
+// put back, and adds the case's figure.
+func (f *flow) oneBuffer(t *testing.T, name string, data [][]byte, downstream bool) {
+	t.Helper()
+	before := f.r.Firehose.Counts()[f.stream]
+	start, crossedBefore, callsBefore := time.Now(), f.crossings(t.Context()), f.r.Edge.Calls()
+	recs := make([]generate.Record, len(data))
+	for i, d := range data {
+		recs[i] = generate.Record{Seq: i, Data: d}
 	}
+	f.send(t.Context(), recs)
+	f.awaitBound(t.Context(), data, len(data), 15*time.Minute)
+	counts := f.r.Firehose.Counts()[f.stream]
+	dropped := counts.Dropped - before.Dropped
+	if dropped == 0 {
+		t.Errorf("no record was answered Dropped: the case did not pass one invocation's bound")
+	}
+	// Each record answered Dropped was put back once: the stream took in what the producer sent
+	// and, on top, exactly what was put back.
+	puts := reputCalls(f.r.Edge.Calls()) - reputCalls(callsBefore)
+	if in := counts.In - before.In; in != int64(len(data))+dropped {
+		t.Errorf("the stream took in %d records: %d sent and %d put back beyond the %d answered Dropped (%d PutRecordBatch calls from the transformer reached the edge, at least %d needed)",
+			in, len(data), in-int64(len(data))-dropped, dropped, puts, (dropped+transform.MaxReputRecords-1)/transform.MaxReputRecords)
+	}
+	t.Logf("%d PutRecordBatch calls from the transformer put back %d records", puts, dropped)
+	// A failed invocation is retried by Firehose and loses nothing (the checks above hold
+	// regardless); it is logged with the runner's warnings, which say why.
+	if st := f.r.Lambda.Stats()["TransformerFunction"]; st.Errors > 0 {
+		t.Logf("%d transformer invocations failed (%d timed out); the runner's last warnings:\n%s", st.Errors, st.Timeouts, f.warnings)
+	}
+	crossed := f.crossings(t.Context()).since(crossedBefore)
+	lost := 0
+	if downstream {
+		// The bus and the responder run behind the store: the case ends when the rule has
+		// delivered every record's event, and counts what it has not as lost.
+		crossed = f.awaitDelivered(t.Context(), crossedBefore, len(data), 10*time.Minute)
+		if lost = max(0, len(data)-crossed.Delivered); lost > 0 {
+			t.Errorf("the rule delivered %d events of %d records (%d on the bus)", crossed.Delivered, len(data), crossed.Emitted)
+		}
+	}
+	label := fmt.Sprintf("one Firehose buffer of %s: %d put back as Dropped", name, dropped)
+	if !downstream {
+		label += "; to the store only (its stream off)"
+	}
+	addFigure(t, figure{Case: label,
+		Sent: len(data), Valid: len(data), Lost: lost, DupStore: crossed.Written - len(data), DupEmitted: max(0, crossed.Emitted-len(data)),
+		Crossed: crossed, Took: time.Since(start)})
+	t.Logf("%d records in %s: %d answered Dropped and put back, all in the lake once and the store once", len(data), time.Since(start).Round(time.Second), dropped)
+}
+
+// reputCalls counts the transformer's PutRecordBatch calls among the edge's counts.
+func reputCalls(calls []edge.CallCount) int {
+	n := 0
+	for _, c := range calls {
+		if c.Caller == "TransformerFunction" && c.Service == "firehose" && c.Operation == "PutRecordBatch" {
+			n += c.Calls
+		}
+	}
+	return n
 }
 
 // awaitDelivered polls until the rule has delivered at least n events to the responder since
@@ -220,60 +225,64 @@ func (f *flow) awaitBound(ctx context.Context, data [][]byte, stored int, timeou
 	return out
 }
 
-// lakeLine is one line of a lake object: the record's id and its data, compacted.
-type lakeLine struct{ id, data string }
+// lakeLine is one line of a lake object: the record's id and its data, compacted; or, for
+// Firehose's error records, the errorCode and the record's original bytes.
+type lakeLine struct{ id, data, code string }
 
 // lakeLines reads every line of every object under prefix. Firehose's error records hold the
 // record's bytes in rawData rather than data.
 func (f *flow) lakeLines(ctx context.Context, prefix string) ([]lakeLine, error) {
 	var out []lakeLine
-	pages := s3.NewListObjectsV2Paginator(f.s3, &s3.ListObjectsV2Input{Bucket: aws.String(f.bucket), Prefix: aws.String(prefix)})
-	for pages.HasMorePages() {
-		page, err := pages.NextPage(ctx)
+	keys, err := lake.Keys(ctx, f.s3, f.bucket, prefix)
+	if err != nil {
+		return nil, fmt.Errorf("lake: %w", err)
+	}
+	for _, key := range keys {
+		lines, err := f.objectLines(ctx, key)
 		if err != nil {
-			return nil, fmt.Errorf("list lake: %w", err)
+			return nil, err
 		}
-		for _, o := range page.Contents {
-			body, err := f.object(ctx, aws.ToString(o.Key))
-			if err != nil {
-				return nil, err
+		for _, line := range lines {
+			var r struct {
+				ID        string          `json:"id"`
+				Data      json.RawMessage `json:"data"`
+				ErrorCode string          `json:"errorCode"`
+				RawData   []byte          `json:"rawData"`
 			}
-			sc := bufio.NewScanner(bytes.NewReader(body))
-			sc.Buffer(make([]byte, 64<<10), 8<<20)
-			for sc.Scan() {
-				var r struct {
-					ID   string          `json:"id"`
-					Data json.RawMessage `json:"data"`
-				}
-				if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
-					return nil, fmt.Errorf("line of %s: %w", aws.ToString(o.Key), err)
-				}
-				out = append(out, lakeLine{id: r.ID, data: compact(f.t, r.Data)})
+			if err := json.Unmarshal(line, &r); err != nil {
+				return nil, fmt.Errorf("line of %s: %w", key, err)
 			}
-			if err := sc.Err(); err != nil {
-				return nil, err
+			if r.ErrorCode != "" {
+				out = append(out, lakeLine{code: r.ErrorCode, data: string(r.RawData)})
+				continue
 			}
+			out = append(out, lakeLine{id: r.ID, data: compact(f.t, r.Data)})
 		}
 	}
 	return out, nil
 }
 
-// object is the body of a lake object, gunzipped.
-func (f *flow) object(ctx context.Context, key string) ([]byte, error) {
-	out, err := f.s3.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(f.bucket), Key: aws.String(key)})
-	if err != nil {
-		return nil, fmt.Errorf("get %s: %w", key, err)
+// awaitLakeLines flushes Firehose and polls until the lake holds at least n lines under prefix,
+// or fails the test after timeout; it returns how many it holds.
+func (f *flow) awaitLakeLines(ctx context.Context, prefix string, n int, timeout time.Duration) int {
+	f.t.Helper()
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	for {
+		if err := f.r.Firehose.Flush(ctx); err != nil && ctx.Err() == nil {
+			f.t.Fatalf("flush firehose: %v", err)
+		}
+		lines, err := f.lakeLines(context.WithoutCancel(ctx), prefix)
+		if err != nil {
+			f.t.Fatal(err)
+		}
+		if len(lines) >= n {
+			return len(lines)
+		}
+		if !sleepCtx(ctx, 2*time.Second) {
+			f.t.Fatalf("after %s the lake holds %d lines under %s, want %d; the runner's last warnings:\n%s", timeout, len(lines), prefix, n, f.warnings)
+		}
 	}
-	defer out.Body.Close()
-	body, err := io.ReadAll(out.Body)
-	if err != nil || !bytes.HasPrefix(body, []byte{0x1f, 0x8b}) {
-		return body, err
-	}
-	zr, err := gzip.NewReader(bytes.NewReader(body))
-	if err != nil {
-		return nil, fmt.Errorf("gunzip %s: %w", key, err)
-	}
-	return io.ReadAll(zr)
 }
 
 func compact(t *testing.T, b []byte) string {

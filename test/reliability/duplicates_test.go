@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
@@ -39,9 +38,6 @@ func (r redelivering) SendMessageBatch(ctx context.Context, in *sqs.SendMessageB
 // and records without an id or a time of their own. The store must hold each record once and the
 // projection the newest state.
 func TestDuplicatesAndOrder(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs the whole flow")
-	}
 	f := startFlow(t)
 
 	// First, while errors/ is still empty (the later cases send invalid records).
@@ -127,7 +123,7 @@ func TestDuplicatesAndOrder(t *testing.T) {
 		f.send(t.Context(), recs)
 		f.send(t.Context(), recs)
 		s, o := f.await(t.Context(), x, 2*time.Minute)
-		f.check(t, "records sent twice through Firehose", x, s, o, start, crossedBefore)
+		f.check(t, figure{Case: "records sent twice through Firehose"}, x, s, o, start, crossedBefore)
 	})
 
 	t.Run("a queue message delivered twice", func(t *testing.T) {
@@ -139,8 +135,7 @@ func TestDuplicatesAndOrder(t *testing.T) {
 		}
 		x := expect(recs)
 		x.noLake = true
-		client := sqs.NewFromConfig(aws.Config{Region: spec.Region, Credentials: credentials.NewStaticCredentialsProvider("generator", "local", ""),
-			BaseEndpoint: aws.String(f.r.Endpoint())})
+		client := sqs.NewFromConfig(spec.ClientConfig(f.r.Endpoint(), "generator"))
 		queueURL := f.physical("IngestQueue")
 		const mapping = "EventStorerFunction.IngestQueue"
 		before := f.r.ESM.Counts()[mapping].Records
@@ -157,21 +152,14 @@ func TestDuplicatesAndOrder(t *testing.T) {
 		if got := f.r.ESM.Counts()[mapping].Records - before; got < int64(2*len(recs)) {
 			t.Errorf("the storer got %d messages, want both copies of %d records", got, len(recs))
 		}
-		f.check(t, "queue messages delivered twice", x, s, o, start, crossedBefore)
+		f.check(t, figure{Case: "queue messages delivered twice"}, x, s, o, start, crossedBefore)
 	})
 
 	t.Run("records re-sent after the queue's deduplication window", func(t *testing.T) {
 		f.t = t
 		start, crossedBefore := time.Now(), f.crossings(t.Context())
 		base := time.Date(2026, 8, 1, 0, 0, 0, 0, time.UTC)
-		var recs []record.Record
-		for i := range 10 {
-			recs = append(recs, record.Record{
-				ID: fmt.Sprintf("resend-%d", i), Type: "order", Key: fmt.Sprintf("SKU-RESEND-%04d", i%4),
-				Time: record.FormatTime(base.Add(time.Duration(i) * time.Second)), ReceivedAt: record.FormatTime(base.Add(time.Minute)),
-				Source: f.stream, Data: fmt.Appendf(nil, `{"sku":"SKU-RESEND-%04d","price":%d}`, i%4, 10+i),
-			})
-		}
+		recs := orderRecords(10, "resend", f.stream, base, func(i int) string { return fmt.Sprintf("SKU-RESEND-%04d", i%4) })
 		x := expectation{sentByID: map[string]int{}, newest: map[string]string{}, valid: len(recs), sent: len(recs), noLake: true}
 		for _, r := range recs {
 			x.sentByID[r.ID] = 1
@@ -179,8 +167,7 @@ func TestDuplicatesAndOrder(t *testing.T) {
 				x.newest[r.EntityKey()] = r.ID
 			}
 		}
-		client := sqs.NewFromConfig(aws.Config{Region: spec.Region, Credentials: credentials.NewStaticCredentialsProvider("generator", "local", ""),
-			BaseEndpoint: aws.String(f.r.Endpoint())})
+		client := sqs.NewFromConfig(spec.ClientConfig(f.r.Endpoint(), "generator"))
 		queueURL := f.physical("IngestQueue")
 		if err := queue.NewSender(client, queueURL).Send(t.Context(), recs, ""); err != nil {
 			t.Fatal(err)
@@ -238,14 +225,7 @@ func TestDuplicatesAndOrder(t *testing.T) {
 		f.t = t
 		start, crossedBefore := time.Now(), f.crossings(t.Context())
 		base := time.Date(2026, 7, 1, 0, 0, 0, 0, time.UTC)
-		var versions []record.Record
-		for i := range 5 {
-			versions = append(versions, record.Record{
-				ID: fmt.Sprintf("reverse-%d", i), Type: "order", Key: "SKU-REVERSE-0001",
-				Time: record.FormatTime(base.Add(time.Duration(i) * time.Second)), ReceivedAt: record.FormatTime(base.Add(time.Minute)),
-				Source: f.stream, Data: []byte(fmt.Sprintf(`{"sku":"SKU-REVERSE-0001","price":%d}`, 10+i)),
-			})
-		}
+		versions := orderRecords(5, "reverse", f.stream, base, func(int) string { return "SKU-REVERSE-0001" })
 		// Two versions at the same instant: the id breaks the tie.
 		versions = append(versions, versions[4])
 		versions[5].ID = "reverse-5"
@@ -254,8 +234,7 @@ func TestDuplicatesAndOrder(t *testing.T) {
 		// bus one at a time, each once the rule has delivered the one before, so that the
 		// responder sees them in this order (the bus itself keeps none).
 		order := []record.Record{versions[5], versions[4], versions[3], versions[2], versions[1], versions[0], versions[5], versions[0]}
-		cfg := aws.Config{Region: spec.Region, Credentials: credentials.NewStaticCredentialsProvider("redrive", "local", ""), BaseEndpoint: aws.String(f.r.Endpoint())}
-		pub := emit.NewPublisher(eventbridge.NewFromConfig(cfg), f.physical("EventBus"), "stream-to-events.ingest",
+		pub := emit.NewPublisher(eventbridge.NewFromConfig(spec.ClientConfig(f.r.Endpoint(), "redrive")), f.physical("EventBus"), "stream-to-events.ingest",
 			fmt.Sprintf("arn:aws:dynamodb:%s:%s:table/%s", spec.Region, spec.Account, f.store))
 		ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 		defer cancel()
@@ -310,13 +289,30 @@ func TestDuplicatesAndOrder(t *testing.T) {
 	})
 }
 
+// orderRecords makes n canonical order records as the transformer would have stored them from
+// source: ids prefix-0, prefix-1, …, the i-th for entity key(i) at base plus i seconds, all
+// received a minute after base, priced 10+i.
+func orderRecords(n int, prefix, source string, base time.Time, key func(i int) string) []record.Record {
+	recs := make([]record.Record, n)
+	for i := range recs {
+		recs[i] = record.Record{
+			ID: fmt.Sprintf("%s-%d", prefix, i), Type: "order", Key: key(i),
+			Time: record.FormatTime(base.Add(time.Duration(i) * time.Second)), ReceivedAt: record.FormatTime(base.Add(time.Minute)),
+			Source: source, Data: fmt.Appendf(nil, `{"sku":%q,"price":%d}`, key(i), 10+i),
+		}
+	}
+	return recs
+}
+
 // check records a case's figures and fails it on loss, duplicates in the store, a stale
-// projection or DLQ messages.
-func (f *flow) check(t *testing.T, name string, x expectation, s state, o outcome, start time.Time, crossedBefore crossed) {
+// projection or DLQ messages. fig names the case and carries what only the case knows (the
+// faults it injected); check fills in the rest from what was sent, observed and crossed.
+func (f *flow) check(t *testing.T, fig figure, x expectation, s state, o outcome, start time.Time, crossedBefore crossed) {
 	t.Helper()
-	addFigure(t, figure{Case: name, Sent: x.sent, Valid: x.valid, Lost: len(o.lost), DupStore: o.dupStore, DupEmitted: o.dupEmitted,
-		DLQ:     [3]int{s.depths["IngestDLQ"], s.depths["EmitterDLQ"], s.depths["ResponderDLQ"]},
-		Crossed: f.crossings(t.Context()).since(crossedBefore), Took: time.Since(start)})
+	fig.Sent, fig.Valid, fig.Lost, fig.DupStore, fig.DupEmitted = x.sent, x.valid, len(o.lost), o.dupStore, o.dupEmitted
+	fig.DLQ = [3]int{s.depths["IngestDLQ"], s.depths["EmitterDLQ"], s.depths["ResponderDLQ"]}
+	fig.Crossed, fig.Took = f.crossings(t.Context()).since(crossedBefore), time.Since(start)
+	addFigure(t, fig)
 	if len(o.lost) > 0 {
 		t.Errorf("%d records lost: %v", len(o.lost), o.lost)
 	}

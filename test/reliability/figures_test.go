@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/stream-to-events/stream-to-events/test/docblock"
 )
 
 var update = flag.Bool("update", false, "write the figures table to docs/reliability.md")
@@ -116,7 +118,7 @@ func TestMain(m *testing.M) {
 			err = os.WriteFile(path, []byte(doc.text(table, doc.rows)), 0o644)
 		}
 		if err == nil && doc.file == "reliability.md" {
-			err = writeREADMETable(filepath.Join("..", "..", "README.md"), table)
+			err = readmeBlock.Write(filepath.Join("..", "..", "README.md"), table)
 		}
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "write", path, err)
@@ -129,34 +131,11 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// The README shows the reliability table between these lines; -update writes it there too, and
+// readmeBlock is where the README shows the reliability table; -update writes it there too, and
 // TestREADMEShowsTheFigures holds the two copies together.
-const (
-	readmeBegin = "<!-- reliability figures: written by go test ./test/reliability -update, as in docs/reliability.md -->\n"
-	readmeEnd   = "<!-- end of reliability figures -->\n"
-)
-
-// readmeTable returns the part of readme between the markers, and where it starts and ends.
-func readmeTable(readme string) (table string, start, end int, err error) {
-	start = strings.Index(readme, readmeBegin)
-	end = strings.Index(readme, readmeEnd)
-	if start < 0 || end < start {
-		return "", 0, 0, fmt.Errorf("README.md lacks the lines %q and %q around the reliability table", readmeBegin, readmeEnd)
-	}
-	start += len(readmeBegin)
-	return readme[start:end], start, end, nil
-}
-
-func writeREADMETable(path, table string) error {
-	b, err := os.ReadFile(path) // #nosec G304 -- the repository's own README, by a fixed path
-	if err != nil {
-		return err
-	}
-	_, start, end, err := readmeTable(string(b))
-	if err != nil {
-		return err
-	}
-	return os.WriteFile(path, []byte(string(b[:start])+table+string(b[end:])), 0o644) // #nosec G306 -- a committed document
+var readmeBlock = docblock.Block{
+	Begin: "<!-- reliability figures: written by go test ./test/reliability -update, as in docs/reliability.md -->\n",
+	End:   "<!-- end of reliability figures -->\n",
 }
 
 // TestREADMEShowsTheFigures checks that the README's reliability table is the one the last
@@ -170,7 +149,7 @@ func TestREADMEShowsTheFigures(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, _, _, err := readmeTable(string(readme))
+	got, err := readmeBlock.In(string(readme))
 	if err != nil {
 		t.Fatal(err)
 	}

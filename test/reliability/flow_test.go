@@ -1,8 +1,6 @@
 package reliability
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -12,7 +10,6 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -22,7 +19,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	fhsdk "github.com/aws/aws-sdk-go-v2/service/firehose"
@@ -32,9 +28,11 @@ import (
 
 	"github.com/stream-to-events/stream-to-events/cmd/generator/generate"
 	"github.com/stream-to-events/stream-to-events/local/edge"
+	"github.com/stream-to-events/stream-to-events/local/lake"
 	"github.com/stream-to-events/stream-to-events/local/motoserver"
 	"github.com/stream-to-events/stream-to-events/local/runner"
 	"github.com/stream-to-events/stream-to-events/local/spec"
+	"github.com/stream-to-events/stream-to-events/test/mototest"
 )
 
 // shortened are the template's timeouts cut for the tests, so that a function hung until its
@@ -80,16 +78,6 @@ type flow struct {
 	motoLog  string      // moto_server's output
 }
 
-func needMoto(t *testing.T) {
-	t.Helper()
-	if _, err := exec.LookPath("moto_server"); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal(err)
-		}
-		t.Skip("moto_server is not installed")
-	}
-}
-
 // startFlow starts moto, the chaos proxy and the runner with the shortened template.
 func startFlow(t *testing.T) *flow {
 	t.Helper()
@@ -103,10 +91,14 @@ func startFlowWith(t *testing.T, more [][2]string) *flow {
 }
 
 // startFlowBuffering starts a flow whose Firehose buffers wait at most interval (besides what
-// await's flushes force).
+// await's flushes force). Every test that starts one runs for a minute or more, so -short skips
+// it here.
 func startFlowBuffering(t *testing.T, more [][2]string, interval time.Duration) *flow {
 	t.Helper()
-	needMoto(t)
+	if testing.Short() {
+		t.Skip("starts the whole local flow")
+	}
+	mototest.Require(t)
 	root, err := filepath.Abs(filepath.Join("..", ".."))
 	if err != nil {
 		t.Fatal(err)
@@ -187,16 +179,13 @@ func startFlowBuffering(t *testing.T, more [][2]string, interval time.Duration) 
 	c.signal = r.Lambda.Signal
 	c.mu.Unlock()
 
-	cfg := runner.RunnerConfig(moto.URL)
+	cfg := spec.RunnerConfig(moto.URL)
 	f := &flow{
 		t: t, r: r, chaos: c, moto: moto.URL,
-		db:  dynamodb.NewFromConfig(cfg),
-		s3:  s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = true }),
-		sqs: sqs.NewFromConfig(cfg),
-		fh: fhsdk.NewFromConfig(aws.Config{
-			Region: spec.Region, Credentials: credentials.NewStaticCredentialsProvider("generator", "local", ""),
-			BaseEndpoint: aws.String(r.Endpoint()),
-		}),
+		db:       dynamodb.NewFromConfig(cfg),
+		s3:       s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = true }),
+		sqs:      sqs.NewFromConfig(cfg),
+		fh:       fhsdk.NewFromConfig(spec.ClientConfig(r.Endpoint(), "generator")),
 		queues:   map[string]string{},
 		lake:     map[string][]string{},
 		warnings: warnings,
@@ -288,45 +277,32 @@ func str(v ddbtypes.AttributeValue) string {
 	return ""
 }
 
+// scan calls each with the keys and the record id of every item of table.
 func (f *flow) scan(ctx context.Context, table string, each func(map[string]ddbtypes.AttributeValue)) error {
-	pages := dynamodb.NewScanPaginator(f.db, &dynamodb.ScanInput{TableName: aws.String(table), ProjectionExpression: aws.String("pk, sk, id")})
-	for pages.HasMorePages() {
-		page, err := pages.NextPage(ctx)
-		if err != nil {
-			return fmt.Errorf("scan %s: %w", table, err)
-		}
-		for _, it := range page.Items {
-			each(it)
-		}
-	}
-	return nil
+	return mototest.Scan(ctx, f.db, table, "pk, sk, id", each)
 }
 
 // readLake counts the records/ lines by record id; objects are read once (Firehose never
 // rewrites one).
 func (f *flow) readLake(ctx context.Context, into map[string]int) error {
-	pages := s3.NewListObjectsV2Paginator(f.s3, &s3.ListObjectsV2Input{Bucket: aws.String(f.bucket), Prefix: aws.String("records/")})
-	for pages.HasMorePages() {
-		page, err := pages.NextPage(ctx)
+	keys, err := lake.Keys(ctx, f.s3, f.bucket, "records/")
+	if err != nil {
+		return fmt.Errorf("lake: %w", err)
+	}
+	for _, key := range keys {
+		f.lakeMu.Lock()
+		_, seen := f.lake[key]
+		f.lakeMu.Unlock()
+		if seen {
+			continue
+		}
+		ids, err := f.objectIDs(ctx, key)
 		if err != nil {
-			return fmt.Errorf("list lake: %w", err)
+			return err
 		}
-		for _, o := range page.Contents {
-			key := aws.ToString(o.Key)
-			f.lakeMu.Lock()
-			_, seen := f.lake[key]
-			f.lakeMu.Unlock()
-			if seen {
-				continue
-			}
-			ids, err := f.objectIDs(ctx, key)
-			if err != nil {
-				return err
-			}
-			f.lakeMu.Lock()
-			f.lake[key] = ids
-			f.lakeMu.Unlock()
-		}
+		f.lakeMu.Lock()
+		f.lake[key] = ids
+		f.lakeMu.Unlock()
 	}
 	f.lakeMu.Lock()
 	defer f.lakeMu.Unlock()
@@ -339,21 +315,28 @@ func (f *flow) readLake(ctx context.Context, into map[string]int) error {
 }
 
 func (f *flow) objectIDs(ctx context.Context, key string) ([]string, error) {
-	body, err := f.object(ctx, key)
+	lines, err := f.objectLines(ctx, key)
 	if err != nil {
 		return nil, err
 	}
 	var ids []string
-	sc := bufio.NewScanner(bytes.NewReader(body))
-	sc.Buffer(make([]byte, 64<<10), 8<<20)
-	for sc.Scan() {
+	for _, line := range lines {
 		var r struct{ ID string }
-		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+		if err := json.Unmarshal(line, &r); err != nil {
 			return nil, fmt.Errorf("lake line in %s is no record: %w", key, err)
 		}
 		ids = append(ids, r.ID)
 	}
-	return ids, sc.Err()
+	return ids, nil
+}
+
+// objectLines are the lines of a lake object, gunzipped.
+func (f *flow) objectLines(ctx context.Context, key string) ([][]byte, error) {
+	body, _, err := lake.Object(ctx, f.s3, f.bucket, key)
+	if err != nil {
+		return nil, err
+	}
+	return lake.Lines(body), nil
 }
 
 // expectation is what a set of sent records must become, by record id and entity.

@@ -4,12 +4,11 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
 
 	"github.com/stream-to-events/stream-to-events/cmd/generator/generate"
@@ -20,22 +19,23 @@ import (
 )
 
 // TestRedrive fills each DLQ through a permanent fault (the storer's, the emitter's and the
-// responder's every call refused), lifts the faults, redrives, and finds every record in the
-// store, on the bus and in the projection, and the DLQs empty.
+// responder's every call refused) and the lake's processing-failed prefix (the queue refusing the
+// transformer's every send), lifts the faults, redrives, and finds every record in the store, on
+// the bus and in the projection, the DLQs empty, and only bad input left under the prefix.
 func TestRedrive(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs the whole flow for minutes")
-	}
 	// Messages of a batch the storer fails are received again 2 s later (the runner's
 	// FailedVisibility), so the five receives before IngestDLQ take seconds.
 	f := startFlow(t)
 	start, crossedBefore := time.Now(), f.crossings(t.Context())
 	callsBefore := f.r.Edge.Calls()
-	recs, err := generate.Generate(generate.Options{Seed: 300, Entities: 3, Start: time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)}, 24)
+	recs, err := generate.Generate(generate.Options{Seed: 300, Entities: 3, Start: time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)}, 32)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ingest, emitter, responder := recs[:8], recs[8:16], recs[16:]
+	ingest, emitter, responder, lake := recs[:8], recs[8:16], recs[16:24], recs[24:]
+	// One bad record rides with the lake phase: its invocation fails whole, so it is replayed
+	// with the others, and then the transformer refuses it, as bad input, for good.
+	bad := generate.Record{Seq: len(recs), Data: []byte(`{"type":"order","key":"k","data":"not an object"}`)}
 	x := expect(recs)
 
 	refuse := func(caller, service string) []edge.Fault {
@@ -87,6 +87,15 @@ func TestRedrive(t *testing.T) {
 			t.Errorf("with the DLQs filled, %s is %s (%s), want ALARM", id, alarms[id].State, alarms[id].Reason)
 		}
 	}
+	// The queue refuses the transformer's every send: each invocation fails whole, Firehose
+	// retries it, then writes the batch under errors/processing-failed/.
+	if err := f.r.Edge.SetFaults(refuse("TransformerFunction", "sqs")); err != nil {
+		t.Fatal(err)
+	}
+	f.send(t.Context(), append(slices.Clone(lake), bad))
+	failedLines := f.awaitLakeLines(t.Context(), redrive.ProcessingFailedPrefix, len(lake)+1, 4*time.Minute)
+	t.Logf("the queue refused every send: %d records under %s", failedLines, redrive.ProcessingFailedPrefix)
+
 	if err := f.r.Edge.SetFaults(nil); err != nil {
 		t.Fatal(err)
 	}
@@ -109,12 +118,28 @@ func TestRedrive(t *testing.T) {
 	if rep.Ingest.Redriven < held[0] || rep.Emitter.Redriven < held[1] || rep.Responder.Redriven < held[2] || len(rep.Unreplayable) > 0 {
 		t.Errorf("redrive replayed %d/%d/%d messages (unreplayable %v), the DLQs held %v", rep.Ingest.Redriven, rep.Emitter.Redriven, rep.Responder.Redriven, rep.Unreplayable, held)
 	}
+	if rep.Lake.Records != failedLines {
+		t.Errorf("redrive put back %d records from %s, which held %d", rep.Lake.Records, redrive.ProcessingFailedPrefix, failedLines)
+	}
 
 	s, o := f.await(t.Context(), x, 3*time.Minute)
+	// The replayed bad record is refused again, and stays under the prefix as bad input with its
+	// reason; a second redrive finds nothing more to put back.
+	refused, err := f.lakeLines(t.Context(), redrive.ProcessingFailedPrefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(refused) != 1 || refused[0].code != "Lambda.ProcessingFailed" || refused[0].data != string(bad.Data) {
+		t.Errorf("after the redrive %s holds %+v, want only the bad record, refused by the transformer", redrive.ProcessingFailedPrefix, refused)
+	}
+	again, err := f.redriver().Lake(t.Context())
+	if err != nil || again.Records != 0 {
+		t.Errorf("a second lake redrive put back %d records (%v), want none", again.Records, err)
+	}
 	addFigure(t, figure{
 		Case: "permanent faults, then redrive", Injected: n, ByOp: ops, Sent: x.sent, Valid: x.valid, Lost: len(o.lost),
 		DupStore: o.dupStore, DupEmitted: o.dupEmitted, DLQ: held,
-		Redriven: rep.Ingest.Redriven + rep.Emitter.Redriven + rep.Responder.Redriven,
+		Redriven: rep.Ingest.Redriven + rep.Emitter.Redriven + rep.Responder.Redriven + rep.Lake.Records,
 		Crossed:  f.crossings(t.Context()).since(crossedBefore), Took: time.Since(start),
 	})
 	if len(o.lost) > 0 {
@@ -164,7 +189,7 @@ func (f *flow) alarms(ctx context.Context) map[string]cloudwatch.Status {
 // the stack's resources from the edge's DescribeStacks, calls signed as the redrive's own.
 func (f *flow) redriver() *redrive.Redriver {
 	f.t.Helper()
-	cfg := aws.Config{Region: spec.Region, Credentials: credentials.NewStaticCredentialsProvider("redrive", "local", ""), BaseEndpoint: aws.String(f.r.Endpoint())}
+	cfg := spec.ClientConfig(f.r.Endpoint(), "redrive")
 	names, err := redrive.NamesFromStack(f.t.Context(), cloudformation.NewFromConfig(cfg), spec.StackName)
 	if err != nil {
 		f.t.Fatal(err)

@@ -17,9 +17,6 @@ import (
 // record type from the event store (as `s2e replay --type T` does, no stream involved) and finds
 // the projection holding the newest record of every entity again.
 func TestReplayFromStore(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs the whole flow")
-	}
 	f := startFlow(t)
 	start, crossedBefore := time.Now(), f.crossings(t.Context())
 	recs, err := generate.Generate(generate.Options{Seed: 310, Entities: 4, Start: time.Date(2027, 2, 1, 0, 0, 0, 0, time.UTC)}, 40)

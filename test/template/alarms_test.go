@@ -100,11 +100,7 @@ func TestAlarmChecksCatchBreakage(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			tpl, rb := loadTemplate(t), loadRunbook(t)
-			before := checkAlarms(tpl, rb)
-			tt.mutate(tpl, rb)
-			if after := checkAlarms(tpl, rb); len(after) <= len(before) {
-				t.Errorf("alarm check did not notice; problems before %q, after %q", before, after)
-			}
+			mustNotice(t, "alarm check", false, func() []string { return checkAlarms(tpl, rb) }, func() { tt.mutate(tpl, rb) })
 		})
 	}
 }

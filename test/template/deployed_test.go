@@ -46,7 +46,10 @@ var functionGrants = map[string][]string{
 	},
 	"EventResponderFunction": {
 		"dynamodb:PutItem ProjectionTable.Arn",
-		"sqs:SendMessage ResponderDLQ.Arn",
+		"sqs:ReceiveMessage ResponderQueue.Arn",
+		"sqs:DeleteMessage ResponderQueue.Arn",
+		"sqs:ChangeMessageVisibility ResponderQueue.Arn",
+		"sqs:GetQueueAttributes ResponderQueue.Arn",
 	},
 	"RecordsApiFunction": {
 		"dynamodb:GetItem ProjectionTable.Arn",

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -13,13 +14,12 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/stream-to-events/stream-to-events/local/samtemplate"
+	"github.com/stream-to-events/stream-to-events/test/docblock"
 )
 
 const (
 	flowPath       = "statemachine-free/flow.yaml"
 	flowReadmePath = "statemachine-free/README.md"
-	hopsBegin      = "<!-- hops:begin (rendered from flow.yaml by flow_test.go; go test -run TestFlowReadme -update) -->"
-	hopsEnd        = "<!-- hops:end -->"
 )
 
 var update = flag.Bool("update", false, "rewrite the hop tables of statemachine-free/README.md from flow.yaml")
@@ -54,7 +54,7 @@ type flowHop struct {
 	} `yaml:"batch"`
 	Filter               map[string]any `yaml:"filter"`
 	Retries              flowRetries    `yaml:"retries"`
-	InvokeRetries        *flowRetries   `yaml:"invokeRetries"`
+	Delivery             *flowDelivery  `yaml:"delivery"`
 	Failure              flowPlace      `yaml:"failure"`
 	PartialBatchResponse bool           `yaml:"partialBatchResponse"`
 	Input                string         `yaml:"input"`
@@ -62,6 +62,15 @@ type flowHop struct {
 	SendsTo              []string       `yaml:"sendsTo"`
 	Reads                []string       `yaml:"reads"`
 	DeliveredTo          *flowPlace     `yaml:"deliveredTo"`
+}
+
+// flowDelivery is how a bus's events reach a queue hop: the rule, its pattern, and its delivery
+// retries and dead-letter queue.
+type flowDelivery struct {
+	Rule    string         `yaml:"rule"`
+	Pattern map[string]any `yaml:"pattern"`
+	Retries flowRetries    `yaml:"retries"`
+	Failure flowPlace      `yaml:"failure"`
 }
 
 type flowRetries struct {
@@ -119,8 +128,8 @@ func TestFlowCheckCatchesDisagreement(t *testing.T) {
 	emitterEvent := func(tp *samtemplate.Template) map[string]any {
 		return dig(tp.Resources["EventEmitterFunction"].Properties, "Events", "EventStoreStream", "Properties").(map[string]any)
 	}
-	responderEvent := func(tp *samtemplate.Template) map[string]any {
-		return dig(tp.Resources["EventResponderFunction"].Properties, "Events", "DataInserted", "Properties").(map[string]any)
+	ruleTarget := func(tp *samtemplate.Template) map[string]any {
+		return dig(tp.Resources["DataInsertedRule"].Properties, "Targets", 0).(map[string]any)
 	}
 	tests := []struct {
 		name   string
@@ -146,14 +155,17 @@ func TestFlowCheckCatchesDisagreement(t *testing.T) {
 		}},
 		{"starting position", func(_ *samtemplate.Template, f *flow) { hop(f, "emit").Trigger.StartingPosition = "LATEST" }},
 		{"rule pattern", func(tp *samtemplate.Template, _ *flow) {
-			responderEvent(tp)["Pattern"] = map[string]any{"detail-type": []any{"DataInserted"}}
+			tp.Resources["DataInsertedRule"].Properties["EventPattern"] = map[string]any{"detail-type": []any{"DataInserted"}}
 		}},
 		{"rule retries", func(tp *samtemplate.Template, _ *flow) {
-			responderEvent(tp)["RetryPolicy"].(map[string]any)["MaximumRetryAttempts"] = 185
+			ruleTarget(tp)["RetryPolicy"].(map[string]any)["MaximumRetryAttempts"] = 185
 		}},
-		{"async retries", func(_ *samtemplate.Template, f *flow) { hop(f, "respond").InvokeRetries.Attempts = 0 }},
+		{"rule target", func(tp *samtemplate.Template, _ *flow) { ruleTarget(tp)["Arn"] = getAtt("IngestQueue", "Arn") }},
 		{"rule DLQ", func(tp *samtemplate.Template, _ *flow) {
-			responderEvent(tp)["DeadLetterConfig"] = map[string]any{"Arn": getAtt("EmitterDLQ", "Arn")}
+			ruleTarget(tp)["DeadLetterConfig"] = map[string]any{"Arn": getAtt("EmitterDLQ", "Arn")}
+		}},
+		{"responder queue redrive count", func(tp *samtemplate.Template, _ *flow) {
+			tp.Resources["ResponderQueue"].Properties["RedrivePolicy"].(map[string]any)["maxReceiveCount"] = 3
 		}},
 		{"processor retries", func(tp *samtemplate.Template, _ *flow) { tp.Parameters["ProcessorRetries"]["Default"] = 10 }},
 		{"processor buffer", func(_ *samtemplate.Template, f *flow) { hop(f, "transform").Batch.MaxMiB = 3 }},
@@ -177,11 +189,7 @@ func TestFlowCheckCatchesDisagreement(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			tpl, fl := loadTemplate(t), loadFlow(t)
-			before := checkFlow(tpl, fl)
-			tt.mutate(tpl, fl)
-			if after := checkFlow(tpl, fl); len(after) <= len(before) {
-				t.Errorf("checkFlow did not notice; problems before %q, after %q", before, after)
-			}
+			mustNotice(t, "checkFlow", false, func() []string { return checkFlow(tpl, fl) }, func() { tt.mutate(tpl, fl) })
 		})
 	}
 }
@@ -205,8 +213,6 @@ func checkFlow(tpl *samtemplate.Template, fl *flow) []string {
 			checkSQSHop(&p, tpl, h, f)
 		case "dynamodb-stream":
 			checkStreamHop(&p, h, f)
-		case "eventbridge-rule":
-			checkRuleHop(&p, tpl, h, f)
 		case "api":
 			checkAPIHop(&p, h, f)
 		default:
@@ -344,6 +350,9 @@ func checkSQSHop(p *problems, tpl *samtemplate.Template, h flowHop, f map[string
 	p.want(name+" receives before the DLQ", dig(redrive, "maxReceiveCount"), h.Retries.Attempts)
 	p.want(name+" failure destination", dig(redrive, "deadLetterTargetArn"), getAtt(h.Failure.Destination, "Arn"))
 	p.want(name+" partial batch response", partialBatch(props), h.PartialBatchResponse)
+	if h.Delivery != nil {
+		checkRuleDelivery(p, tpl, h)
+	}
 }
 
 func checkStreamHop(p *problems, h flowHop, f map[string]any) {
@@ -380,32 +389,37 @@ func wantFilters(f map[string]any) []any {
 	return []any{v}
 }
 
-func checkRuleHop(p *problems, tpl *samtemplate.Template, h flowHop, f map[string]any) {
-	name := "hop " + h.Name
-	props := event(p, h, f, 0, "EventBridgeRule")
-	p.want(name+" bus", props["EventBusName"], ref(h.Trigger.Source))
+// checkRuleDelivery holds a queue hop's delivery to the rule that fills its queue: the rule's
+// pattern (parameters at their defaults), and its target's retries and dead-letter queue.
+func checkRuleDelivery(p *problems, tpl *samtemplate.Template, h flowHop) {
+	name := "hop " + h.Name + " rule " + h.Delivery.Rule
+	rule, ok := tpl.Resources[h.Delivery.Rule]
+	if !ok || rule.Type != "AWS::Events::Rule" {
+		p.addf("%s: no AWS::Events::Rule of that name", name)
+		return
+	}
 	pattern := map[string]any{}
-	for k, values := range asMap(props["Pattern"]) {
+	for k, values := range asMap(rule.Properties["EventPattern"]) {
 		var resolved []any
 		for _, v := range asList(values) {
 			resolved = append(resolved, resolve(tpl, v))
 		}
 		pattern[k] = resolved
 	}
-	p.want(name+" pattern (parameters at their defaults)", []any{pattern}, wantFilters(h.Filter))
-	p.want(name+" batch size (EventBridge invokes once per event)", h.Batch.Size, 1)
-	p.want(name+" delivery retries", dig(props, "RetryPolicy", "MaximumRetryAttempts"), h.Retries.Attempts)
-	p.want(name+" delivery max age", dig(props, "RetryPolicy", "MaximumEventAgeInSeconds"), h.Retries.MaxAgeSeconds)
-	p.want(name+" rule DLQ", dig(props, "DeadLetterConfig", "Arn"), getAtt(h.Failure.Destination, "Arn"))
-	cfg := dig(f, "EventInvokeConfig")
-	if h.InvokeRetries == nil {
-		p.addf("%s: no invokeRetries, but EventBridge invokes the function asynchronously", name)
-	} else {
-		p.want(name+" async retries", dig(cfg, "MaximumRetryAttempts"), h.InvokeRetries.Attempts)
-		p.want(name+" async max age", dig(cfg, "MaximumEventAgeInSeconds"), h.InvokeRetries.MaxAgeSeconds)
+	p.want(name+" pattern (parameters at their defaults)", []any{pattern}, wantFilters(h.Delivery.Pattern))
+	var target map[string]any
+	for _, t := range statements(rule.Properties["Targets"]) {
+		if reflect.DeepEqual(t["Arn"], getAtt(h.Trigger.Source, "Arn")) {
+			target = t
+		}
 	}
-	p.want(name+" async failure destination", dig(cfg, "DestinationConfig", "OnFailure", "Destination"), getAtt(h.Failure.Destination, "Arn"))
-	p.want(name+" partial batch response", h.PartialBatchResponse, false)
+	if target == nil {
+		p.addf("%s: no target is %s", name, h.Trigger.Source)
+		return
+	}
+	p.want(name+" delivery retries", dig(target, "RetryPolicy", "MaximumRetryAttempts"), h.Delivery.Retries.Attempts)
+	p.want(name+" delivery max age", dig(target, "RetryPolicy", "MaximumEventAgeInSeconds"), h.Delivery.Retries.MaxAgeSeconds)
+	p.want(name+" DLQ", dig(target, "DeadLetterConfig", "Arn"), getAtt(h.Delivery.Failure.Destination, "Arn"))
 }
 
 func checkAPIHop(p *problems, h flowHop, f map[string]any) {
@@ -434,6 +448,12 @@ func asMap(v any) map[string]any {
 	return m
 }
 
+// hopsBlock is where statemachine-free/README.md shows the hop tables.
+var hopsBlock = docblock.Block{
+	Begin: "<!-- hops:begin (rendered from flow.yaml by go test ./test/template -run TestFlowReadme -update) -->\n",
+	End:   "<!-- hops:end -->",
+}
+
 // TestFlowReadme keeps the hop tables of statemachine-free/README.md rendered from flow.yaml, so
 // the page a person reads cannot drift from the file the test holds to the template.
 func TestFlowReadme(t *testing.T) {
@@ -443,12 +463,10 @@ func TestFlowReadme(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	before, rest, ok1 := strings.Cut(string(readme), hopsBegin)
-	_, after, ok2 := strings.Cut(rest, hopsEnd)
-	if !ok1 || !ok2 {
-		t.Fatalf("%s lacks the markers %q … %q", flowReadmePath, hopsBegin, hopsEnd)
+	want, err := hopsBlock.Replace(string(readme), renderHops(fl))
+	if err != nil {
+		t.Fatalf("%s: %v", flowReadmePath, err)
 	}
-	want := before + hopsBegin + "\n" + renderHops(fl) + hopsEnd + after
 	if want == string(readme) {
 		return
 	}
@@ -504,10 +522,11 @@ func renderHops(fl *flow) string {
 			f, _ := json.Marshal(h.Filter)
 			row("filter", "`"+string(f)+"`")
 		}
-		row("retries", renderRetries(h.Retries))
-		if h.InvokeRetries != nil {
-			row("async retries", renderRetries(*h.InvokeRetries))
+		if d := h.Delivery; d != nil {
+			f, _ := json.Marshal(d.Pattern)
+			row("delivered by", fmt.Sprintf("rule `%s`, pattern `%s`; retries %s; then `%s`", d.Rule, f, renderRetries(d.Retries), d.Failure.Destination))
 		}
+		row("retries", renderRetries(h.Retries))
 		failure := ""
 		if h.Failure.Destination != "" {
 			failure = "`" + h.Failure.Destination + "`"

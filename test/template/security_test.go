@@ -29,14 +29,7 @@ var securityChecks = map[string]templateCheck{
 
 func TestTemplateIsSecure(t *testing.T) {
 	t.Parallel()
-	tpl := loadTemplate(t)
-	for name, check := range securityChecks {
-		t.Run(name, func(t *testing.T) {
-			for _, p := range check(tpl) {
-				t.Error(p)
-			}
-		})
-	}
+	runChecks(t, securityChecks)
 }
 
 // TestSecurityChecksCatchBreakage breaks a parsed copy of the template in each way a check
@@ -136,8 +129,11 @@ func TestSecurityChecksCatchBreakage(t *testing.T) {
 		{"stream failures sent to any queue", "SAM event grants", false, func(tp *samtemplate.Template) {
 			dig(tp.Resources["EventEmitterFunction"].Properties, "Events", "EventStoreStream", "Properties", "DestinationConfig", "OnFailure").(map[string]any)["Destination"] = "arn:aws:sqs:us-east-1:123456789012:*"
 		}},
-		{"async failures sent outside the stack", "SAM event grants", false, func(tp *samtemplate.Template) {
-			dig(tp.Resources["EventResponderFunction"].Properties, "EventInvokeConfig", "DestinationConfig", "OnFailure").(map[string]any)["Destination"] = "arn:aws:sqs:us-east-1:111122223333:elsewhere"
+		{"SQS trigger on a queue outside the stack", "SAM event grants", false, func(tp *samtemplate.Template) {
+			dig(tp.Resources["EventResponderFunction"].Properties, "Events", "DataInserted", "Properties").(map[string]any)["Queue"] = "arn:aws:sqs:us-east-1:111122223333:elsewhere"
+		}},
+		{"rule deliveries from any rule", "resource policies", false, func(tp *samtemplate.Template) {
+			delete(dig(tp.Resources["ResponderQueuePolicy"].Properties, "PolicyDocument", "Statement", 1).(map[string]any), "Condition")
 		}},
 		// Encryption at rest.
 		{"queue without encryption", "encrypted at rest", false, func(tp *samtemplate.Template) {
@@ -218,20 +214,7 @@ func TestSecurityChecksCatchBreakage(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			tpl := loadTemplate(t)
-			check, ok := securityChecks[tt.check]
-			if !ok {
-				t.Fatalf("no check %q", tt.check)
-			}
-			before := check(tpl)
-			tt.mutate(tpl)
-			after := check(tpl)
-			switch {
-			case tt.quiet && len(after) != len(before):
-				t.Errorf("check %q reports an allowed change; before %q, after %q", tt.check, before, after)
-			case !tt.quiet && len(after) <= len(before):
-				t.Errorf("check %q did not notice; problems before %q, after %q", tt.check, before, after)
-			}
+			breakCheck(t, securityChecks, tt.check, tt.quiet, tt.mutate)
 		})
 	}
 }
@@ -595,8 +578,26 @@ func checkResourcePolicies(tpl *samtemplate.Template) []string {
 				p.addf("%s: Action %s grants every action", g.where, show(a))
 			}
 		}
+		// A service acts for every account that uses it: a grant to one must name the
+		// resource or account it acts for, or another account's resource could use it.
+		if dig(g.stmt, "Principal", "Service") != nil {
+			cond := g.stmt["Condition"]
+			if !hasConditionKey(cond, "aws:SourceArn") && !hasConditionKey(cond, "aws:SourceAccount") {
+				p.addf("%s: a grant to service %s without an aws:SourceArn or aws:SourceAccount condition", g.where, show(dig(g.stmt, "Principal", "Service")))
+			}
+		}
 	}
 	return p
+}
+
+// hasConditionKey reports whether a policy Condition tests key under any operator.
+func hasConditionKey(cond any, key string) bool {
+	for _, keys := range asMap(cond) {
+		if _, ok := asMap(keys)[key]; ok {
+			return true
+		}
+	}
+	return false
 }
 
 // checkEncryptedAtRest: every store of the template encrypts what it holds.

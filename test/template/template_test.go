@@ -73,14 +73,49 @@ var templateChecks = map[string]templateCheck{
 
 func TestTemplateKeepsTheDesign(t *testing.T) {
 	t.Parallel()
+	runChecks(t, templateChecks)
+}
+
+// runChecks runs each of checks on the template as a subtest named for it; every problem a
+// check reports fails that subtest.
+func runChecks(t *testing.T, checks map[string]templateCheck) {
 	tpl := loadTemplate(t)
-	for name, check := range templateChecks {
+	for name, check := range checks {
 		t.Run(name, func(t *testing.T) {
 			for _, p := range check(tpl) {
 				t.Error(p)
 			}
 		})
 	}
+}
+
+// mustNotice runs check, then mutate, then check again, and fails the test when the check
+// reports no more problems after the mutation than before: a check that passes whatever the
+// template says would be worse than none. With quiet, the mutation is one the check must let
+// through, and any change in what it reports fails the test.
+func mustNotice(t *testing.T, what string, quiet bool, check func() []string, mutate func()) {
+	t.Helper()
+	before := check()
+	mutate()
+	after := check()
+	switch {
+	case quiet && len(after) != len(before):
+		t.Errorf("%s reports an allowed change; before %q, after %q", what, before, after)
+	case !quiet && len(after) <= len(before):
+		t.Errorf("%s did not notice; problems before %q, after %q", what, before, after)
+	}
+}
+
+// breakCheck loads the template and has the check of checks named name notice mutate (see
+// mustNotice).
+func breakCheck(t *testing.T, checks map[string]templateCheck, name string, quiet bool, mutate func(*samtemplate.Template)) {
+	t.Helper()
+	tpl := loadTemplate(t)
+	check, ok := checks[name]
+	if !ok {
+		t.Fatalf("no check %q", name)
+	}
+	mustNotice(t, fmt.Sprintf("check %q", name), quiet, func() []string { return check(tpl) }, func() { mutate(tpl) })
 }
 
 // TestTemplateChecksCatchBreakage breaks the template in the ways that matter and expects the
@@ -161,7 +196,16 @@ func TestTemplateChecksCatchBreakage(t *testing.T) {
 			dig(tp.Resources["EventEmitterFunction"].Properties, "Events", "EventStoreStream", "Properties").(map[string]any)["StartingPosition"] = "LATEST"
 		}},
 		{"rule without DLQ", "responder", func(tp *samtemplate.Template) {
-			delete(dig(tp.Resources["EventResponderFunction"].Properties, "Events", "DataInserted", "Properties").(map[string]any), "DeadLetterConfig")
+			delete(dig(tp.Resources["DataInsertedRule"].Properties, "Targets", 0).(map[string]any), "DeadLetterConfig")
+		}},
+		{"whole responder batch retried on one failure", "responder", func(tp *samtemplate.Template) {
+			delete(dig(tp.Resources["EventResponderFunction"].Properties, "Events", "DataInserted", "Properties").(map[string]any), "FunctionResponseTypes")
+		}},
+		{"responder queue open to other rules", "responder", func(tp *samtemplate.Template) {
+			delete(dig(tp.Resources["ResponderQueuePolicy"].Properties, "PolicyDocument", "Statement", 1).(map[string]any), "Condition")
+		}},
+		{"responder queue policy allows plain HTTP", "queues", func(tp *samtemplate.Template) {
+			delete(tp.Resources, "ResponderQueuePolicy")
 		}},
 		{"API auth through Fn::If, which SAM drops", "api", func(tp *samtemplate.Template) {
 			dig(tp.Resources["RecordsApi"].Properties, "Auth").(map[string]any)["DefaultAuthorizer"] = map[string]any{
@@ -229,16 +273,7 @@ func TestTemplateChecksCatchBreakage(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			tpl := loadTemplate(t)
-			check, ok := templateChecks[tt.check]
-			if !ok {
-				t.Fatalf("no check %q", tt.check)
-			}
-			before := check(tpl)
-			tt.mutate(tpl)
-			if after := check(tpl); len(after) <= len(before) {
-				t.Errorf("check %q did not notice; problems before %q, after %q", tt.check, before, after)
-			}
+			breakCheck(t, templateChecks, tt.check, false, tt.mutate)
 		})
 	}
 }
@@ -503,7 +538,7 @@ func checkIngestQueue(tpl *samtemplate.Template) []string {
 func checkQueues(tpl *samtemplate.Template) []string {
 	var p problems
 	queues := tpl.OfType("AWS::SQS::Queue")
-	p.want("queues", queues, []string{"ConflictQueue", "EmitterDLQ", "IngestDLQ", "IngestQueue", "ResponderDLQ"})
+	p.want("queues", queues, []string{"ConflictQueue", "EmitterDLQ", "IngestDLQ", "IngestQueue", "ResponderDLQ", "ResponderQueue"})
 	for _, id := range queues {
 		q := tpl.Resources[id].Properties
 		if q["SqsManagedSseEnabled"] != true && q["KmsMasterKeyId"] == nil {
@@ -680,31 +715,47 @@ func checkResponder(tpl *samtemplate.Template) []string {
 	f := function(tpl, "EventResponderFunction")
 	ev := dig(f, "Events", "DataInserted")
 	props, _ := dig(ev, "Properties").(map[string]any)
-	p.want("EventResponderFunction Events.DataInserted.Type", dig(ev, "Type"), "EventBridgeRule")
-	p.want("DataInserted EventBusName", props["EventBusName"], ref("EventBus"))
-	p.want("DataInserted Pattern", props["Pattern"], map[string]any{
+	p.want("EventResponderFunction Events.DataInserted.Type", dig(ev, "Type"), "SQS")
+	p.want("DataInserted Queue", props["Queue"], getAtt("ResponderQueue", "Arn"))
+	p.want("DataInserted FunctionResponseTypes", props["FunctionResponseTypes"], []any{"ReportBatchItemFailures"})
+	p.want("ResponderQueue DLQ", dig(tpl.Resources["ResponderQueue"].Properties, "RedrivePolicy", "deadLetterTargetArn"), getAtt("ResponderDLQ", "Arn"))
+	p.want("EventResponderFunction EventInvokeConfig (nothing invokes it asynchronously)", f["EventInvokeConfig"], nil)
+
+	rule := tpl.Resources["DataInsertedRule"]
+	p.want("DataInsertedRule Type", rule.Type, "AWS::Events::Rule")
+	p.want("DataInsertedRule EventBusName", rule.Properties["EventBusName"], ref("EventBus"))
+	p.want("DataInsertedRule EventPattern", rule.Properties["EventPattern"], map[string]any{
 		"source":      []any{ref("EventSource")},
 		"detail-type": []any{record.DetailType},
 	})
-	p.want("DataInserted DeadLetterConfig.Arn", dig(props, "DeadLetterConfig", "Arn"), getAtt("ResponderDLQ", "Arn"))
+	targets := statements(rule.Properties["Targets"])
+	if len(targets) != 1 {
+		p.addf("DataInsertedRule has %d targets, want ResponderQueue only", len(targets))
+		return p
+	}
+	t := targets[0]
+	p.want("DataInsertedRule target", t["Arn"], getAtt("ResponderQueue", "Arn"))
+	p.want("DataInsertedRule DeadLetterConfig.Arn", dig(t, "DeadLetterConfig", "Arn"), getAtt("ResponderDLQ", "Arn"))
 	for _, k := range []string{"MaximumRetryAttempts", "MaximumEventAgeInSeconds"} {
-		if _, ok := dig(props, "RetryPolicy", k).(int); !ok {
-			p.addf("DataInserted RetryPolicy.%s = %v, want a number", k, dig(props, "RetryPolicy", k))
+		if _, ok := dig(t, "RetryPolicy", k).(int); !ok {
+			p.addf("DataInsertedRule RetryPolicy.%s = %v, want a number", k, dig(t, "RetryPolicy", k))
 		}
 	}
-	p.want("EventResponderFunction EventInvokeConfig.MaximumRetryAttempts", dig(f, "EventInvokeConfig", "MaximumRetryAttempts"), 2)
-	p.want("EventResponderFunction EventInvokeConfig OnFailure", dig(f, "EventInvokeConfig", "DestinationConfig", "OnFailure", "Destination"), getAtt("ResponderDLQ", "Arn"))
 
-	// EventBridge itself sends the rule's dead letters: the queue must let it, for this rule only.
-	allowed := false
-	for _, stmt := range statements(dig(tpl.Resources["ResponderDLQPolicy"].Properties, "PolicyDocument", "Statement")) {
-		if stmt["Effect"] == "Allow" && dig(stmt, "Principal", "Service") == "events.amazonaws.com" && stmt["Action"] == "sqs:SendMessage" &&
-			reflect.DeepEqual(dig(stmt, "Condition", "ArnEquals", "aws:SourceArn"), getAtt("EventResponderFunctionDataInserted", "Arn")) {
-			allowed = true
+	// EventBridge itself sends the deliveries and the dead letters: each queue must let it, for
+	// this rule only.
+	for _, q := range []string{"ResponderQueue", "ResponderDLQ"} {
+		allowed := false
+		for _, stmt := range statements(dig(tpl.Resources[q+"Policy"].Properties, "PolicyDocument", "Statement")) {
+			if stmt["Effect"] == "Allow" && dig(stmt, "Principal", "Service") == "events.amazonaws.com" && stmt["Action"] == "sqs:SendMessage" &&
+				reflect.DeepEqual(stmt["Resource"], getAtt(q, "Arn")) &&
+				reflect.DeepEqual(dig(stmt, "Condition", "ArnEquals", "aws:SourceArn"), getAtt("DataInsertedRule", "Arn")) {
+				allowed = true
+			}
 		}
-	}
-	if !allowed {
-		p.addf("ResponderDLQPolicy does not let events.amazonaws.com send the DataInserted rule's dead letters")
+		if !allowed {
+			p.addf("%sPolicy does not let events.amazonaws.com send the DataInserted rule's messages", q)
+		}
 	}
 	return p
 }
