@@ -32,8 +32,13 @@ FUNCTION_IDS := $(foreach f,$(FUNCTIONS),$(firstword $(subst :, ,$(f))))
 # A static binary (no cgo) named bootstrap, as provided.al2023 runs it; lambda.norpc drops the
 # go1.x RPC server that custom runtimes never use. -buildvcs=false keeps the VCS revision out of
 # the binary, so a commit that does not touch a function does not change (and redeploy) it.
-GO_LAMBDA_BUILD = CGO_ENABLED=0 GOOS=linux GOARCH=$(LAMBDA_GOARCH) $(GO) build -tags lambda.norpc \
-	-trimpath -buildvcs=false -ldflags='-s -w'
+GO_LAMBDA_FLAGS := -tags lambda.norpc -trimpath
+GO_LAMBDA_BUILD = CGO_ENABLED=0 GOOS=linux GOARCH=$(LAMBDA_GOARCH) $(GO) build $(GO_LAMBDA_FLAGS) \
+	-buildvcs=false -ldflags='-s -w'
+# The local runner is compiled like the bootstraps it builds for this machine (no cgo, the same
+# tags, -trimpath): the build cache keys a package by those settings, so the standard library and
+# the SDK packages the runner shares with the functions compile once on a first run, not twice.
+GO_LOCAL_RUN = CGO_ENABLED=0 $(GO) run $(GO_LAMBDA_FLAGS)
 
 require-artifacts-dir = $(if $(ARTIFACTS_DIR),,$(error ARTIFACTS_DIR is not set: sam build sets it; \
 	by hand, run e.g. make $@ ARTIFACTS_DIR=$$(mktemp -d), or make build for every artifact))
@@ -132,11 +137,11 @@ load: ## 100,000 records through the local flow, nothing lost, throughput report
 
 .PHONY: local
 local: ## the whole flow on this machine (moto_server + the local runner), no AWS account
-	$(GO) run ./cmd/s2e-local start
+	$(GO_LOCAL_RUN) ./cmd/s2e-local start
 
 .PHONY: demo
 demo: ## start locally, send sample records, show where they landed
-	$(GO) run ./cmd/s2e-local demo
+	$(GO_LOCAL_RUN) ./cmd/s2e-local demo
 
 .PHONY: clean
 clean:
