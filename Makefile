@@ -108,17 +108,28 @@ FUZZTIME ?= 10s
 .PHONY: fuzz
 fuzz: ## every Fuzz* test of the module for FUZZTIME (default 10s) each, from its testdata/fuzz seeds
 	@# go test -fuzz takes one target per package per run, so each is found and run on its own;
-	@# a new Fuzz function is picked up without editing this list.
+	@# a new Fuzz function is picked up without editing this list. Go 1.26's coordinator can report
+	@# "context deadline exceeded" as the -fuzztime deadline passes, mid-call, with no failing input
+	@# (go.dev/issue/75804); only that, with nothing new in the corpus, earns one more run.
 	@grep -rE -o --include='*_test.go' --exclude-dir=testdata --exclude-dir=.aws-sam --exclude-dir='$(BUILD_DIR)' \
 		'^func Fuzz[A-Za-z0-9_]+\(' . | sort -u | while IFS=: read -r file decl; do \
 		name="$${decl#func }"; name="$${name%(}"; dir="$$(dirname "$$file")"; \
 		if [ -z "$$(ls -A "$$dir/testdata/fuzz/$$name" 2>/dev/null)" ]; then \
 			echo "fuzz: $$name in $$dir has no seed corpus in $$dir/testdata/fuzz/$$name"; exit 1; \
 		fi; \
-		start=$$SECONDS; \
-		$(GO) test -run "^$$name\$$" -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 2s "$$dir" \
-			|| { echo "fuzz: $$name in $$dir failed; the failing input is in $$dir/testdata/fuzz/$$name"; exit 1; }; \
-		echo "fuzz: $$name in $$dir ok ($$((SECONDS - start))s)"; \
+		start=$$SECONDS; log="$$(mktemp)"; seeds="$$(ls "$$dir/testdata/fuzz/$$name")"; \
+		for try in 1 2; do \
+			if $(GO) test -run "^$$name\$$" -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 2s "$$dir" 2>&1 | tee "$$log"; then \
+				break; \
+			fi; \
+			if [ "$$try" = 1 ] && [ "$$(ls "$$dir/testdata/fuzz/$$name")" = "$$seeds" ] && \
+				grep -q '^    context deadline exceeded$$' "$$log" && ! grep -q 'Failing input written' "$$log"; then \
+				echo "fuzz: $$name stopped on Go's own -fuzztime deadline race with no failing input (fixed in Go 1.27); once more"; \
+				continue; \
+			fi; \
+			rm -f "$$log"; echo "fuzz: $$name in $$dir failed; the failing input is in $$dir/testdata/fuzz/$$name"; exit 1; \
+		done; \
+		rm -f "$$log"; echo "fuzz: $$name in $$dir ok ($$((SECONDS - start))s)"; \
 	done
 
 .PHONY: gosec
