@@ -173,6 +173,21 @@ type Sizes struct {
 	EventBytes      int // one PutEvents entry
 }
 
+// BilledRecordBytes is the record size the bill, and the capacity model built on it, are quoted
+// for: 1 KB.
+const BilledRecordBytes = 1024
+
+// ForRecord is s for records of recordBytes: the items and the event carry the same overhead on
+// top of the record as the measured ones did.
+func (s Sizes) ForRecord(recordBytes int) Sizes {
+	return Sizes{
+		RecordBytes:     recordBytes,
+		StoreItemBytes:  recordBytes + max(s.StoreItemBytes-s.RecordBytes, 0),
+		ProjectionBytes: recordBytes + max(s.ProjectionBytes-s.RecordBytes, 0),
+		EventBytes:      recordBytes + max(s.EventBytes-s.RecordBytes, 0),
+	}
+}
+
 // Floor is what the service prices alone charge for records, whatever the design: Firehose
 // ingestion, one write of each record to the event store and one to the projection, and one
 // custom event each. No batching reduces these.

@@ -7,11 +7,8 @@ import (
 	"github.com/stream-to-events/stream-to-events/bench/report"
 )
 
-// perMillion is the volume the cost is quoted for, and the record size.
-const (
-	perMillion  = 1e6
-	recordBytes = 1024
-)
+// perMillion is the volume the cost is quoted for.
+const perMillion = 1e6
 
 // pipelineFunctions are the functions on the write path, whose invocations and durations are
 // billed per record; the records API is billed per read and left out.
@@ -23,12 +20,7 @@ var pipelineFunctions = []string{"TransformerFunction", "EventStorerFunction", "
 func costs(prices report.PriceList, l localResult, hops []report.HopResult) (floor, design, base report.Bill, assumptions []string) {
 	// The generated records are smaller than 1 KB; the items and events carry a fixed overhead
 	// on top of the record, which the run measured.
-	sizes := report.Sizes{
-		RecordBytes:     recordBytes,
-		StoreItemBytes:  recordBytes + max(l.sizes.StoreItemBytes-l.sizes.RecordBytes, 0),
-		ProjectionBytes: recordBytes + max(l.sizes.ProjectionBytes-l.sizes.RecordBytes, 0),
-		EventBytes:      recordBytes + max(l.sizes.EventBytes-l.sizes.RecordBytes, 0),
-	}
+	sizes := l.sizes.ForRecord(report.BilledRecordBytes)
 	floorUsage := report.Floor(perMillion, sizes)
 	floor = bill(prices, "floor", floorUsage)
 	if l.unique == 0 {

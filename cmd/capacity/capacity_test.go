@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -15,10 +16,8 @@ import (
 // TestCapacityDocIsGenerated regenerates docs/capacity.md and its chart from the committed bench
 // outputs and quotas, and fails when the committed files differ: they are never edited by hand.
 func TestCapacityDocIsGenerated(t *testing.T) {
-	root := filepath.Join("..", "..")
 	out := t.TempDir()
-	if err := run(filepath.Join(root, "bench", "gobench.txt"), filepath.Join(root, "bench", "report.md"),
-		filepath.Join(root, "bench", "report.json"), filepath.Join(root, "bench", "quotas.json"), out); err != nil {
+	if err := run(bench("gobench.txt"), bench("report.json"), bench("quotas.json"), out); err != nil {
 		t.Fatal(err)
 	}
 	for _, f := range []string{"capacity.md", "capacity.png"} {
@@ -26,7 +25,7 @@ func TestCapacityDocIsGenerated(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		committed, err := os.ReadFile(filepath.Join(root, "docs", f))
+		committed, err := os.ReadFile(filepath.Join("..", "..", "docs", f))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -39,8 +38,7 @@ func TestCapacityDocIsGenerated(t *testing.T) {
 // TestCapacityModelAnswers checks what the model must say whatever the bench measured: every
 // rate has its cost and binding quota, and the hot-entity ceiling is stated.
 func TestCapacityModelAnswers(t *testing.T) {
-	root := filepath.Join("..", "..")
-	m, err := load(filepath.Join(root, "bench", "gobench.txt"), filepath.Join(root, "bench", "report.md"), filepath.Join(root, "bench", "report.json"), filepath.Join(root, "bench", "quotas.json"))
+	m, err := load(bench("gobench.txt"), bench("report.json"), bench("quotas.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,7 +55,6 @@ func TestCapacityModelAnswers(t *testing.T) {
 // The busy entity's section sets the figure the bench measured locally beside the model's, from
 // report.json, and says so when the bench left the case out.
 func TestCapacityStatesTheLocalHotEntity(t *testing.T) {
-	root := filepath.Join("..", "..")
 	h := report.HotEntity{Entity: "order#k", Step: 15 * time.Second, BatchSize: 10, Steps: []report.HotStep{
 		{Rate: 10, Sent: 150, Stored: 150, Served: 10, Latency: report.Latency{P50: 2 * time.Second}, Batches: 15, BatchRecords: 150, StorerMS: 50},
 		{Rate: 20, Sent: 300, Stored: 300, Served: 9.6, Growth: 1, GrowthEarly: 1, GrowthLate: 1, Rise: 15 * time.Second, Backlog: 170, Batches: 30, BatchRecords: 300, StorerMS: 100},
@@ -72,15 +69,8 @@ func TestCapacityStatesTheLocalHotEntity(t *testing.T) {
 		{"left out", nil, []string{"Not measured locally"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			data, err := json.Marshal(report.Report{HotEntity: tc.hot})
-			if err != nil {
-				t.Fatal(err)
-			}
-			figures := filepath.Join(t.TempDir(), "report.json")
-			if err := os.WriteFile(figures, data, 0o600); err != nil {
-				t.Fatal(err)
-			}
-			m, err := load(filepath.Join(root, "bench", "gobench.txt"), filepath.Join(root, "bench", "report.md"), figures, filepath.Join(root, "bench", "quotas.json"))
+			figures := committedFigures(t, func(r *report.Report) { r.HotEntity = tc.hot })
+			m, err := load(bench("gobench.txt"), figures, bench("quotas.json"))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -98,12 +88,48 @@ func TestCapacityStatesTheLocalHotEntity(t *testing.T) {
 }
 
 func TestCapacityBadInput(t *testing.T) {
-	root := filepath.Join("..", "..")
 	bad := filepath.Join(t.TempDir(), "quotas.json")
 	if err := os.WriteFile(bad, []byte(`{"quotas": {`), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := run(filepath.Join(root, "bench", "gobench.txt"), filepath.Join(root, "bench", "report.md"), filepath.Join(root, "bench", "report.json"), bad, t.TempDir()); err == nil || !strings.Contains(err.Error(), "quotas.json") {
+	if err := run(bench("gobench.txt"), bench("report.json"), bad, t.TempDir()); err == nil || !strings.Contains(err.Error(), "quotas.json") {
 		t.Errorf("a broken quotas file: %v, want an error naming it", err)
 	}
+	for name, change := range map[string]func(*report.Report){
+		"no storer writes": func(r *report.Report) {
+			r.Calls = slices.DeleteFunc(r.Calls, func(c report.OpCount) bool { return c.Operation == "BatchWriteItem" })
+		},
+		"no bill":  func(r *report.Report) { r.Design.Lines = nil },
+		"no sizes": func(r *report.Report) { r.Sizes = report.Sizes{} },
+	} {
+		figures := committedFigures(t, change)
+		if _, err := load(bench("gobench.txt"), figures, bench("quotas.json")); err == nil || !strings.Contains(err.Error(), figures) {
+			t.Errorf("figures with %s: %v, want an error naming %s", name, err, figures)
+		}
+	}
+}
+
+// bench is the path of one of the committed bench outputs.
+func bench(name string) string { return filepath.Join("..", "..", "bench", name) }
+
+// committedFigures writes bench/report.json, changed by change, to a file of its own.
+func committedFigures(t *testing.T, change func(*report.Report)) string {
+	t.Helper()
+	raw, err := os.ReadFile(bench("report.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r report.Report
+	if err := json.Unmarshal(raw, &r); err != nil {
+		t.Fatal(err)
+	}
+	change(&r)
+	if raw, err = json.Marshal(r); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "report.json")
+	if err := os.WriteFile(path, raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }

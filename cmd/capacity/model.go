@@ -1,15 +1,10 @@
 package main
 
 import (
-	"bufio"
 	"encoding/json"
 	"fmt"
-	"io"
 	"math"
 	"os"
-	"regexp"
-	"strconv"
-	"strings"
 
 	"github.com/stream-to-events/stream-to-events/bench/report"
 )
@@ -74,16 +69,13 @@ type Costs struct {
 	WallNs         map[string]float64 // hop -> wall ns per record (in-memory transport)
 	CallsPerK      map[string]float64 // operation -> calls per 1,000 records on this design's hops
 	StoreItemBytes int                // the event store item of a 1 KB record
-	USDPerMillion  []CostLine         // this design's bill per million 1 KB records
+	USDPerMillion  []report.CostLine  // this design's bill per million 1 KB records
 }
 
-// CostLine is one line of the bench's bill per million records.
-type CostLine struct {
-	Item string
-	USD  float64
-}
-
-func readCosts(gobench, reportMD string) (Costs, error) {
+// readCosts takes the hops' wall time per record from the Go benchmarks, and from the local run's
+// figures the calls per 1,000 records of this design's hops, the store item of a 1 KB record and
+// the bill per million 1 KB records.
+func readCosts(gobench string, r report.Report) (Costs, error) {
 	c := Costs{WallNs: map[string]float64{}, CallsPerK: map[string]float64{}}
 	f, err := os.Open(gobench) // #nosec G304 -- the bench output named on the command line
 	if err != nil {
@@ -104,72 +96,22 @@ func readCosts(gobench, reportMD string) (Costs, error) {
 			return c, fmt.Errorf("costs %s: no benchmark for the %s hop", gobench, hop)
 		}
 	}
-	md, err := os.Open(reportMD) // #nosec G304 -- the bench report named on the command line
-	if err != nil {
-		return c, fmt.Errorf("costs: %w", err)
-	}
-	defer md.Close()
-	if err := c.readReport(md); err != nil {
-		return c, fmt.Errorf("costs %s: %w", reportMD, err)
-	}
-	return c, nil
-}
-
-var storeItemRE = regexp.MustCompile(`Records of 1 KB.*store item (\d+) B`)
-
-// readReport takes from bench/report.md the calls per 1,000 records of this design's hops, the
-// store item of a 1 KB record and the bill per million 1 KB records.
-func (c *Costs) readReport(r io.Reader) error {
-	inCost := false
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if strings.HasPrefix(line, "## ") {
-			inCost = strings.HasPrefix(line, "## Cost per million 1 KB records")
+	for _, op := range r.Calls {
+		if op.Group == report.Design {
+			c.CallsPerK[op.Operation] += op.PerK
 		}
-		if m := storeItemRE.FindStringSubmatch(line); m != nil {
-			c.StoreItemBytes, _ = strconv.Atoi(m[1])
-		}
-		cells := tableCells(line)
-		switch {
-		case len(cells) == 6 && cells[0] == "this design":
-			v, err := strconv.ParseFloat(cells[4], 64)
-			if err != nil {
-				return fmt.Errorf("calls row %q: %w", line, err)
-			}
-			c.CallsPerK[cells[2]] = v
-		case inCost && len(cells) == 4 && strings.HasPrefix(cells[2], "$"):
-			v, err := strconv.ParseFloat(strings.TrimPrefix(cells[2], "$"), 64)
-			if err != nil {
-				return fmt.Errorf("cost row %q: %w", line, err)
-			}
-			c.USDPerMillion = append(c.USDPerMillion, CostLine{cells[0], v})
-		}
-	}
-	if err := sc.Err(); err != nil {
-		return err
 	}
 	for _, op := range []string{"SendMessageBatch", "BatchWriteItem", "PutEvents"} {
 		if c.CallsPerK[op] <= 0 {
-			return fmt.Errorf("no calls per 1,000 records for %s", op)
+			return c, fmt.Errorf("costs: the figures count no calls of this design's %s", op)
 		}
 	}
-	if c.StoreItemBytes <= 0 || len(c.USDPerMillion) == 0 {
-		return fmt.Errorf("no store item size or cost table for 1 KB records")
+	if r.Sizes.StoreItemBytes <= 0 || len(r.Design.Lines) == 0 {
+		return c, fmt.Errorf("costs: the figures hold no measured store item or no bill for this design")
 	}
-	return nil
-}
-
-func tableCells(line string) []string {
-	if !strings.HasPrefix(line, "|") || !strings.HasSuffix(line, "|") {
-		return nil
-	}
-	cells := strings.Split(strings.Trim(line, "|"), "|")
-	for i := range cells {
-		cells[i] = strings.TrimSpace(cells[i])
-	}
-	return cells
+	c.StoreItemBytes = r.Sizes.ForRecord(report.BilledRecordBytes).StoreItemBytes
+	c.USDPerMillion = r.Design.Lines
+	return c, nil
 }
 
 // Check is one quota a hop needs at a rate.
