@@ -68,13 +68,17 @@ func runHotEntity(ctx context.Context, o options, r *runner.Runner, stream strin
 			}
 		}
 	}
+	batchSize, err := storerBatchSize(r.Stack)
+	if err != nil {
+		return nil, err
+	}
 	first := next()
 	h := &report.HotEntity{
 		Entity:         first.EntityKey(),
 		Step:           o.hotStep,
 		Poll:           hotPoll,
 		BufferInterval: bufferInterval,
-		BatchSize:      storerBatchSize(r),
+		BatchSize:      batchSize,
 	}
 
 	w := newStoreWatcher(dynamodb.NewFromConfig(spec.ClientConfig(r.Endpoint(), readerKey)), table, h.Entity)
@@ -207,17 +211,24 @@ func perBatch(before, after map[string]int, steps []report.HotStep) map[string]f
 	return out
 }
 
-// storerBatchSize is the BatchSize of the storer's trigger in the template (10 when unset, as
-// Lambda's default for SQS).
-func storerBatchSize(r *runner.Runner) int {
-	fn, err := r.Stack.Template().Function("EventStorerFunction")
+// storerBatchSize is the BatchSize of the storer's trigger as the stack deployed it, a parameter's
+// value where the template refers to one (10 when unset, as Lambda's default for SQS).
+func storerBatchSize(st spec.Stack) (int, error) {
+	fn, err := st.Template().Function("EventStorerFunction")
 	if err != nil {
-		return 10
+		return 0, fmt.Errorf("hot entity: %w", err)
 	}
 	evs, _ := fn["Events"].(map[string]any)
-	ev, _ := evs["IngestQueue"].(map[string]any)
-	props, _ := ev["Properties"].(map[string]any)
-	return samtemplate.Int(props["BatchSize"], 10)
+	ev, ok := evs["IngestQueue"].(map[string]any)
+	if !ok {
+		return 0, fmt.Errorf("hot entity: EventStorerFunction has no IngestQueue event in the template")
+	}
+	props, err := st.Resolve(ev["Properties"])
+	if err != nil {
+		return 0, fmt.Errorf("hot entity: the storer's IngestQueue event: %w", err)
+	}
+	p, _ := props.(map[string]any)
+	return samtemplate.Int(p["BatchSize"], 10), nil
 }
 
 type querier interface {

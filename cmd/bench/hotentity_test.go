@@ -14,6 +14,7 @@ import (
 
 	"github.com/stream-to-events/stream-to-events/cmd/generator/generate"
 	"github.com/stream-to-events/stream-to-events/internal/record"
+	"github.com/stream-to-events/stream-to-events/local/stacktest"
 )
 
 // flow is a synthetic hot entity: records arrive evenly at rate for step, wait for the Firehose
@@ -174,5 +175,44 @@ func TestParseRates(t *testing.T) {
 		if _, err := parseRates(bad); err == nil {
 			t.Errorf("parseRates(%q) accepted", bad)
 		}
+	}
+}
+
+// The hot-entity case sets its model beside the storer's batch size as deployed: a literal, a
+// parameter's value, or Lambda's default for SQS.
+func TestStorerBatchSizeAsDeployed(t *testing.T) {
+	const storer = `
+Resources:
+  EventStorerFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      Events:
+        IngestQueue:
+          Type: SQS
+          Properties:
+            Queue: !GetAtt IngestQueue.Arn
+%s
+`
+	for _, tc := range []struct {
+		name, props string
+		want        int
+	}{
+		{"literal", "            BatchSize: 5", 5},
+		{"parameter", "            BatchSize: !Ref StorerBatchSize", 7},
+		{"unset", "", 10},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st := stacktest.NewFake(t, fmt.Sprintf(storer, tc.props), "")
+			st.Ref = func(id string) (any, error) { return map[string]any{"StorerBatchSize": "7"}[id], nil }
+			st.GetAtt = func(id, attribute string) (any, error) { return "arn:aws:sqs:us-east-1:000000000000:" + id, nil }
+			got, err := storerBatchSize(st)
+			if err != nil || got != tc.want {
+				t.Errorf("storerBatchSize = %d, %v; want %d", got, err, tc.want)
+			}
+		})
+	}
+	st := stacktest.NewFake(t, "Resources:\n  EventStorerFunction:\n    Type: AWS::Serverless::Function\n    Properties: {}\n", "")
+	if _, err := storerBatchSize(st); err == nil {
+		t.Error("a storer without its IngestQueue event: no error")
 	}
 }
