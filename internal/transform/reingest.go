@@ -14,63 +14,47 @@ import (
 	"github.com/stream-to-events/stream-to-events/internal/batch"
 )
 
-// PutRecordBatch limits of one call.
+// PutRecordBatch limits of one call: 500 records and 4 MiB of record data. They cannot be raised.
 const (
-	MaxReputRecords = 500
-	MaxReputBytes   = 4 << 20
+	MaxPutRecords = 500
+	MaxPutBytes   = 4 << 20
 )
 
-type recordBatchPutter interface {
+// RecordBatchPutter is Firehose's PutRecordBatch, as a *firehose.Client has it.
+type RecordBatchPutter interface {
 	PutRecordBatch(ctx context.Context, in *firehose.PutRecordBatchInput, optFns ...func(*firehose.Options)) (*firehose.PutRecordBatchOutput, error)
 }
 
-var _ recordBatchPutter = (*firehose.Client)(nil)
+var _ RecordBatchPutter = (*firehose.Client)(nil)
 
 // Reingester puts records back into the delivery stream they came from, as their original bytes,
 // the way AWS's own Firehose processor blueprints hand back what one invocation cannot answer.
 type Reingester struct {
-	Client recordBatchPutter
+	Client RecordBatchPutter
 	Policy batch.Policy
 }
 
 // Reput puts every record into stream, at most 500 records and 4 MiB a call, and puts the
 // entries Firehose refused again with backoff. It returns an error unless all of them got in.
-//
-// PutRecordBatch has no idempotency key: a call sent again after Firehose took it in puts its
-// records in twice, and each lands twice in the lake. So a call that Firehose answered with
-// success but whose answer could not be read (the connection failed mid-answer) is not sent
-// again, by the SDK or here: its records are in. Only the rare entries Firehose might have
-// refused within that very answer are unconfirmed, and that is logged with their count.
 func (r *Reingester) Reput(ctx context.Context, stream string, data [][]byte) error {
 	recs := make([]fhtypes.Record, len(data))
 	for i, d := range data {
 		recs[i] = fhtypes.Record{Data: d}
 	}
 	size := func(rec fhtypes.Record) int { return len(rec.Data) }
-	for _, chunk := range batch.Chunks(recs, MaxReputRecords, MaxReputBytes, size) {
+	for _, chunk := range batch.Chunks(recs, MaxPutRecords, MaxPutBytes, size) {
 		var refused string // why Firehose last refused an entry
 		left, err := batch.Retry(ctx, r.Policy, chunk, func(ctx context.Context, pending []fhtypes.Record) ([]fhtypes.Record, error) {
-			out, err := r.Client.PutRecordBatch(ctx, &firehose.PutRecordBatchInput{DeliveryStreamName: aws.String(stream), Records: pending}, noResendOfAccepted)
-			if err != nil && accepted(err) {
-				slog.WarnContext(ctx, "records put back, but Firehose's answer could not be read: entries it may have refused in it are unconfirmed",
-					"deliveryStream", stream, "records", len(pending), "error", err)
-				return nil, nil
-			}
+			again, why, err := PutRecordBatch(ctx, r.Client, stream, pending)
 			if err != nil {
-				return pending, fmt.Errorf("PutRecordBatch to %s: %w", stream, err)
+				return pending, err
 			}
-			if aws.ToInt32(out.FailedPutCount) == 0 {
-				return nil, nil
+			if why != "" {
+				refused = why
 			}
-			if len(out.RequestResponses) != len(pending) {
-				return pending, fmt.Errorf("PutRecordBatch to %s: %d answers for %d records", stream, len(out.RequestResponses), len(pending))
-			}
-			var failed []fhtypes.Record
-			for i, rr := range out.RequestResponses {
-				if rr.ErrorCode != nil {
-					failed = append(failed, pending[i])
-					refused = aws.ToString(rr.ErrorCode) + ": " + aws.ToString(rr.ErrorMessage)
-				}
+			failed := make([]fhtypes.Record, len(again))
+			for i, at := range again {
+				failed[i] = pending[at]
 			}
 			return failed, nil
 		})
@@ -79,6 +63,46 @@ func (r *Reingester) Reput(ctx context.Context, stream string, data [][]byte) er
 		}
 	}
 	return nil
+}
+
+// PutRecordBatch makes one PutRecordBatch call of recs to stream. It returns the positions in recs
+// of the entries to put again (Firehose refused them, or its answer does not say), with why the
+// last was refused; or an error when the call itself failed, and then none of recs got in.
+//
+// PutRecordBatch has no idempotency key: a call sent again after Firehose took it in puts its
+// records in twice, and each lands twice in the lake. So a call that Firehose answered with
+// success but whose answer could not be read (the connection failed mid-answer) is not sent
+// again, by the SDK or here: its records are in. Only the rare entries Firehose might have
+// refused within that very answer are unconfirmed, and that is logged with their count.
+func PutRecordBatch(ctx context.Context, client RecordBatchPutter, stream string, recs []fhtypes.Record) (again []int, why string, err error) {
+	out, err := client.PutRecordBatch(ctx, &firehose.PutRecordBatchInput{DeliveryStreamName: aws.String(stream), Records: recs}, noResendOfAccepted)
+	if err != nil && accepted(err) {
+		slog.WarnContext(ctx, "records put, but Firehose's answer could not be read: entries it may have refused in it are unconfirmed",
+			"deliveryStream", stream, "records", len(recs), "error", err)
+		return nil, "", nil
+	}
+	if err != nil {
+		return nil, "", fmt.Errorf("PutRecordBatch to %s: %w", stream, err)
+	}
+	if aws.ToInt32(out.FailedPutCount) == 0 {
+		return nil, "", nil
+	}
+	if len(out.RequestResponses) != len(recs) {
+		// Without an answer per record there is no telling which got in: all go again, and the
+		// lake may hold some twice, which at-least-once delivery allows.
+		again = make([]int, len(recs))
+		for i := range again {
+			again[i] = i
+		}
+		return again, fmt.Sprintf("%d failed, but %d answers for %d records", aws.ToInt32(out.FailedPutCount), len(out.RequestResponses), len(recs)), nil
+	}
+	for i, rr := range out.RequestResponses {
+		if rr.ErrorCode != nil {
+			again = append(again, i)
+			why = aws.ToString(rr.ErrorCode) + ": " + aws.ToString(rr.ErrorMessage)
+		}
+	}
+	return again, why, nil
 }
 
 // noResendOfAccepted keeps the SDK from sending a PutRecordBatch again once Firehose has answered

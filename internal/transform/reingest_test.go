@@ -5,16 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net"
-	"net/http"
 	"strings"
 	"testing"
-	"testing/iotest"
-	"time"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/aws/retry"
 
 	"github.com/aws/aws-sdk-go-v2/service/firehose"
 
@@ -214,21 +206,6 @@ func TestReputSplitsAndRetries(t *testing.T) {
 	})
 }
 
-// cutAnswers passes requests to an awsfake.Transport and breaks the answer's body after its
-// first bytes while cut is set, as a connection that fails mid-answer does.
-type cutAnswers struct {
-	*awsfake.Transport
-	cut bool
-}
-
-func (c *cutAnswers) RoundTrip(r *http.Request) (*http.Response, error) {
-	resp, err := c.Transport.RoundTrip(r)
-	if err == nil && c.cut {
-		resp.Body = io.NopCloser(io.MultiReader(io.LimitReader(resp.Body, 5), iotest.ErrReader(net.ErrClosed)))
-	}
-	return resp, err
-}
-
 // TestReputDoesNotResendWhatFirehoseTookIn: a PutRecordBatch that Firehose answered with success
 // is not sent again when its answer cannot be read, by the SDK or by Reput, since each call sent
 // again would put its records in twice; a call that failed before Firehose answered it still is.
@@ -248,19 +225,14 @@ func TestReputDoesNotResendWhatFirehoseTookIn(t *testing.T) {
 		{"answered 500: the SDK and Reput try again, then give up", 500, 3 * 2, true},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			fake := &awsfake.Transport{Record: true, Respond: func(string, []byte) (int, string) {
+			fake := &awsfake.Transport{Record: true, CutAnswers: tt.status == 200, Respond: func(string, []byte) (int, string) {
 				if tt.status != 200 {
 					return tt.status, `{"__type":"InternalFailure","message":"boom"}`
 				}
 				return 200, `{"FailedPutCount":0,"Encrypted":false,"RequestResponses":[]}`
 			}}
 			cfg := fake.Config(t.Context())
-			cfg.HTTPClient = &http.Client{Transport: &cutAnswers{Transport: fake, cut: tt.status == 200}}
-			cfg.Retryer = func() aws.Retryer { // the SDK's own three attempts, without their waits
-				return retry.NewStandard(func(o *retry.StandardOptions) {
-					o.Backoff = retry.BackoffDelayerFunc(func(int, error) (time.Duration, error) { return 0, nil })
-				})
-			}
+			cfg.Retryer = awsfake.SDKRetries
 			r := &Reingester{Client: firehose.NewFromConfig(cfg), Policy: batch.Policy{Attempts: 2}}
 			err := r.Reput(t.Context(), "ingest", data)
 			if (err != nil) != tt.wantErr {

@@ -11,11 +11,15 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
+	"testing/iotest"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 )
 
@@ -30,6 +34,9 @@ type Request struct {
 type Transport struct {
 	Respond func(target string, body []byte) (status int, response string)
 	Record  bool // keep the requests (off in benchmarks, to measure the client and not the fake)
+	// CutAnswers breaks each answer's body after its first bytes, as a connection that fails
+	// mid-answer does: the service took the call in, and the client cannot read what it said.
+	CutAnswers bool
 
 	mu       sync.Mutex
 	requests []Request
@@ -59,11 +66,15 @@ func (t *Transport) RoundTrip(r *http.Request) (*http.Response, error) {
 	if strings.HasPrefix(resp, "<") {
 		contentType = "text/xml"
 	}
+	var answer io.Reader = bytes.NewReader([]byte(resp))
+	if t.CutAnswers {
+		answer = io.MultiReader(io.LimitReader(answer, 5), iotest.ErrReader(net.ErrClosed))
+	}
 	return &http.Response{
 		StatusCode:    status,
 		Status:        http.StatusText(status),
 		Header:        http.Header{"Content-Type": []string{contentType}, "X-Amzn-Requestid": []string{"fake"}},
-		Body:          io.NopCloser(bytes.NewReader([]byte(resp))),
+		Body:          io.NopCloser(answer),
 		ContentLength: int64(len(resp)),
 		Request:       r,
 	}, nil
@@ -86,6 +97,14 @@ func (t *Transport) Config(_ context.Context) aws.Config {
 		BaseEndpoint: aws.String("http://aws.fake"),
 		Retryer:      func() aws.Retryer { return aws.NopRetryer{} },
 	}
+}
+
+// SDKRetries is a Config's Retryer that makes the SDK's own three attempts, without their waits:
+// for tests of what the SDK sends again.
+func SDKRetries() aws.Retryer {
+	return retry.NewStandard(func(o *retry.StandardOptions) {
+		o.Backoff = retry.BackoffDelayerFunc(func(int, error) (time.Duration, error) { return 0, nil })
+	})
 }
 
 // SQSTakesAll is a Respond for a FIFO queue that takes every entry of each SendMessageBatch, as

@@ -86,7 +86,7 @@ func (f *flow) oneBuffer(t *testing.T, name string, data [][]byte, downstream bo
 	puts := reputCalls(f.r.Edge.Calls()) - reputCalls(callsBefore)
 	if in := counts.In - before.In; in != int64(len(data))+dropped {
 		t.Errorf("the stream took in %d records: %d sent and %d put back beyond the %d answered Dropped (%d PutRecordBatch calls from the transformer reached the edge, at least %d needed)",
-			in, len(data), in-int64(len(data))-dropped, dropped, puts, (dropped+transform.MaxReputRecords-1)/transform.MaxReputRecords)
+			in, len(data), in-int64(len(data))-dropped, dropped, puts, (dropped+transform.MaxPutRecords-1)/transform.MaxPutRecords)
 	}
 	t.Logf("%d PutRecordBatch calls from the transformer put back %d records", puts, dropped)
 	// A failed invocation is retried by Firehose and loses nothing (the checks above hold

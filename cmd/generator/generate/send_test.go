@@ -335,3 +335,23 @@ func TestFirehoseOverTheWire(t *testing.T) {
 		t.Fatalf("err = %v, want a PermanentError naming the missing stream", err)
 	}
 }
+
+// TestFirehoseDoesNotResendWhatFirehoseTookIn: PutRecordBatch has no idempotency key, so a call
+// Firehose answered with success is not sent again when its answer cannot be read (each record
+// would land twice in the lake), and its records count as sent. The transformer's put-back, which
+// makes the same call, also shows that a call failing before an answer still goes again.
+func TestFirehoseDoesNotResendWhatFirehoseTookIn(t *testing.T) {
+	noBackoff(t)
+	tr := &awsfake.Transport{Record: true, CutAnswers: true, Respond: func(string, []byte) (int, string) {
+		return 200, `{"FailedPutCount":0,"Encrypted":false,"RequestResponses":[]}`
+	}}
+	cfg := tr.Config(t.Context())
+	cfg.Retryer = awsfake.SDKRetries
+	stats, err := Send(t.Context(), NewFirehose(firehose.NewFromConfig(cfg), "ingest"), slices.Values(sized(700, 20)), SendOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(tr.Requests()); n != 2 || stats.Sent != 700 {
+		t.Errorf("%d PutRecordBatch calls for 700 records, %d sent; want 2 calls, 700 sent", n, stats.Sent)
+	}
+}

@@ -10,7 +10,6 @@ import (
 	"io"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/firehose"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/stream-to-events/stream-to-events/internal/transform"
@@ -33,12 +32,6 @@ type lakeClient interface {
 }
 
 var _ lakeClient = (*s3.Client)(nil)
-
-type recordPutter interface {
-	PutRecordBatch(ctx context.Context, in *firehose.PutRecordBatchInput, optFns ...func(*firehose.Options)) (*firehose.PutRecordBatchOutput, error)
-}
-
-var _ recordPutter = (*firehose.Client)(nil)
 
 // errorRecord is one line of a Firehose error object, with the line itself, to keep it as it was.
 type errorRecord struct {

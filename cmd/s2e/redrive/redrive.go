@@ -34,6 +34,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/firehose"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
+
+	"github.com/stream-to-events/stream-to-events/internal/transform"
 )
 
 // Names are the stack's resources a redrive touches.
@@ -119,7 +121,7 @@ type Clients struct {
 	DynamoDB storeClient
 	Events   eventPutter
 	S3       lakeClient
-	Firehose recordPutter
+	Firehose transform.RecordBatchPutter
 }
 
 // NewClients makes the clients from one SDK config.
