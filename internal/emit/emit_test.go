@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
@@ -164,6 +165,25 @@ func TestPublishEntries(t *testing.T) {
 	}}
 	if len(fb.calls) != 1 || !reflect.DeepEqual(fb.calls[0], want) {
 		t.Errorf("PutEvents input:\n got %#v\nwant %#v", fb.calls, want)
+	}
+}
+
+// PutEntries puts built entries as they are, on the publisher's bus: a replayed event keeps its
+// own source, time and resources.
+func TestPutEntriesKeepsTheEntries(t *testing.T) {
+	fb := &fakeBus{}
+	detail, _ := json.Marshal(rec("a"))
+	at := time.Date(2026, 11, 23, 10, 0, 1, 0, time.UTC)
+	in := ebtypes.PutEventsRequestEntry{Source: aws.String("other.source"), DetailType: aws.String(record.DetailType),
+		Detail: aws.String(string(detail)), Resources: []string{"arn:x"}, Time: &at}
+	failed, err := NewPublisher(fb, bus, source, tableARN).PutEntries(t.Context(), []ebtypes.PutEventsRequestEntry{in})
+	if failed != nil || err != nil {
+		t.Fatalf("failed %v: %v", failed, err)
+	}
+	want := in
+	want.EventBusName = aws.String(bus)
+	if len(fb.calls) != 1 || !reflect.DeepEqual(fb.calls[0].Entries, []ebtypes.PutEventsRequestEntry{want}) {
+		t.Errorf("PutEvents entries:\n got %#v\nwant %#v", fb.calls, want)
 	}
 }
 

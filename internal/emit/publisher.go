@@ -39,16 +39,16 @@ type Event struct {
 	TraceHeader string // the ingest's X-Ray trace header, "" when it was not traced
 }
 
-// eventPutter is the EventBridge operation the publisher needs.
-type eventPutter interface {
+// EventPutter is the EventBridge operation a Publisher needs, as an *eventbridge.Client has it.
+type EventPutter interface {
 	PutEvents(ctx context.Context, in *eventbridge.PutEventsInput, optFns ...func(*eventbridge.Options)) (*eventbridge.PutEventsOutput, error)
 }
 
-var _ eventPutter = (*eventbridge.Client)(nil)
+var _ EventPutter = (*eventbridge.Client)(nil)
 
 // Publisher puts DataInserted events on one bus.
 type Publisher struct {
-	client   eventPutter
+	client   EventPutter
 	bus      string
 	source   string
 	resource string
@@ -57,7 +57,7 @@ type Publisher struct {
 
 // NewPublisher returns a Publisher putting events with source on the bus, naming the event
 // store table (its ARN) as the events' resource, retrying with batch.DefaultPolicy.
-func NewPublisher(client eventPutter, bus, source, tableARN string) *Publisher {
+func NewPublisher(client EventPutter, bus, source, tableARN string) *Publisher {
 	return &Publisher{client: client, bus: bus, source: source, resource: tableARN, policy: batch.DefaultPolicy}
 }
 
@@ -92,23 +92,36 @@ type entry struct {
 // entries EventBridge refuses. It returns the indexes (ascending) of the events that were not
 // put, and an error saying why; nil and nil when all were.
 func (p *Publisher) Publish(ctx context.Context, events []Event) ([]int, error) {
+	reqs := make([]types.PutEventsRequestEntry, len(events))
+	resources := []string{p.resource}
+	for i, ev := range events {
+		reqs[i] = types.PutEventsRequestEntry{
+			Source:     &p.source,
+			DetailType: aws.String(record.DetailType),
+			Detail:     aws.String(string(ev.Detail)),
+			Resources:  resources,
+		}
+		if ev.TraceHeader != "" {
+			reqs[i].TraceHeader = aws.String(ev.TraceHeader)
+		}
+	}
+	return p.PutEntries(ctx, reqs)
+}
+
+// PutEntries puts entries that are already built (their source, detail-type, detail, resources
+// and time as they are) on p's bus, as Publish puts its events: at most MaxEntries and
+// MaxRequestBytes a call, sending again the entries EventBridge refuses. It returns the indexes
+// (ascending) of the entries that were not put, and an error saying why; nil and nil when all
+// were. Replaying an event taken off the bus goes this way.
+func (p *Publisher) PutEntries(ctx context.Context, reqs []types.PutEventsRequestEntry) ([]int, error) {
 	var (
-		todo     = make([]entry, 0, len(events))
+		todo     = make([]entry, 0, len(reqs))
 		failed   []int
 		problems []error
 	)
-	resources := []string{p.resource}
-	for i, ev := range events {
-		e := entry{index: i, req: types.PutEventsRequestEntry{
-			EventBusName: &p.bus,
-			Source:       &p.source,
-			DetailType:   aws.String(record.DetailType),
-			Detail:       aws.String(string(ev.Detail)),
-			Resources:    resources,
-		}}
-		if ev.TraceHeader != "" {
-			e.req.TraceHeader = aws.String(ev.TraceHeader)
-		}
+	for i, req := range reqs {
+		e := entry{index: i, req: req}
+		e.req.EventBusName = &p.bus
 		if e.size = EntrySize(e.req); e.size > MaxRequestBytes {
 			failed = append(failed, i)
 			problems = append(problems, fmt.Errorf("event %d: %d bytes: %w", i, e.size, ErrTooLarge))

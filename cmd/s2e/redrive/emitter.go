@@ -101,8 +101,12 @@ func (r *Redriver) Emitter(ctx context.Context) (Counts, []string, error) {
 
 // emitService emits as the emitter does, onto the stack's bus.
 func (r *Redriver) emitService() *emit.Service {
-	pub := emit.NewPublisher(r.Clients.Events, r.Names.EventBusName, r.Names.EventSource, r.Names.EventStoreTableARN).WithPolicy(policy)
-	return &emit.Service{Publisher: pub, Logger: r.log()}
+	return &emit.Service{Publisher: r.publisher(), Logger: r.log()}
+}
+
+// publisher puts events on the stack's bus as the emitter does, with the redrive's retries.
+func (r *Redriver) publisher() *emit.Publisher {
+	return emit.NewPublisher(r.Clients.Events, r.Names.EventBusName, r.Names.EventSource, r.Names.EventStoreTableARN).WithPolicy(policy)
 }
 
 // reemit replays one OnFailure record and returns how many events it put.

@@ -35,6 +35,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
+	"github.com/stream-to-events/stream-to-events/internal/emit"
 	"github.com/stream-to-events/stream-to-events/internal/transform"
 )
 
@@ -119,7 +120,7 @@ type Clients struct {
 	SQS      queueClient
 	Streams  streamReader
 	DynamoDB storeClient
-	Events   eventPutter
+	Events   emit.EventPutter
 	S3       lakeClient
 	Firehose transform.RecordBatchPutter
 }

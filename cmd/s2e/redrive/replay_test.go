@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	ebtypes "github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
 
+	"github.com/stream-to-events/stream-to-events/internal/emit"
 	"github.com/stream-to-events/stream-to-events/internal/record"
 	"github.com/stream-to-events/stream-to-events/internal/store"
 	"github.com/stream-to-events/stream-to-events/test/mototest"
@@ -33,7 +34,7 @@ func (trimmedStream) GetRecords(context.Context, *dynamodbstreams.GetRecordsInpu
 }
 
 // busRecorder takes every event, refusing the first entry of its first call (a partial failure
-// the publisher must retry).
+// the publisher must retry), and refuses a call over PutEvents' limits, as EventBridge does.
 type busRecorder struct {
 	mu      sync.Mutex
 	calls   int
@@ -45,8 +46,12 @@ func (b *busRecorder) PutEvents(_ context.Context, in *eventbridge.PutEventsInpu
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.calls++
-	if len(in.Entries) > 10 {
-		return nil, fmt.Errorf("%d entries, PutEvents takes 10", len(in.Entries))
+	size := 0
+	for _, e := range in.Entries {
+		size += emit.EntrySize(e)
+	}
+	if len(in.Entries) > emit.MaxEntries || size > emit.MaxRequestBytes {
+		return nil, fmt.Errorf("ValidationException: %d entries of %d bytes, PutEvents takes 10 and 256 KB", len(in.Entries), size)
 	}
 	out := &eventbridge.PutEventsOutput{Entries: make([]ebtypes.PutEventsResultEntry, len(in.Entries))}
 	for i, e := range in.Entries {

@@ -6,21 +6,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	ebtypes "github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
-
-	"github.com/stream-to-events/stream-to-events/internal/batch"
 )
-
-type eventPutter interface {
-	PutEvents(ctx context.Context, in *eventbridge.PutEventsInput, optFns ...func(*eventbridge.Options)) (*eventbridge.PutEventsOutput, error)
-}
-
-var _ eventPutter = (*eventbridge.Client)(nil)
 
 // busEvent is the part of an EventBridge event that PutEvents takes back.
 type busEvent struct {
@@ -57,57 +49,33 @@ func (r *Redriver) Responder(ctx context.Context) (Counts, []string, error) {
 	var c Counts
 	var unreplayable []string
 	err := r.drain(ctx, r.Names.ResponderDLQURL, &c, func(ctx context.Context, msgs []sqstypes.Message) []sqstypes.Message {
-		type pending struct {
-			msg   sqstypes.Message
-			entry ebtypes.PutEventsRequestEntry
-		}
-		var todo []pending
+		var (
+			taken   []sqstypes.Message
+			entries []ebtypes.PutEventsRequestEntry
+		)
 		for _, m := range msgs {
 			ev, err := dlqEvent(aws.ToString(m.Body))
 			if err != nil {
 				unreplayable = append(unreplayable, fmt.Sprintf("ResponderDLQ message %s: %v", aws.ToString(m.MessageId), err))
 				continue
 			}
-			todo = append(todo, pending{msg: m, entry: ebtypes.PutEventsRequestEntry{
-				EventBusName: aws.String(r.Names.EventBusName),
-				Source:       aws.String(ev.Source),
-				DetailType:   aws.String(ev.DetailType),
-				Detail:       aws.String(string(ev.Detail)),
-				Resources:    ev.Resources,
-				Time:         ev.Time,
-			}})
+			taken = append(taken, m)
+			entries = append(entries, ebtypes.PutEventsRequestEntry{
+				Source:     aws.String(ev.Source),
+				DetailType: aws.String(ev.DetailType),
+				Detail:     aws.String(string(ev.Detail)),
+				Resources:  ev.Resources,
+				Time:       ev.Time,
+			})
 		}
-		failed, err := batch.Retry(ctx, policy, todo, func(ctx context.Context, ps []pending) ([]pending, error) {
-			in := &eventbridge.PutEventsInput{Entries: make([]ebtypes.PutEventsRequestEntry, len(ps))}
-			for i, p := range ps {
-				in.Entries[i] = p.entry
-			}
-			out, err := r.Clients.Events.PutEvents(ctx, in)
-			if err != nil {
-				return ps, err
-			}
-			if out.FailedEntryCount == 0 {
-				return nil, nil
-			}
-			var left []pending
-			for i, e := range out.Entries {
-				if e.ErrorCode != nil && i < len(ps) {
-					left = append(left, ps[i])
-				}
-			}
-			return left, nil
-		})
+		failed, err := r.publisher().PutEntries(ctx, entries)
 		if err != nil {
 			r.log().Warn("responder redrive: events not put", "events", len(failed), "error", err)
 		}
-		notPut := map[string]bool{}
-		for _, p := range failed {
-			notPut[aws.ToString(p.msg.MessageId)] = true
-		}
-		var done []sqstypes.Message
-		for _, p := range todo {
-			if !notPut[aws.ToString(p.msg.MessageId)] {
-				done = append(done, p.msg)
+		done := make([]sqstypes.Message, 0, len(taken))
+		for i, m := range taken {
+			if _, notPut := slices.BinarySearch(failed, i); !notPut {
+				done = append(done, m)
 			}
 		}
 		c.Records += len(done)
