@@ -27,6 +27,19 @@ const (
 	MaxBatchBytes   = 256 << 10
 )
 
+// EntrySize is what SQS counts of an entry against a call's MaxBatchBytes: its body, and the
+// name, data type and value of each of its message and system attributes.
+func EntrySize(e types.SendMessageBatchRequestEntry) int {
+	n := len(aws.ToString(e.MessageBody))
+	for name, a := range e.MessageAttributes {
+		n += len(name) + len(aws.ToString(a.DataType)) + len(aws.ToString(a.StringValue)) + len(a.BinaryValue)
+	}
+	for name, a := range e.MessageSystemAttributes {
+		n += len(name) + len(aws.ToString(a.DataType)) + len(aws.ToString(a.StringValue)) + len(a.BinaryValue)
+	}
+	return n
+}
+
 // traceAttribute is the one message system attribute SQS has: X-Ray's trace header.
 const traceAttribute = "AWSTraceHeader"
 
@@ -155,7 +168,8 @@ func (s *Sender) SendMessages(ctx context.Context, msgs []Message, traceHeader s
 		}
 		ptrs[i] = e
 	}
-	// SQS counts the bodies and attributes of all entries against the 256 KiB of a call.
+	// SQS counts the bodies and attributes of all entries against the 256 KiB of a call: what
+	// EntrySize counts, with the one attribute these entries have measured once.
 	size := func(e *entry) int { return len(e.msg.Body) + attrSize }
 
 	return s.sendChunks(ctx, batch.Chunks(ptrs, MaxBatchEntries, MaxBatchBytes, size))

@@ -361,3 +361,24 @@ func TestSendFailedChunkHoldsBackItsEntities(t *testing.T) {
 		}
 	}
 }
+
+// EntrySize counts what SQS counts against a call: the body and every attribute's name, type and
+// value, message and system attributes alike.
+func TestEntrySize(t *testing.T) {
+	e := types.SendMessageBatchRequestEntry{
+		Id:          aws.String("0"), // not counted
+		MessageBody: aws.String("0123456789"),
+		MessageAttributes: map[string]types.MessageAttributeValue{
+			"reason": {DataType: aws.String("String"), StringValue: aws.String("conflict")},
+			"blob":   {DataType: aws.String("Binary"), BinaryValue: []byte{1, 2, 3}},
+		},
+		MessageSystemAttributes: map[string]types.MessageSystemAttributeValue{
+			"AWSTraceHeader": {DataType: aws.String("String"), StringValue: aws.String("Root=1-a")},
+		},
+		MessageGroupId: aws.String("order#k"), // not counted
+	}
+	want := 10 + (6 + 6 + 8) + (4 + 6 + 3) + (14 + 6 + 8)
+	if got := EntrySize(e); got != want {
+		t.Errorf("EntrySize = %d, want %d", got, want)
+	}
+}

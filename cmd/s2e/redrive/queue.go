@@ -14,6 +14,7 @@ import (
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/stream-to-events/stream-to-events/internal/batch"
+	"github.com/stream-to-events/stream-to-events/internal/queue"
 )
 
 // queueClient is the SQS operations a redrive needs.
@@ -126,15 +127,21 @@ func (r *Redriver) toIngest(ctx context.Context, from string) (Counts, error) {
 		for i, m := range msgs {
 			entries[i] = resend(m, i, fifo)
 		}
-		failed, err := batch.Retry(ctx, policy, entries, func(ctx context.Context, es []sqstypes.SendMessageBatchRequestEntry) ([]sqstypes.SendMessageBatchRequestEntry, error) {
-			out, err := r.Clients.SQS.SendMessageBatch(ctx, &sqs.SendMessageBatchInput{QueueUrl: aws.String(r.Names.IngestQueueURL), Entries: es})
+		// Ten messages of a DLQ may hold more than one call takes: each call stays within
+		// SendMessageBatch's limits, as the transformer's do.
+		var failed []sqstypes.SendMessageBatchRequestEntry
+		for _, chunk := range batch.Chunks(entries, queue.MaxBatchEntries, queue.MaxBatchBytes, queue.EntrySize) {
+			left, err := batch.Retry(ctx, policy, chunk, func(ctx context.Context, es []sqstypes.SendMessageBatchRequestEntry) ([]sqstypes.SendMessageBatchRequestEntry, error) {
+				out, err := r.Clients.SQS.SendMessageBatch(ctx, &sqs.SendMessageBatchInput{QueueUrl: aws.String(r.Names.IngestQueueURL), Entries: es})
+				if err != nil {
+					return es, err
+				}
+				return failedEntries(es, out.Failed, func(e sqstypes.SendMessageBatchRequestEntry) string { return aws.ToString(e.Id) }), nil
+			})
 			if err != nil {
-				return es, err
+				r.log().Warn("ingest redrive: messages not sent back", "messages", len(left), "error", err)
 			}
-			return failedEntries(es, out.Failed, func(e sqstypes.SendMessageBatchRequestEntry) string { return aws.ToString(e.Id) }), nil
-		})
-		if err != nil {
-			r.log().Warn("ingest redrive: messages not sent back", "messages", len(failed), "error", err)
+			failed = append(failed, left...)
 		}
 		notSent := map[string]bool{}
 		for _, e := range failed {
