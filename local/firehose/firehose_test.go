@@ -18,7 +18,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/stream-to-events/stream-to-events/internal/batch"
-	"github.com/stream-to-events/stream-to-events/local/lake"
 	"github.com/stream-to-events/stream-to-events/local/spec"
 	"github.com/stream-to-events/stream-to-events/local/stacktest"
 	"github.com/stream-to-events/stream-to-events/test/mototest"
@@ -80,29 +79,7 @@ func (h *harness) putBatch(t *testing.T, data ...string) *fh.PutRecordBatchOutpu
 // objects reads every object of the lake, gunzipped, by key.
 func (h *harness) objects(t *testing.T) map[string]string {
 	t.Helper()
-	return objectsIn(t, h.s3, "s2e-lakebucket")
-}
-
-// objectsIn are the bodies of bucket's objects by key, gunzipped: each must be GZIP, as the
-// delivery stream's CompressionFormat says.
-func objectsIn(t *testing.T, c *s3.Client, bucket string) map[string]string {
-	t.Helper()
-	keys, err := lake.Keys(t.Context(), c, bucket, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[string]string{}
-	for _, key := range keys {
-		body, gzipped, err := lake.Object(t.Context(), c, bucket, key)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !gzipped {
-			t.Fatalf("%s is not gzip", key)
-		}
-		out[key] = string(body)
-	}
-	return out
+	return mototest.Objects(t, h.s3, "s2e-lakebucket", "")
 }
 
 func underPrefix(objs map[string]string, prefix string) []string {

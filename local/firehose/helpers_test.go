@@ -13,6 +13,7 @@ import (
 	"github.com/stream-to-events/stream-to-events/local/spec"
 	"github.com/stream-to-events/stream-to-events/local/stack"
 	"github.com/stream-to-events/stream-to-events/local/stacktest"
+	"github.com/stream-to-events/stream-to-events/test/mototest"
 )
 
 // realTemplate is the real template.yaml provisioned in moto, its delivery streams run by the
@@ -56,5 +57,5 @@ func (r *realTemplate) name(t *testing.T, v any) string {
 // lake is the lake bucket's objects by key, gunzipped.
 func (r *realTemplate) lake(t *testing.T) map[string]string {
 	t.Helper()
-	return objectsIn(t, s3.NewFromConfig(r.cfg, func(o *s3.Options) { o.UsePathStyle = true }), r.name(t, map[string]any{"Ref": "LakeBucket"}))
+	return mototest.Objects(t, s3.NewFromConfig(r.cfg, func(o *s3.Options) { o.UsePathStyle = true }), r.name(t, map[string]any{"Ref": "LakeBucket"}), "")
 }

@@ -14,7 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/stream-to-events/stream-to-events/internal/change"
-	"github.com/stream-to-events/stream-to-events/local/lake"
+	"github.com/stream-to-events/stream-to-events/test/mototest"
 )
 
 // TestChangesRedrive turns the change records of a batch that failed whole into their change
@@ -50,7 +50,7 @@ func TestChangesRedrive(t *testing.T) {
 	if err != nil || c.Records != 2 || c.Redriven != 1 {
 		t.Fatalf("Changes = %+v, %v; want 2 records of 1 object", c, err)
 	}
-	objects := list(t, s3c, bucket)
+	objects := mototest.Objects(t, s3c, bucket, changesPrefix)
 	want := map[string]string{}
 	for i, d := range []string{"year=2026/month=11/day=23/", "year=2026/month=11/day=24/"} {
 		l, err := change.Line(sample.Records[i].Data)
@@ -77,8 +77,8 @@ func TestChangesRedrive(t *testing.T) {
 		t.Errorf("the error object holds %q, want the refused record and the one that is no change", got)
 	}
 	// What stays is not replayed again, and nothing more is written.
-	if again, err := r.Changes(t.Context()); err != nil || again.Records != 0 || len(list(t, s3c, bucket)) != 3 {
-		t.Errorf("a second run: %+v, %v, %d objects; want nothing replayed", again, err, len(list(t, s3c, bucket)))
+	if again, err := r.Changes(t.Context()); err != nil || again.Records != 0 || len(mototest.Objects(t, s3c, bucket, changesPrefix)) != 3 {
+		t.Errorf("a second run: %+v, %v, %d objects; want nothing replayed", again, err, len(mototest.Objects(t, s3c, bucket, changesPrefix)))
 	}
 	// A run whose clearing of the error object failed replays the object again: it writes the
 	// same objects under changes/ again, not copies beside them.
@@ -88,7 +88,7 @@ func TestChangesRedrive(t *testing.T) {
 	if again, err := r.Changes(t.Context()); err != nil || again.Records != 2 {
 		t.Fatalf("a run over the restored object: %+v, %v; want its 2 records replayed", again, err)
 	}
-	after := list(t, s3c, bucket)
+	after := mototest.Objects(t, s3c, bucket, changesPrefix)
 	for k, body := range objects {
 		if strings.HasPrefix(k, changesPrefix) && after[k] != body {
 			t.Errorf("%s holds %q after the replay again, want %q", k, after[k], body)
@@ -97,26 +97,4 @@ func TestChangesRedrive(t *testing.T) {
 	if len(after) != len(objects) {
 		t.Errorf("%d objects after the replay again, want the %d there were: %v", len(after), len(objects), after)
 	}
-}
-
-// list reads every object of bucket, gunzipped, by key. The change archive's objects under
-// changes/ must be GZIP, as Firehose writes them.
-func list(t *testing.T, c *s3.Client, bucket string) map[string]string {
-	t.Helper()
-	keys, err := lake.Keys(t.Context(), c, bucket, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[string]string{}
-	for _, k := range keys {
-		body, gzipped, err := lake.Object(t.Context(), c, bucket, k)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if strings.HasPrefix(k, changesPrefix) && !gzipped {
-			t.Errorf("%s is not GZIP", k)
-		}
-		out[k] = string(body)
-	}
-	return out
 }
