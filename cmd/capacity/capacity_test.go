@@ -17,7 +17,7 @@ import (
 // outputs and quotas, and fails when the committed files differ: they are never edited by hand.
 func TestCapacityDocIsGenerated(t *testing.T) {
 	out := t.TempDir()
-	if err := run(bench("gobench.txt"), bench("report.json"), bench("quotas.json"), out); err != nil {
+	if err := run(bench("report.json"), bench("quotas.json"), out); err != nil {
 		t.Fatal(err)
 	}
 	for _, f := range []string{"capacity.md", "capacity.png"} {
@@ -38,7 +38,7 @@ func TestCapacityDocIsGenerated(t *testing.T) {
 // TestCapacityModelAnswers checks what the model must say whatever the bench measured: every
 // rate has its cost and binding quota, and the hot-entity ceiling is stated.
 func TestCapacityModelAnswers(t *testing.T) {
-	m, err := load(bench("gobench.txt"), bench("report.json"), bench("quotas.json"))
+	m, err := load(bench("report.json"), bench("quotas.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,7 +70,7 @@ func TestCapacityStatesTheLocalHotEntity(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			figures := committedFigures(t, func(r *report.Report) { r.HotEntity = tc.hot })
-			m, err := load(bench("gobench.txt"), figures, bench("quotas.json"))
+			m, err := load(figures, bench("quotas.json"))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -92,18 +92,21 @@ func TestCapacityBadInput(t *testing.T) {
 	if err := os.WriteFile(bad, []byte(`{"quotas": {`), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := run(bench("gobench.txt"), bench("report.json"), bad, t.TempDir()); err == nil || !strings.Contains(err.Error(), "quotas.json") {
+	if err := run(bench("report.json"), bad, t.TempDir()); err == nil || !strings.Contains(err.Error(), "quotas.json") {
 		t.Errorf("a broken quotas file: %v, want an error naming it", err)
 	}
 	for name, change := range map[string]func(*report.Report){
 		"no storer writes": func(r *report.Report) {
 			r.Calls = slices.DeleteFunc(r.Calls, func(c report.OpCount) bool { return c.Operation == "BatchWriteItem" })
 		},
+		"no storer benchmark": func(r *report.Report) {
+			r.Hops = slices.DeleteFunc(r.Hops, func(h report.HopResult) bool { return h.Name == "storer" })
+		},
 		"no bill":  func(r *report.Report) { r.Design.Lines = nil },
 		"no sizes": func(r *report.Report) { r.Sizes = report.Sizes{} },
 	} {
 		figures := committedFigures(t, change)
-		if _, err := load(bench("gobench.txt"), figures, bench("quotas.json")); err == nil || !strings.Contains(err.Error(), figures) {
+		if _, err := load(figures, bench("quotas.json")); err == nil || !strings.Contains(err.Error(), figures) {
 			t.Errorf("figures with %s: %v, want an error naming %s", name, err, figures)
 		}
 	}

@@ -72,28 +72,19 @@ type Costs struct {
 	USDPerMillion  []report.CostLine  // this design's bill per million 1 KB records
 }
 
-// readCosts takes the hops' wall time per record from the Go benchmarks, and from the local run's
-// figures the calls per 1,000 records of this design's hops, the store item of a 1 KB record and
-// the bill per million 1 KB records.
-func readCosts(gobench string, r report.Report) (Costs, error) {
+// readCosts takes from the figures `make bench` wrote the hops' wall time per record (its Go
+// benchmarks), and from its local run the calls per 1,000 records of this design's hops, the store
+// item of a 1 KB record and the bill per million 1 KB records.
+func readCosts(r report.Report) (Costs, error) {
 	c := Costs{WallNs: map[string]float64{}, CallsPerK: map[string]float64{}}
-	f, err := os.Open(gobench) // #nosec G304 -- the bench output named on the command line
-	if err != nil {
-		return c, fmt.Errorf("costs: %w", err)
-	}
-	defer f.Close()
-	bs, err := report.ParseGoBench(f)
-	if err != nil {
-		return c, fmt.Errorf("costs %s: %w", gobench, err)
-	}
-	for _, h := range report.HopResults(bs, report.Hops) {
+	for _, h := range r.Hops {
 		if h.Found {
 			c.WallNs[h.Name] = h.Ns
 		}
 	}
 	for _, hop := range []string{"transformer", "storer", "emitter", "responder"} {
 		if c.WallNs[hop] <= 0 {
-			return c, fmt.Errorf("costs %s: no benchmark for the %s hop", gobench, hop)
+			return c, fmt.Errorf("costs: no benchmark for the %s hop", hop)
 		}
 	}
 	for _, op := range r.Calls {
