@@ -155,15 +155,15 @@ func New(ctx context.Context, st spec.Stack, inv spec.Invoker, traces spec.Trace
 			}
 			p, _ := resolved.(map[string]any)
 			base := mappingBase{functionID: id, function: fns[id], event: evName, props: p, inv: inv, c: c, opts: opts,
-				log: opts.Logger.With("function", id, "trigger", evName), counters: &counters{}}
+				log: opts.Logger.With("function", id, "trigger", evName), traces: traces, counters: &counters{}}
 			var m mapping
 			switch typ {
 			case "SQS":
-				m, err = newSQSMapping(ctx, base, traces)
+				m, err = newSQSMapping(ctx, base)
 			case "DynamoDB":
 				m, err = newStreamMapping(ctx, base)
 			case "EventBridgeRule":
-				m, err = newRuleMapping(ctx, base, st, props, traces)
+				m, err = newRuleMapping(ctx, base, st, props)
 			}
 			if err != nil {
 				return nil, fmt.Errorf("esm: %s.Events.%s (%s): %w", id, evName, typ, err)
@@ -244,7 +244,17 @@ type mappingBase struct {
 	c          clients
 	opts       Options
 	log        *slog.Logger
+	traces     spec.TraceHeaders // the TraceHeader of each bus event; nil when none is kept
 	*counters
+}
+
+// traceOfEvent is the TraceHeader of the PutEvents entry that became the bus event eventID ("" when
+// unknown). EventBridge hands it on to its targets; moto does not, so the mapping looks it up.
+func (b *mappingBase) traceOfEvent(eventID string) string {
+	if b.traces == nil || eventID == "" {
+		return ""
+	}
+	return b.traces.TraceHeaderOfEvent(eventID)
 }
 
 func (b *mappingBase) name() string   { return b.functionID + "." + b.event }

@@ -36,7 +36,6 @@ const (
 type ruleMapping struct {
 	mappingBase
 	target    spec.RuleTarget
-	traces    spec.TraceHeaders
 	ruleRetry int
 	ruleAge   time.Duration
 	dlqARN    string
@@ -47,11 +46,11 @@ type ruleMapping struct {
 	onFailURL string
 }
 
-func newRuleMapping(ctx context.Context, b mappingBase, st spec.Stack, fnProps map[string]any, traces spec.TraceHeaders) (mapping, error) {
+func newRuleMapping(ctx context.Context, b mappingBase, st spec.Stack, fnProps map[string]any) (mapping, error) {
 	if s, _ := b.props["State"].(string); s == "DISABLED" {
 		return nil, nil
 	}
-	m := &ruleMapping{mappingBase: b, traces: traces, ruleRetry: defaultRuleRetries, ruleAge: defaultRuleMaxAge,
+	m := &ruleMapping{mappingBase: b, ruleRetry: defaultRuleRetries, ruleAge: defaultRuleMaxAge,
 		fnRetry: defaultAsyncRetry, fnAge: defaultAsyncMaxAge}
 	target, err := m.findTarget(ctx, st)
 	if err != nil {
@@ -163,7 +162,7 @@ func (m *ruleMapping) run(ctx context.Context, stop <-chan struct{}) {
 		out, err := m.c.sqs.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
 			QueueUrl:                    aws.String(m.target.QueueURL),
 			MaxNumberOfMessages:         10,
-			WaitTimeSeconds:             int32(max(1, m.opts.PollWait.Round(time.Second)/time.Second)), // #nosec G115 -- seconds of a Duration fit in int32 up to 68 years, and SQS itself refuses waits over 20 s
+			WaitTimeSeconds:             waitSeconds(max(m.opts.PollWait, time.Second)),
 			MessageSystemAttributeNames: []types.MessageSystemAttributeName{types.MessageSystemAttributeNameAll},
 		})
 		if err != nil {
@@ -196,10 +195,7 @@ func (m *ruleMapping) deliver(ctx context.Context, msg types.Message, done chan<
 		born = time.Now()
 	}
 	payload := withAccount([]byte(body))
-	var trace string
-	if m.traces != nil && ev.ID != "" {
-		trace = m.traces.TraceHeaderOfEvent(ev.ID)
-	}
+	trace := m.traceOfEvent(ev.ID)
 	log := m.log.With("eventId", ev.ID)
 	ruleAttempts, fnAttempts := 0, 0
 	for ctx.Err() == nil {

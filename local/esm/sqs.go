@@ -45,14 +45,13 @@ type sqsMapping struct {
 	pollers      int
 	fifo         bool
 	filter       *filter
-	traces       spec.TraceHeaders // continues the trace of a bus event the queue delivers
 }
 
-func newSQSMapping(ctx context.Context, b mappingBase, traces spec.TraceHeaders) (mapping, error) {
+func newSQSMapping(ctx context.Context, b mappingBase) (mapping, error) {
 	if !enabled(b.props) {
 		return nil, nil
 	}
-	m := &sqsMapping{mappingBase: b, api: b.c.sqs, pollers: b.opts.SQSPollers, traces: traces}
+	m := &sqsMapping{mappingBase: b, api: b.c.sqs, pollers: b.opts.SQSPollers}
 	m.queueARN, _ = b.props["Queue"].(string)
 	url, err := queueURL(ctx, b.c.sqs, m.queueARN)
 	if err != nil {
@@ -302,8 +301,8 @@ func (m *sqsMapping) handle(ctx context.Context, msgs []types.Message, answered 
 	m.batches.Add(1)
 	m.records.Add(int64(len(msgs)))
 	trace := msgs[0].Attributes[string(types.MessageSystemAttributeNameAWSTraceHeader)]
-	if trace == "" && m.traces != nil {
-		trace = m.traces.TraceHeaderOfEvent(busEventID(aws.ToString(msgs[0].Body)))
+	if trace == "" {
+		trace = m.traceOfEvent(busEventID(aws.ToString(msgs[0].Body)))
 	}
 	start := time.Now()
 	res, err := m.inv.Invoke(ctx, m.functionID, spec.Invocation{Payload: payload, TraceHeader: trace})
@@ -464,9 +463,8 @@ func settle(ctx context.Context, queueURL string, log *slog.Logger, msgs []types
 	}
 }
 
-// busEventID is the ID of the EventBridge event a message holds ("" for any other body).
-// EventBridge hands the trace header of a PutEvents entry on to an SQS target as the message's
-// AWSTraceHeader; moto does not, so the runner looks the header up by the event's ID.
+// busEventID is the ID of the EventBridge event a message holds ("" for any other body): a queue
+// the rule targets delivers the event's trace as the message's AWSTraceHeader on AWS, not on moto.
 func busEventID(body string) string {
 	var ev struct {
 		ID         string `json:"id"`

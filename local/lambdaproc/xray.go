@@ -59,6 +59,9 @@ func functionSegment(fn spec.Function, tc traceContext, requestID string, out ou
 // sendSegment writes the function segment to the X-Ray daemon, if there is one. Tracing never
 // fails an invocation: a send that fails is logged.
 func (r *Runtime) sendSegment(fn spec.Function, tc traceContext, c *call, out outcome) {
+	if !r.xray.Open() {
+		return
+	}
 	if err := r.xray.Send(functionSegment(fn, tc, c.id, out)); err != nil {
 		r.log.Warn("x-ray function segment", "function", fn.LogicalID, "error", err)
 	}

@@ -9,7 +9,7 @@ import (
 )
 
 // LambdaChange converts the change a DynamoDB stream record carries to aws-lambda-go's form, as
-// Lambda hands it to a stream trigger and as a Kinesis change record writes it (see LambdaImage).
+// Lambda hands it to a stream trigger and as a Kinesis change record writes it (see lambdaImage).
 func LambdaChange(d *streamtypes.StreamRecord) (events.DynamoDBStreamRecord, error) {
 	c := events.DynamoDBStreamRecord{
 		SequenceNumber: aws.ToString(d.SequenceNumber),
@@ -20,23 +20,23 @@ func LambdaChange(d *streamtypes.StreamRecord) (events.DynamoDBStreamRecord, err
 		c.ApproximateCreationDateTime = events.SecondsEpochTime{Time: *d.ApproximateCreationDateTime}
 	}
 	var err error
-	if c.Keys, err = LambdaImage(d.Keys); err != nil {
+	if c.Keys, err = lambdaImage(d.Keys); err != nil {
 		return c, fmt.Errorf("keys: %w", err)
 	}
-	if c.NewImage, err = LambdaImage(d.NewImage); err != nil {
+	if c.NewImage, err = lambdaImage(d.NewImage); err != nil {
 		return c, fmt.Errorf("new image: %w", err)
 	}
-	if c.OldImage, err = LambdaImage(d.OldImage); err != nil {
+	if c.OldImage, err = lambdaImage(d.OldImage); err != nil {
 		return c, fmt.Errorf("old image: %w", err)
 	}
 	return c, nil
 }
 
-// LambdaImage converts an item of a DynamoDB stream record (its keys or an image) to
+// lambdaImage converts an item of a DynamoDB stream record (its keys or an image) to
 // aws-lambda-go's attribute values: what Lambda hands a stream trigger, and what marshals to the
 // attribute-value JSON ({"name":{"S":"…"}}, names sorted) of a Kinesis change record. A nil item
 // stays nil; a value of a type DynamoDB does not have is an error naming its attribute.
-func LambdaImage(item map[string]streamtypes.AttributeValue) (map[string]events.DynamoDBAttributeValue, error) {
+func lambdaImage(item map[string]streamtypes.AttributeValue) (map[string]events.DynamoDBAttributeValue, error) {
 	if item == nil {
 		return nil, nil
 	}
@@ -79,7 +79,7 @@ func lambdaValue(v streamtypes.AttributeValue) (events.DynamoDBAttributeValue, e
 		}
 		return events.NewListAttribute(l), nil
 	case *streamtypes.AttributeValueMemberM:
-		m, err := LambdaImage(x.Value)
+		m, err := lambdaImage(x.Value)
 		if m == nil && err == nil {
 			m = map[string]events.DynamoDBAttributeValue{} // {"M":{}}, as DynamoDB writes an empty map
 		}

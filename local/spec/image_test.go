@@ -28,7 +28,7 @@ func TestLambdaImageJSON(t *testing.T) {
 		}},
 		"em": &streamtypes.AttributeValueMemberM{},
 	}
-	m, err := LambdaImage(image)
+	m, err := lambdaImage(image)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,7 +42,7 @@ func TestLambdaImageJSON(t *testing.T) {
 	if string(got) != want {
 		t.Errorf("image JSON\n got %s\nwant %s", got, want)
 	}
-	if m, err := LambdaImage(nil); m != nil || err != nil {
+	if m, err := lambdaImage(nil); m != nil || err != nil {
 		t.Errorf("nil image: %v, %v; want nil", m, err)
 	}
 }
@@ -52,7 +52,7 @@ func TestLambdaImageRefusesUnknownTypes(t *testing.T) {
 	image := map[string]streamtypes.AttributeValue{"outer": &streamtypes.AttributeValueMemberM{Value: map[string]streamtypes.AttributeValue{
 		"inner": &streamtypes.UnknownUnionMember{Tag: "X"},
 	}}}
-	if _, err := LambdaImage(image); err == nil || !strings.Contains(err.Error(), "outer: inner: unsupported") {
+	if _, err := lambdaImage(image); err == nil || !strings.Contains(err.Error(), "outer: inner: unsupported") {
 		t.Errorf("err = %v, want the attribute named", err)
 	}
 }

@@ -29,7 +29,7 @@ const apiURL = "http://127.0.0.1:3000"
 // repository, and a test of it must not pass without it.
 func Provisioned(t testing.TB) (*stack.Stack, aws.Config) {
 	t.Helper()
-	tmpl, err := samtemplate.Load(TemplatePath(t))
+	tmpl, err := samtemplate.Load(templatePath(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,9 +48,9 @@ func Provisioned(t testing.TB) (*stack.Stack, aws.Config) {
 	return st, cfg
 }
 
-// TemplatePath is the repository's template.yaml: the one beside go.mod, found from the test's
+// templatePath is the repository's template.yaml: the one beside go.mod, found from the test's
 // working directory upwards, so that a test finds it from any package's folder.
-func TemplatePath(t testing.TB) string {
+func templatePath(t testing.TB) string {
 	t.Helper()
 	dir, err := os.Getwd()
 	if err != nil {
