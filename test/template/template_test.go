@@ -48,27 +48,28 @@ func TestCfnLint(t *testing.T) {
 type templateCheck func(*samtemplate.Template) []string
 
 var templateChecks = map[string]templateCheck{
-	"functions":       checkFunctions,
-	"log groups":      checkLogGroups,
-	"environment":     checkEnvironment,
-	"policies":        checkPolicies,
-	"no IAM wildcard": checkNoWildcardResources,
-	"ingest queue":    checkIngestQueue,
-	"queues":          checkQueues,
-	"lake bucket":     checkLakeBucket,
-	"tables":          checkTables,
-	"delivery stream": checkDeliveryStream,
-	"storer mapping":  checkStorerMapping,
-	"emitter mapping": checkEmitterMapping,
-	"responder":       checkResponder,
-	"api":             checkAPI,
-	"api account":     checkApiGatewayAccount,
-	"depends on":      checkDependsOn,
-	"layer":           checkLayer,
-	"parameters":      checkParameters,
-	"outputs":         checkOutputs,
-	"change archive":  checkChangeArchive,
-	"athena tables":   checkAthenaTables,
+	"functions":          checkFunctions,
+	"log groups":         checkLogGroups,
+	"environment":        checkEnvironment,
+	"policies":           checkPolicies,
+	"no IAM wildcard":    checkNoWildcardResources,
+	"ingest queue":       checkIngestQueue,
+	"queues":             checkQueues,
+	"trigger visibility": checkTriggerVisibility,
+	"lake bucket":        checkLakeBucket,
+	"tables":             checkTables,
+	"delivery stream":    checkDeliveryStream,
+	"storer mapping":     checkStorerMapping,
+	"emitter mapping":    checkEmitterMapping,
+	"responder":          checkResponder,
+	"api":                checkAPI,
+	"api account":        checkApiGatewayAccount,
+	"depends on":         checkDependsOn,
+	"layer":              checkLayer,
+	"parameters":         checkParameters,
+	"outputs":            checkOutputs,
+	"change archive":     checkChangeArchive,
+	"athena tables":      checkAthenaTables,
 }
 
 func TestTemplateKeepsTheDesign(t *testing.T) {
@@ -155,8 +156,11 @@ func TestTemplateChecksCatchBreakage(t *testing.T) {
 		{"function on SAM's role", "policies", func(tp *samtemplate.Template) {
 			delete(tp.Resources["EventEmitterFunction"].Properties, "Role")
 		}},
-		{"visibility shorter than 6x the storer", "ingest queue", func(tp *samtemplate.Template) {
+		{"visibility shorter than 6x the storer", "trigger visibility", func(tp *samtemplate.Template) {
 			tp.Resources["IngestQueue"].Properties["VisibilityTimeout"] = 60
+		}},
+		{"responder's timeout raised past its queue's visibility", "trigger visibility", func(tp *samtemplate.Template) {
+			tp.Resources["EventResponderFunction"].Properties["Timeout"] = 60
 		}},
 		{"one dedup scope for the whole queue", "ingest queue", func(tp *samtemplate.Template) {
 			tp.Resources["IngestQueue"].Properties["DeduplicationScope"] = "queue"
@@ -527,10 +531,40 @@ func checkIngestQueue(tpl *samtemplate.Template) []string {
 		"deadLetterTargetArn": getAtt("IngestDLQ", "Arn"),
 		"maxReceiveCount":     5,
 	})
-	timeout, _ := number(tpl, function(tpl, "EventStorerFunction")["Timeout"])
-	visibility, _ := number(tpl, q["VisibilityTimeout"])
-	if timeout == 0 || visibility < 6*timeout {
-		p.addf("IngestQueue VisibilityTimeout = %d s, want >= 6 x EventStorerFunction Timeout (%d s)", visibility, timeout)
+	return p
+}
+
+// checkTriggerVisibility holds every queue that triggers a function to Lambda's advice: a
+// VisibilityTimeout of at least six times the function's Timeout, so a batch still in work is not
+// handed out again.
+func checkTriggerVisibility(tpl *samtemplate.Template) []string {
+	var p problems
+	triggers := 0
+	for _, fn := range functionIDs {
+		props := function(tpl, fn)
+		events, _ := props["Events"].(map[string]any)
+		for name, e := range events {
+			ev, _ := e.(map[string]any)
+			if ev["Type"] != "SQS" {
+				continue
+			}
+			triggers++
+			arn, _ := dig(ev, "Properties", "Queue").(map[string]any)
+			ga := asList(arn["Fn::GetAtt"])
+			if len(ga) != 2 {
+				p.addf("%s.Events.%s: Queue is not a queue of the stack (!GetAtt Queue.Arn)", fn, name)
+				continue
+			}
+			queue, _ := ga[0].(string)
+			timeout, _ := number(tpl, props["Timeout"])
+			visibility, _ := number(tpl, tpl.Resources[queue].Properties["VisibilityTimeout"])
+			if timeout == 0 || visibility < 6*timeout {
+				p.addf("%s VisibilityTimeout = %d s, want >= 6 x %s Timeout (%d s)", queue, visibility, fn, timeout)
+			}
+		}
+	}
+	if triggers == 0 {
+		p.addf("no function has an SQS trigger")
 	}
 	return p
 }
