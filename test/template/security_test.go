@@ -132,6 +132,18 @@ func TestSecurityChecksCatchBreakage(t *testing.T) {
 		{"SQS trigger on a queue outside the stack", "SAM event grants", false, func(tp *samtemplate.Template) {
 			dig(tp.Resources["EventResponderFunction"].Properties, "Events", "DataInserted", "Properties").(map[string]any)["Queue"] = "arn:aws:sqs:us-east-1:111122223333:elsewhere"
 		}},
+		{"async failures sent outside the stack", "SAM event grants", false, func(tp *samtemplate.Template) {
+			tp.Resources["EventResponderFunction"].Properties["EventInvokeConfig"] = map[string]any{"DestinationConfig": map[string]any{
+				"OnFailure": map[string]any{"Type": "SQS", "Destination": "arn:aws:sqs:us-east-1:111122223333:elsewhere"}}}
+		}},
+		{"rule trigger on a bus named by parameter", "SAM event grants", false, func(tp *samtemplate.Template) {
+			dig(tp.Resources["EventResponderFunction"].Properties, "Events").(map[string]any)["Direct"] = map[string]any{"Type": "EventBridgeRule",
+				"Properties": map[string]any{"EventBusName": ref("EventSource"), "Pattern": map[string]any{"source": []any{"x"}}}}
+		}},
+		{"rule trigger on the default bus is fine", "SAM event grants", true, func(tp *samtemplate.Template) {
+			dig(tp.Resources["EventResponderFunction"].Properties, "Events").(map[string]any)["Direct"] = map[string]any{"Type": "EventBridgeRule",
+				"Properties": map[string]any{"Pattern": map[string]any{"source": []any{"x"}}}}
+		}},
 		{"rule deliveries from any rule", "resource policies", false, func(tp *samtemplate.Template) {
 			delete(dig(tp.Resources["ResponderQueuePolicy"].Properties, "PolicyDocument", "Statement", 1).(map[string]any), "Condition")
 		}},
