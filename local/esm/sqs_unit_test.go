@@ -306,21 +306,11 @@ func TestSQSFIFONextBatchOfAGroupRunsOnceDeleted(t *testing.T) {
 		}
 		return spec.Result{}, nil
 	}}
-	m := &sqsMapping{
-		mappingBase: mappingBase{functionID: "EventStorerFunction", inv: fn, counters: &counters{},
-			opts: Options{PollWait: time.Second, FailedVisibility: 2 * time.Second}, log: slog.New(slog.DiscardHandler)},
-		api: api, queueURL: "http://q/123456789012/ingest", queueARN: "arn:aws:sqs:us-east-1:123456789012:ingest.fifo",
-		batchSize: 10, pollers: 5, fifo: true, filter: &filter{},
-	}
-	stop := make(chan struct{})
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		m.runFIFO(t.Context(), stop)
-	}()
+	m := fifoMapping(api, fn)
+	m.opts.PollWait, m.batchSize = time.Second, 10
+	stop := runFIFO(t, m)
 	eventually(t, "both messages run", func() bool { return len(fn.snapshot()) >= 2 })
-	close(stop)
-	<-done
+	stop()
 	api.mu.Lock()
 	defer api.mu.Unlock()
 	if len(api.exposed) > 0 {
