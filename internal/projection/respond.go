@@ -56,15 +56,18 @@ type Responder struct {
 func (r *Responder) Respond(ctx context.Context, ds []Delivery) Response {
 	var res Response
 	type entity struct {
-		newest     record.Record
-		deliveries int
+		newest   record.Record
+		messages []string // the deliveries of the entity's records
 	}
 	entities := make([]entity, 0, len(ds)) // in the order of their first delivery
 	index := make(map[string]int, len(ds)) // entity key -> entities index
-	of := make([]int, len(ds))             // delivery -> entities index; -1 when not decoded
-	for i, d := range ds {
-		of[i] = -1
+	for _, d := range ds {
 		rec, err := Decode(d.Body)
+		if err == nil {
+			// A record the projection refuses must not stand for its entity: it would be the
+			// newest, fail to write, and hold back the entity's good records with it.
+			err = Check(rec)
+		}
 		if err != nil {
 			r.Logger.ErrorContext(ctx, "refuse event", "messageId", d.MessageID, "error", err)
 			res.Failed = append(res.Failed, d.MessageID)
@@ -86,10 +89,9 @@ func (r *Responder) Respond(ctx context.Context, ds []Delivery) Response {
 		default:
 			res.Overtaken = append(res.Overtaken, rec)
 		}
-		entities[n].deliveries++
-		of[i] = n
+		entities[n].messages = append(entities[n].messages, d.MessageID)
 	}
-	for n, e := range entities {
+	for _, e := range entities {
 		rec := e.newest
 		applied, err := r.Projection.Apply(ctx, rec)
 		// The record's attributes are given to each call, not bound with Logger.With: that
@@ -98,21 +100,17 @@ func (r *Responder) Respond(ctx context.Context, ds []Delivery) Response {
 		switch {
 		case err != nil:
 			r.Logger.LogAttrs(ctx, slog.LevelError, "project record", id, typ, key,
-				slog.Any("error", err), slog.Int("deliveries", e.deliveries))
-			for i, d := range ds {
-				if of[i] == n {
-					res.Failed = append(res.Failed, d.MessageID)
-				}
-			}
+				slog.Any("error", err), slog.Int("deliveries", len(e.messages)))
+			res.Failed = append(res.Failed, e.messages...)
 			continue
 		case applied:
 			r.Logger.LogAttrs(ctx, slog.LevelInfo, "projection applied", id, typ, key, slog.String("time", rec.Time))
 			res.Applied++
-			res.Skipped += e.deliveries - 1
+			res.Skipped += len(e.messages) - 1
 		default:
 			r.Logger.LogAttrs(ctx, slog.LevelInfo, "projection skipped: the stored record is as new or newer",
 				id, typ, key, slog.String("time", rec.Time))
-			res.Skipped += e.deliveries
+			res.Skipped += len(e.messages)
 		}
 	}
 	return res
