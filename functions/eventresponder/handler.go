@@ -8,6 +8,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/stream-to-events/stream-to-events/internal/batch"
 	"github.com/stream-to-events/stream-to-events/internal/logging"
 	"github.com/stream-to-events/stream-to-events/internal/metrics"
 	"github.com/stream-to-events/stream-to-events/internal/projection"
@@ -34,6 +35,8 @@ func (h *Handler) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEve
 		ds[i] = projection.Delivery{MessageID: m.MessageId, Body: m.Body}
 	}
 
+	ctx, cancel := batch.BeforeDeadline(ctx)
+	defer cancel()
 	ctx, span := trace.Start(ctx, metrics.HopRespond)
 	res := (&projection.Responder{Projection: tracedApplier{h.Projection}, Logger: log}).Respond(ctx, ds)
 	for _, r := range res.Overtaken {

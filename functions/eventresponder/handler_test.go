@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"log/slog"
 	"os"
 	"reflect"
@@ -21,9 +22,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/stream-to-events/stream-to-events/internal/batch"
 	"github.com/stream-to-events/stream-to-events/internal/contracts"
 	"github.com/stream-to-events/stream-to-events/internal/projection"
 	"github.com/stream-to-events/stream-to-events/internal/sqsevent"
+	"github.com/stream-to-events/stream-to-events/test/lambdatest"
 )
 
 // busFixture is a DataInserted event as it is on the bus; fixture is the same event as the rule
@@ -34,15 +37,20 @@ const (
 )
 
 // fakeTable answers PutItem with err (or with errFor's answer for a record id) and keeps the
-// inputs.
+// inputs; with hang, it answers only when the call's context ends.
 type fakeTable struct {
 	err    error
 	errFor map[string]error
+	hang   bool
 	mu     sync.Mutex
 	puts   []*dynamodb.PutItemInput
 }
 
-func (f *fakeTable) PutItem(_ context.Context, in *dynamodb.PutItemInput, _ ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error) {
+func (f *fakeTable) PutItem(ctx context.Context, in *dynamodb.PutItemInput, _ ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error) {
+	if f.hang {
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.puts = append(f.puts, in)
@@ -329,5 +337,19 @@ func TestMalformedEventsAreFailuresThatNameTheProblem(t *testing.T) {
 				t.Fatalf("a malformed event was written: %+v", r.table.puts[0].Item)
 			}
 		})
+	}
+}
+
+// A write that hangs is given up before Lambda's timeout: the batch is answered with its
+// messages given back, rather than failed whole by a timeout that counts a receive against each.
+func TestAnswersBeforeTheDeadline(t *testing.T) {
+	h := &Handler{Projection: projection.NewWriter(&fakeTable{hang: true}, "Projection"), Logger: slog.New(slog.DiscardHandler), Metrics: io.Discard}
+	out, err := lambdatest.InvokeBeforeDeadline(t, sqsevent.Handler(h.Handle), readFixture(t), batch.DeadlineReserve)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var resp events.SQSEventResponse
+	if err := json.Unmarshal(out, &resp); err != nil || len(resp.BatchItemFailures) != 1 {
+		t.Errorf("response %s, want the fixture's message given back", out)
 	}
 }
