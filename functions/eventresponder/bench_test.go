@@ -13,6 +13,7 @@ import (
 	"github.com/stream-to-events/stream-to-events/internal/projection"
 	"github.com/stream-to-events/stream-to-events/internal/sqsevent"
 	"github.com/stream-to-events/stream-to-events/test/awsfake"
+	"github.com/stream-to-events/stream-to-events/test/lambdatest"
 )
 
 // benchBatch is the responder's SQS batch size in the template.
@@ -32,10 +33,7 @@ func putItemClient(b *testing.B) *dynamodb.Client {
 
 // benchEvents are benchBatch DataInserted events of distinct entities, so that each is one write.
 func benchEvents(b *testing.B) [][]byte {
-	var ev map[string]any
-	if err := json.Unmarshal(readFile(b, busFixture), &ev); err != nil {
-		b.Fatal(err)
-	}
+	ev := lambdatest.Event(b, busFixture)
 	out := make([][]byte, benchBatch)
 	for i := range out {
 		d := ev["detail"].(map[string]any)
