@@ -76,7 +76,8 @@ func (h *Handler) Handle(ctx context.Context, ev events.KinesisFirehoseEvent) (A
 		log.Error("batch not transformed; Firehose will retry it", "records", len(in), "error", err)
 		return Answer{}, err
 	}
-	span.Annotate("dropped", len(in)-res.Taken)
+	dropped := len(in) - res.Taken
+	span.Annotate("dropped", dropped)
 	span.Annotate("failed", res.Failed)
 	if res.First.ID != "" {
 		span.Annotate("record_id", res.First.ID) // X-Ray caps annotations: the first one stands for the batch
@@ -87,13 +88,9 @@ func (h *Handler) Handle(ctx context.Context, ev events.KinesisFirehoseEvent) (A
 
 	out := res.Outputs
 	resp := Answer{Records: make([]AnswerRecord, len(out))}
-	dropped := 0
 	for i, o := range out {
-		switch o.Result {
-		case transform.ProcessingFailed:
+		if o.Result == transform.ProcessingFailed {
 			log.Warn("record refused", "recordId", o.RecordID, "reason", o.Err.Error())
-		case transform.Dropped:
-			dropped++
 		}
 		resp.Records[i] = AnswerRecord{RecordID: o.RecordID, Result: results[o.Result], Data: o.Data}
 	}
