@@ -3,6 +3,7 @@ package mototest
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -22,24 +23,24 @@ import (
 // not, or that cannot be read, fails the test.
 func EachLine(t testing.TB, c *s3.Client, bucket, prefix string, line func(key string, line []byte)) {
 	t.Helper()
-	eachObject(t, c, bucket, prefix, prefix, func(key string, body []byte) {
+	eachObject(t, c, bucket, prefix, []string{prefix}, func(key string, body []byte) {
 		for _, l := range lake.Lines(body) {
 			line(key, l)
 		}
 	})
 }
 
-// Objects are the bodies of every object of bucket by key, gunzipped. Those under gzipped must
-// be GZIP, as the template's delivery streams write them ("" for every object); one that is not,
-// or that cannot be read, fails the test.
-func Objects(t testing.TB, c *s3.Client, bucket, gzipped string) map[string]string {
+// Objects are the bodies of every object of bucket by key, gunzipped. Those under a prefix of
+// gzipped must be GZIP, as the template's delivery streams write them ("" for every object); one
+// that is not, or that cannot be read, fails the test.
+func Objects(t testing.TB, c *s3.Client, bucket string, gzipped ...string) map[string]string {
 	t.Helper()
 	out := map[string]string{}
 	eachObject(t, c, bucket, "", gzipped, func(key string, body []byte) { out[key] = string(body) })
 	return out
 }
 
-func eachObject(t testing.TB, c *s3.Client, bucket, prefix, gzipped string, each func(key string, body []byte)) {
+func eachObject(t testing.TB, c *s3.Client, bucket, prefix string, gzipped []string, each func(key string, body []byte)) {
 	t.Helper()
 	keys, err := lake.Keys(t.Context(), c, bucket, prefix)
 	if err != nil {
@@ -50,7 +51,7 @@ func eachObject(t testing.TB, c *s3.Client, bucket, prefix, gzipped string, each
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !wasGzip && strings.HasPrefix(key, gzipped) {
+		if !wasGzip && slices.ContainsFunc(gzipped, func(p string) bool { return strings.HasPrefix(key, p) }) {
 			t.Fatalf("s3://%s/%s is not GZIP, as the template's CompressionFormat says", bucket, key)
 		}
 		each(key, body)
