@@ -47,7 +47,15 @@ give --endpoint (its edge answers DescribeStacks); against AWS leave it out.`
 	fs := cli.NewFlagSet("redrive", synopsis, stderr)
 	endpoint := fs.String("endpoint", "", "AWS endpoint URL, e.g. a running s2e-local start's http://127.0.0.1:4566 (default: AWS_ENDPOINT_URL, else AWS)")
 	stack := fs.String("stack-name", spec.StackName, "the CloudFormation stack whose Outputs name the queues, the bus and the table")
-	only := fs.String("only", "", "redrive only these: comma-separated lake (errors/processing-failed/), changes (errors/changes/processing-failed/), ingest, emitter, responder, conflicts (never part of the default)")
+	var names, byRequest []string
+	for _, p := range redrive.Parts {
+		names = append(names, p.Name)
+		if !p.Default {
+			byRequest = append(byRequest, p.Name)
+		}
+	}
+	only := fs.String("only", "", fmt.Sprintf("redrive only these, comma-separated: %s (%s: never part of the default)",
+		strings.Join(names, ", "), strings.Join(byRequest, ", ")))
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	if err := cli.ParseFlagsOnly(fs, args); err != nil {
 		return err
@@ -55,10 +63,6 @@ give --endpoint (its edge answers DescribeStacks); against AWS leave it out.`
 	var want map[string]bool // nil: every default part
 	if *only != "" {
 		want = map[string]bool{}
-		var names []string
-		for _, p := range redrive.Parts {
-			names = append(names, p.Name)
-		}
 		for _, q := range strings.Split(*only, ",") {
 			q = strings.TrimSpace(q)
 			if !slices.Contains(names, q) {

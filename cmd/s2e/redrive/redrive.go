@@ -184,48 +184,37 @@ type Part struct {
 	Name    string // as --only names it
 	Label   string // its row in a printed report
 	Default bool   // replayed by a redrive of every place (All)
-	run     func(ctx context.Context, r *Redriver, rep *Report) error
-	counts  func(rep *Report) *Counts
+	// run replays the part: its counts, and the messages it could not replay with why.
+	run    func(r *Redriver, ctx context.Context) (Counts, []string, error)
+	counts func(rep *Report) *Counts
 }
 
 // Counts are the part's counts in rep.
 func (p Part) Counts(rep *Report) Counts { return *p.counts(rep) }
 
+// countsOnly is the run of a part whose every message can be replayed.
+func countsOnly(run func(r *Redriver, ctx context.Context) (Counts, error)) func(*Redriver, context.Context) (Counts, []string, error) {
+	return func(r *Redriver, ctx context.Context) (Counts, []string, error) {
+		c, err := run(r, ctx)
+		return c, nil, err
+	}
+}
+
 // Parts are the places a redrive replays from, in the order it replays them.
 var Parts = []Part{
-	{Name: "lake", Label: "errors/ objects", Default: true, counts: func(rep *Report) *Counts { return &rep.Lake },
-		run: func(ctx context.Context, r *Redriver, rep *Report) (err error) {
-			rep.Lake, err = r.Lake(ctx)
-			return err
-		}},
-	{Name: "changes", Label: "changes objects", Default: true, counts: func(rep *Report) *Counts { return &rep.Changes },
-		run: func(ctx context.Context, r *Redriver, rep *Report) (err error) {
-			rep.Changes, err = r.Changes(ctx)
-			return err
-		}},
-	{Name: "ingest", Label: "IngestDLQ", Default: true, counts: func(rep *Report) *Counts { return &rep.Ingest },
-		run: func(ctx context.Context, r *Redriver, rep *Report) (err error) {
-			rep.Ingest, err = r.Ingest(ctx)
-			return err
-		}},
+	{Name: "lake", Label: "errors/ objects", Default: true, run: countsOnly((*Redriver).Lake),
+		counts: func(rep *Report) *Counts { return &rep.Lake }},
+	{Name: "changes", Label: "changes objects", Default: true, run: countsOnly((*Redriver).Changes),
+		counts: func(rep *Report) *Counts { return &rep.Changes }},
+	{Name: "ingest", Label: "IngestDLQ", Default: true, run: countsOnly((*Redriver).Ingest),
+		counts: func(rep *Report) *Counts { return &rep.Ingest }},
 	// Never by default: a conflict replayed unchanged is only a conflict again.
-	{Name: "conflicts", Label: "ConflictQueue", counts: func(rep *Report) *Counts { return &rep.Conflicts },
-		run: func(ctx context.Context, r *Redriver, rep *Report) (err error) {
-			rep.Conflicts, err = r.Conflicts(ctx)
-			return err
-		}},
-	{Name: "emitter", Label: "EmitterDLQ", Default: true, counts: func(rep *Report) *Counts { return &rep.Emitter },
-		run: func(ctx context.Context, r *Redriver, rep *Report) error {
-			c, un, err := r.Emitter(ctx)
-			rep.Emitter, rep.Unreplayable = c, append(rep.Unreplayable, un...)
-			return err
-		}},
-	{Name: "responder", Label: "ResponderDLQ", Default: true, counts: func(rep *Report) *Counts { return &rep.Responder },
-		run: func(ctx context.Context, r *Redriver, rep *Report) error {
-			c, un, err := r.Responder(ctx)
-			rep.Responder, rep.Unreplayable = c, append(rep.Unreplayable, un...)
-			return err
-		}},
+	{Name: "conflicts", Label: "ConflictQueue", run: countsOnly((*Redriver).Conflicts),
+		counts: func(rep *Report) *Counts { return &rep.Conflicts }},
+	{Name: "emitter", Label: "EmitterDLQ", Default: true, run: (*Redriver).Emitter,
+		counts: func(rep *Report) *Counts { return &rep.Emitter }},
+	{Name: "responder", Label: "ResponderDLQ", Default: true, run: (*Redriver).Responder,
+		counts: func(rep *Report) *Counts { return &rep.Responder }},
 }
 
 // Run replays the parts want names, or every Default part when want is nil, in the order of
@@ -235,7 +224,10 @@ func (r *Redriver) Run(ctx context.Context, want map[string]bool) (Report, error
 	var errs []error
 	for _, p := range Parts {
 		if (want == nil && p.Default) || want[p.Name] {
-			errs = append(errs, p.run(ctx, r, &rep))
+			c, unreplayable, err := p.run(r, ctx)
+			*p.counts(&rep) = c
+			rep.Unreplayable = append(rep.Unreplayable, unreplayable...)
+			errs = append(errs, err)
 		}
 	}
 	return rep, errors.Join(errs...)
