@@ -15,7 +15,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -46,15 +45,13 @@ type options struct {
 func main() {
 	ctx, stop := cli.SignalContext()
 	defer stop()
-	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
-		fmt.Fprintln(os.Stderr, "bench:", err)
-		os.Exit(1)
+	if code := cli.Exit("bench", run(ctx, os.Args[1:], os.Stdout, os.Stderr), os.Stderr); code != 0 {
+		os.Exit(code)
 	}
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := cli.NewFlagSet("bench", "Usage: bench [flags]\n\nMeasures the hops and the local run, and writes bench/report.{json,md}, the chart and the README's performance table.", stderr)
 	var o options
 	fs.StringVar(&o.root, "root", ".", "the repository root (template.yaml, Makefile)")
 	fs.StringVar(&o.out, "out", "bench", "where report.md and chart.png go")
@@ -69,10 +66,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	hotRates := fs.String("hot-rates", "5,10,20,40,60,80,120", "records/s at which the hot-entity case sends one entity's records, rising (\"\" skips it)")
 	fs.DurationVar(&o.hotStep, "hot-step", 15*time.Second, "how long the hot-entity case sends at each rate")
 	skipHot := fs.Bool("skip-hot-entity", false, "leave the hot-entity case out of the local run")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
+	if err := cli.ParseFlagsOnly(fs, args); err != nil {
 		return err
 	}
 	if !*skipHot {

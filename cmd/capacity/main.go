@@ -9,7 +9,6 @@ import (
 	"bytes"
 	"cmp"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -18,20 +17,23 @@ import (
 	"strings"
 
 	"github.com/stream-to-events/stream-to-events/bench/report"
+	"github.com/stream-to-events/stream-to-events/cmd/internal/cli"
 )
 
 // Rates are the loads the document answers for, in records/s of 1 KB.
 var Rates = []float64{1_000, 10_000, 100_000, 1_000_000}
 
 func main() {
-	fs := flag.NewFlagSet("capacity", flag.ExitOnError)
-	figures := fs.String("figures", "bench/report.json", "the figures `make bench` wrote: its hop benchmarks, and its local run's calls, sizes, bill and hot entity")
+	fs := cli.NewFlagSet("capacity", "Usage: capacity [flags]\n\nWrites docs/capacity.md and docs/capacity.png from what make bench measured and the cited AWS quotas.", os.Stderr)
+	figures := fs.String("figures", "bench/report.json", "the figures make bench wrote: its hop benchmarks, and its local run's calls, sizes, bill and hot entity")
 	quotas := fs.String("quotas", "bench/quotas.json", "the cited AWS quotas")
 	out := fs.String("out", "docs", "where capacity.md and capacity.png go")
-	_ = fs.Parse(os.Args[1:])
-	if err := run(*figures, *quotas, *out); err != nil {
-		fmt.Fprintln(os.Stderr, "capacity:", err)
-		os.Exit(1)
+	err := cli.ParseFlagsOnly(fs, os.Args[1:])
+	if err == nil {
+		err = run(*figures, *quotas, *out)
+	}
+	if code := cli.Exit("capacity", err, os.Stderr); code != 0 {
+		os.Exit(code)
 	}
 }
 

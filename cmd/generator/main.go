@@ -39,6 +39,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
 	}
+	if errors.Is(err, cli.ErrUsage) {
+		return 2 // the flag package has said what is wrong
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "generator: %v\n", err)
 		return 2
@@ -96,7 +99,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.entities, "entities", 0, "entities per record type (default 20)")
 	fs.BoolVar(&o.json, "json", false, "print the summary as JSON on stdout")
 	fs.StringVar(&o.progress, "progress", "auto", "progress bar: auto (when stdout is a terminal), on, off")
-	if err := fs.Parse(args); err != nil {
+	if err := cli.Parse(fs, args); err != nil {
 		return o, err
 	}
 	fs.Visit(func(f *flag.Flag) {

@@ -65,6 +65,11 @@ func TestFlagsAreChecked(t *testing.T) {
 			}
 		})
 	}
+	// A flag the command does not know is explained once, by the flag package.
+	code, _, stderr := runCLI(t, "--stream", "s", "--nope")
+	if code != 2 || strings.Count(stderr, "flag provided but not defined: -nope") != 1 {
+		t.Fatalf("exit %d, stderr %q; want 2 and the unknown flag named once", code, stderr)
+	}
 }
 
 // fakeFirehose is a Firehose endpoint over HTTP, answering the two calls the generator makes.
