@@ -7,13 +7,16 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/stream-to-events/stream-to-events/internal/change"
+	"github.com/stream-to-events/stream-to-events/local/samtemplate"
 	"github.com/stream-to-events/stream-to-events/test/mototest"
 )
 
@@ -96,5 +99,25 @@ func TestChangesRedrive(t *testing.T) {
 	}
 	if len(after) != len(objects) {
 		t.Errorf("%d objects after the replay again, want the %d there were: %v", len(after), len(objects), after)
+	}
+}
+
+// The redrive writes change lines where the change archive's delivery stream writes them, and
+// reads the failed batches where it puts them: the template's prefixes, expanded for one day.
+func TestChangesPrefixesAreTheTemplates(t *testing.T) {
+	tmpl, err := samtemplate.Load(filepath.Join("..", "..", "..", "template.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dest, _ := tmpl.Resources["ChangeDeliveryStream"].Properties["ExtendedS3DestinationConfiguration"].(map[string]any)
+	prefix, _ := dest["Prefix"].(string)
+	errPrefix, _ := dest["ErrorOutputPrefix"].(string)
+	expand := strings.NewReplacer("!{timestamp:yyyy}", "2027", "!{timestamp:MM}", "03", "!{timestamp:dd}", "04",
+		"!{firehose:error-output-type}", "processing-failed")
+	if got, want := expand.Replace(prefix), changesPrefix+dayPartition(time.Date(2027, 3, 4, 23, 59, 0, 0, time.UTC)); got != want {
+		t.Errorf("ChangeDeliveryStream writes under %q (%q), the redrive under %q", got, prefix, want)
+	}
+	if got := expand.Replace(errPrefix); !strings.HasPrefix(got, ChangesFailedPrefix) {
+		t.Errorf("ChangeDeliveryStream puts failed batches under %q (%q), the redrive reads %q", got, errPrefix, ChangesFailedPrefix)
 	}
 }
