@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"math"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -11,6 +12,7 @@ import (
 
 	"github.com/stream-to-events/stream-to-events/bench/report"
 	"github.com/stream-to-events/stream-to-events/cmd/generator/generate"
+	"github.com/stream-to-events/stream-to-events/local/samtemplate"
 )
 
 func TestCostsFromARun(t *testing.T) {
@@ -116,5 +118,20 @@ func TestWatcherTimesOnlyTheNewestRecord(t *testing.T) {
 		if d < 3*time.Second || d > 10*time.Second {
 			t.Errorf("latency %v, want about 3 s (receivedAt 3 s ago)", d)
 		}
+	}
+}
+
+// The bill counts the responder's invocations by its batch size, which must be the template's.
+func TestResponderBatchIsTheTemplates(t *testing.T) {
+	tmpl, err := samtemplate.Load(filepath.Join("..", "..", "template.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev, err := tmpl.Event("EventResponderFunction", "DataInserted")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := samtemplate.Int(ev["BatchSize"], 10); responderBatch != want {
+		t.Errorf("responderBatch = %d, the template's BatchSize = %d", responderBatch, want)
 	}
 }

@@ -214,16 +214,11 @@ func perBatch(before, after map[string]int, steps []report.HotStep) map[string]f
 // storerBatchSize is the BatchSize of the storer's trigger as the stack deployed it, a parameter's
 // value where the template refers to one (10 when unset, as Lambda's default for SQS).
 func storerBatchSize(st spec.Stack) (int, error) {
-	fn, err := st.Template().Function("EventStorerFunction")
+	ev, err := st.Template().Event("EventStorerFunction", "IngestQueue")
 	if err != nil {
 		return 0, fmt.Errorf("hot entity: %w", err)
 	}
-	evs, _ := fn["Events"].(map[string]any)
-	ev, ok := evs["IngestQueue"].(map[string]any)
-	if !ok {
-		return 0, fmt.Errorf("hot entity: EventStorerFunction has no IngestQueue event in the template")
-	}
-	props, err := st.Resolve(ev["Properties"])
+	props, err := st.Resolve(ev)
 	if err != nil {
 		return 0, fmt.Errorf("hot entity: the storer's IngestQueue event: %w", err)
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/stream-to-events/stream-to-events/bench/report"
+	"github.com/stream-to-events/stream-to-events/local/samtemplate"
 )
 
 // TestCapacityDocIsGenerated regenerates docs/capacity.md and its chart from the committed bench
@@ -135,4 +136,29 @@ func committedFigures(t *testing.T, change func(*report.Report)) string {
 		t.Fatal(err)
 	}
 	return path
+}
+
+// The model's batch sizes are assumptions of quotas.json; they must be the template's, or the
+// busy entity's ceiling and the responder's invocations are of another stack.
+func TestAssumedBatchSizesAreTheTemplates(t *testing.T) {
+	tmpl, err := samtemplate.Load(filepath.Join("..", "..", "template.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, err := loadQuotas(bench("quotas.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for assumption, trigger := range map[string][2]string{
+		"storer_batch_size":    {"EventStorerFunction", "IngestQueue"},
+		"responder_batch_size": {"EventResponderFunction", "DataInserted"},
+	} {
+		ev, err := tmpl.Event(trigger[0], trigger[1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := q.Assumptions[assumption].Value, float64(samtemplate.Int(ev["BatchSize"], 10)); got != want {
+			t.Errorf("quotas.json %s = %v, the template's %s.%s BatchSize = %v", assumption, got, trigger[0], trigger[1], want)
+		}
+	}
 }

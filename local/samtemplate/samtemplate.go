@@ -110,6 +110,22 @@ func (t *Template) Function(id string) (map[string]any, error) {
 	return mergeGlobals(t.Globals["Function"], r.Properties), nil
 }
 
+// Event returns the Properties of the function's event source named event, as written (intrinsic
+// functions unresolved).
+func (t *Template) Event(function, event string) (map[string]any, error) {
+	fn, err := t.Function(function)
+	if err != nil {
+		return nil, err
+	}
+	evs, _ := fn["Events"].(map[string]any)
+	ev, ok := evs[event].(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("%s has no event %q in the template", function, event)
+	}
+	props, _ := ev["Properties"].(map[string]any)
+	return props, nil
+}
+
 func mergeGlobals(global, own map[string]any) map[string]any {
 	out := maps.Clone(global)
 	if out == nil {
