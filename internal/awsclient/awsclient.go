@@ -28,9 +28,9 @@ func Config(ctx context.Context, opts ...func(*config.LoadOptions) error) (aws.C
 	return cfg, nil
 }
 
-// Env returns the named environment variables, or an error naming every one that is missing,
+// lookupEnv returns the named environment variables, or an error naming every one that is missing,
 // so that a function fails at start-up rather than on its first record.
-func Env(names ...string) (map[string]string, error) {
+func lookupEnv(names ...string) (map[string]string, error) {
 	values := make(map[string]string, len(names))
 	var missing []string
 	for _, n := range names {
@@ -60,7 +60,7 @@ func Start(env ...string) Function {
 	logger := logging.New(os.Stdout)
 	return Function{
 		Logger: logger,
-		Env:    logging.Must(Env(env...)),
+		Env:    logging.Must(lookupEnv(env...)),
 		Config: logging.Must(Config(context.Background())),
 	}
 }

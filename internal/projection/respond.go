@@ -62,7 +62,7 @@ func (r *Responder) Respond(ctx context.Context, ds []Delivery) Response {
 	entities := make([]entity, 0, len(ds)) // in the order of their first delivery
 	index := make(map[string]int, len(ds)) // entity key -> entities index
 	for _, d := range ds {
-		rec, err := Decode(d.Body)
+		rec, err := decode(d.Body)
 		if err == nil {
 			// A record the projection refuses must not stand for its entity: it would be the
 			// newest, fail to write, and hold back the entity's good records with it.
@@ -116,17 +116,17 @@ func (r *Responder) Respond(ctx context.Context, ds []Delivery) Response {
 	return res
 }
 
-// Decode returns the canonical record of a DataInserted event, or an error, wrapping
+// decode returns the canonical record of a DataInserted event, or an error, wrapping
 // ErrMalformedEvent, naming what is wrong with it. What the projection itself refuses (a bad
 // time, an oversize key) Apply reports when the record is written.
-func Decode(body string) (record.Record, error) {
+func decode(body string) (record.Record, error) {
 	if r, ok := readEvent(body); ok {
 		return r, nil
 	}
 	return decodeEvent(body)
 }
 
-// decodeEvent is Decode through encoding/json, for any text readEvent does not read.
+// decodeEvent is decode through encoding/json, for any text readEvent does not read.
 func decodeEvent(body string) (record.Record, error) {
 	var ev struct {
 		ID         string          `json:"id"`
@@ -164,7 +164,7 @@ func decodeEvent(body string) (record.Record, error) {
 
 // readEvent reads a well-formed DataInserted event in the form EventBridge writes, in one pass
 // and with the record's strings as parts of body. It reports false for anything else, which
-// Decode then decodes with encoding/json, to accept or refuse it with the reason.
+// decode then decodes with encoding/json, to accept or refuse it with the reason.
 func readEvent(body string) (r record.Record, ok bool) {
 	d := jsonscan.NewDecoder(body)
 	var detailType string

@@ -15,7 +15,7 @@ import (
 	"github.com/stream-to-events/stream-to-events/internal/jsonscan"
 )
 
-// Handler is handle with the event read by Decode and the response written as lambda.Start
+// Handler is handle with the event read by decode and the response written as lambda.Start
 // writes it: give it to lambda.Start.
 func Handler(handle func(context.Context, events.SQSEvent) (events.SQSEventResponse, error)) lambda.Handler {
 	return handlerFunc(handle)
@@ -24,7 +24,7 @@ func Handler(handle func(context.Context, events.SQSEvent) (events.SQSEventRespo
 type handlerFunc func(context.Context, events.SQSEvent) (events.SQSEventResponse, error)
 
 func (f handlerFunc) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
-	ev, err := Decode(payload)
+	ev, err := decode(payload)
 	if err != nil {
 		return nil, err
 	}
@@ -41,10 +41,10 @@ func (f handlerFunc) Invoke(ctx context.Context, payload []byte) ([]byte, error)
 	return bytes.TrimSuffix(out.Bytes(), []byte("\n")), nil
 }
 
-// Decode reads the event of an SQS trigger: the events.SQSEvent, or the error, that lambda.Start
+// decode reads the event of an SQS trigger: the events.SQSEvent, or the error, that lambda.Start
 // gets from encoding/json for payload. The event as Lambda writes it is read in one pass, with
 // its strings as parts of one copy of payload; any other text goes through encoding/json.
-func Decode(payload []byte) (events.SQSEvent, error) {
+func decode(payload []byte) (events.SQSEvent, error) {
 	if ev, ok := read(string(payload)); ok {
 		return ev, nil
 	}

@@ -39,7 +39,7 @@ func TestReadsTheFixturesInOnePass(t *testing.T) {
 	}
 }
 
-// FuzzDecodeMatchesEncodingJSON holds Decode to what lambda.Start gets from encoding/json: the
+// FuzzDecodeMatchesEncodingJSON holds decode to what lambda.Start gets from encoding/json: the
 // same event, or an error both times with the same message.
 func FuzzDecodeMatchesEncodingJSON(f *testing.F) {
 	for _, name := range fixtures {
@@ -58,7 +58,7 @@ func FuzzDecodeMatchesEncodingJSON(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, payload []byte) {
-		got, gotErr := Decode(payload)
+		got, gotErr := decode(payload)
 		want, wantErr := decodeJSON(payload)
 		if fmt.Sprint(gotErr) != fmt.Sprint(wantErr) {
 			t.Fatalf("%q: error %v, encoding/json %v", payload, gotErr, wantErr)
