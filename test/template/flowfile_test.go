@@ -393,6 +393,9 @@ func wantFilters(f map[string]any) []any {
 // pattern (parameters at their defaults), and its target's retries and dead-letter queue.
 func checkRuleDelivery(p *problems, tpl *samtemplate.Template, h flowHop) {
 	name := "hop " + h.Name + " rule " + h.Delivery.Rule
+	if via := h.Trigger.Via; len(via) == 0 || via[len(via)-1] != h.Delivery.Rule {
+		p.addf("%s: the trigger's via %v does not end at the delivery's rule", name, via)
+	}
 	rule, ok := tpl.Resources[h.Delivery.Rule]
 	if !ok || rule.Type != "AWS::Events::Rule" {
 		p.addf("%s: no AWS::Events::Rule of that name", name)
