@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/stream-to-events/stream-to-events/local/edge"
+	"github.com/stream-to-events/stream-to-events/local/esm"
 	"github.com/stream-to-events/stream-to-events/local/spec"
 	"github.com/stream-to-events/stream-to-events/test/mototest"
 )
@@ -130,5 +131,18 @@ func checkSummary(t *testing.T, r *Runner) {
 		if n != before[k] {
 			t.Errorf("reading the summary added %d calls to the edge's counts of %s", n-before[k], k)
 		}
+	}
+}
+
+// Handled counts what every trigger of a function handed it and it kept, and nothing of another
+// function whose name begins the same.
+func TestSummaryHandled(t *testing.T) {
+	s := Summary{Mappings: map[string]esm.Counts{
+		"EventResponderFunction.DataInserted":  {Records: 10, Failed: 2},
+		"EventResponderFunction.Other":         {Records: 3},
+		"EventResponderFunctionX.DataInserted": {Records: 100},
+	}}
+	if got := s.Handled("EventResponderFunction"); got != 11 {
+		t.Errorf("Handled = %d, want 11", got)
 	}
 }

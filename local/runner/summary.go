@@ -42,6 +42,18 @@ type Summary struct {
 	Calls       []edge.CallCount
 }
 
+// Handled is how many records function's triggers handed it that it did not give back: each
+// delivery is counted when its invocation starts, so a batch may still be writing.
+func (s Summary) Handled(function string) int {
+	n := 0
+	for name, c := range s.Mappings {
+		if strings.HasPrefix(name, function+".") {
+			n += int(c.Records - c.Failed)
+		}
+	}
+	return n
+}
+
 // Summary reads the stack's buckets, tables and queues straight from moto (so that reading does
 // not show up in the call counts) and the parts' own counters.
 func (r *Runner) Summary(ctx context.Context) (Summary, error) {

@@ -437,13 +437,7 @@ func waitFor(t *testing.T, r *runner.Runner, goal hops, limit time.Duration) hop
 			t.Fatal(err)
 		}
 		got = hops{sum.LakeLines["records/"], sum.LakeLines["errors/"], sum.Items["EventStoreTable"], sum.Items["ProjectionTable"]}
-		responded := 0
-		for name, c := range sum.Mappings {
-			if strings.HasPrefix(name, "EventResponderFunction.") {
-				responded += int(c.Records - c.Failed)
-			}
-		}
-		settled := responded >= goal.store && sum.QueueDepths["ResponderQueue"] == 0
+		settled := sum.Handled("EventResponderFunction") >= goal.store && sum.QueueDepths["ResponderQueue"] == 0
 		if got == goal && settled || got.lake > goal.lake || got.errors > goal.errors || got.store > goal.store || got.projection > goal.projection {
 			return got
 		}
