@@ -1,6 +1,7 @@
 // Package lake reads the lake bucket as the delivery streams write it: objects under a prefix,
 // GZIP when a stream's CompressionFormat says so, one record a line. The local runner's summary
-// and the tests read what landed through it.
+// and the tests read what landed through it; a Reader reads each object once, for those that
+// poll the lake until a run has settled.
 package lake
 
 import (
@@ -9,6 +10,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -60,4 +62,49 @@ func Lines(body []byte) [][]byte {
 		body = rest
 	}
 	return lines
+}
+
+// Reader keeps what it made of each object of a bucket, so that polling the lake fetches only
+// the objects that are new since the last poll. A delivery stream writes every object under a key
+// of its own and never rewrites it, so what was read of an object stays true.
+type Reader[T any] struct {
+	Client *s3.Client
+	Bucket string
+	// Read makes what is kept of an object from its body, gunzipped.
+	Read func(key string, body []byte) (T, error)
+
+	mu   sync.Mutex
+	read map[string]T // by key
+}
+
+// Objects returns what Read made of every object under prefix, by key, reading the objects it
+// has not read before.
+func (r *Reader[T]) Objects(ctx context.Context, prefix string) (map[string]T, error) {
+	keys, err := Keys(ctx, r.Client, r.Bucket, prefix)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]T, len(keys))
+	for _, key := range keys {
+		r.mu.Lock()
+		v, ok := r.read[key]
+		r.mu.Unlock()
+		if !ok {
+			body, _, err := Object(ctx, r.Client, r.Bucket, key)
+			if err != nil {
+				return nil, err
+			}
+			if v, err = r.Read(key, body); err != nil {
+				return nil, fmt.Errorf("s3://%s/%s: %w", r.Bucket, key, err)
+			}
+			r.mu.Lock()
+			if r.read == nil {
+				r.read = map[string]T{}
+			}
+			r.read[key] = v
+			r.mu.Unlock()
+		}
+		out[key] = v
+	}
+	return out, nil
 }

@@ -33,6 +33,7 @@ import (
 	"github.com/stream-to-events/stream-to-events/local/esm"
 	"github.com/stream-to-events/stream-to-events/local/firehose"
 	"github.com/stream-to-events/stream-to-events/local/kinesisdest"
+	"github.com/stream-to-events/stream-to-events/local/lake"
 	"github.com/stream-to-events/stream-to-events/local/lambdaproc"
 	"github.com/stream-to-events/stream-to-events/local/motoserver"
 	"github.com/stream-to-events/stream-to-events/local/samtemplate"
@@ -117,6 +118,7 @@ type Runner struct {
 
 	mu    sync.Mutex
 	parts []component
+	lakes map[string]*lake.Reader[int] // by bucket; see Summary
 }
 
 // Start brings the local stack up; cancel with Stop. On error, what was started is stopped.

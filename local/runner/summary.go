@@ -55,7 +55,8 @@ func (s Summary) Handled(function string) int {
 }
 
 // Summary reads the stack's buckets, tables and queues straight from moto (so that reading does
-// not show up in the call counts) and the parts' own counters.
+// not show up in the call counts) and the parts' own counters. A lake object is fetched only the
+// first time a summary sees it, so polling stays cheap as the lake grows.
 func (r *Runner) Summary(ctx context.Context) (Summary, error) {
 	s := Summary{
 		LakeObjects: map[string]int{}, LakeLines: map[string]int{},
@@ -79,23 +80,15 @@ func (r *Runner) Summary(ctx context.Context) (Summary, error) {
 		if !ok {
 			continue
 		}
-		keys, err := lake.Keys(ctx, s3c, bucket, "")
+		lines, err := r.lakeReader(s3c, bucket).Objects(ctx, "")
 		if err != nil {
 			return s, err
 		}
-		for _, key := range keys {
-			body, _, err := lake.Object(ctx, s3c, bucket, key)
-			if err != nil {
-				return s, err
-			}
+		for key, n := range lines {
 			prefix, _, _ := strings.Cut(key, "/")
 			prefix += "/"
 			s.LakeObjects[prefix]++
-			for _, l := range lake.Lines(body) {
-				if len(bytes.TrimSpace(l)) > 0 {
-					s.LakeLines[prefix]++
-				}
-			}
+			s.LakeLines[prefix] += n
 		}
 	}
 
@@ -127,6 +120,31 @@ func (r *Runner) Summary(ctx context.Context) (Summary, error) {
 		s.QueueDepths[id] = n
 	}
 	return s, nil
+}
+
+// lakeReader is the reader of bucket that Summary polls, made at its first use; it counts each
+// object's lines once.
+func (r *Runner) lakeReader(c *s3.Client, bucket string) *lake.Reader[int] {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.lakes[bucket] == nil {
+		if r.lakes == nil {
+			r.lakes = map[string]*lake.Reader[int]{}
+		}
+		r.lakes[bucket] = &lake.Reader[int]{Client: c, Bucket: bucket, Read: countLines}
+	}
+	return r.lakes[bucket]
+}
+
+// countLines counts the lines of a lake object that hold something.
+func countLines(_ string, body []byte) (int, error) {
+	n := 0
+	for _, l := range lake.Lines(body) {
+		if len(bytes.TrimSpace(l)) > 0 {
+			n++
+		}
+	}
+	return n, nil
 }
 
 // Print writes the summary as aligned text.

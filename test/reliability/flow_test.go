@@ -71,8 +71,7 @@ type flow struct {
 	bucket, store, projection, stream string
 	queues                            map[string]string // logical ID -> moto URL
 
-	lakeMu sync.Mutex
-	lake   map[string][]string // object key -> record ids of its lines
+	lakeIDs *lake.Reader[[]string] // the record ids of each records/ object's lines
 
 	warnings *tailWriter // the runner's warnings and errors, for a failure's diagnosis
 	motoLog  string      // moto_server's output
@@ -187,11 +186,11 @@ func startFlowBuffering(t *testing.T, more [][2]string, interval time.Duration) 
 		sqs:      sqs.NewFromConfig(cfg),
 		fh:       fhsdk.NewFromConfig(spec.ClientConfig(r.Endpoint(), "generator")),
 		queues:   map[string]string{},
-		lake:     map[string][]string{},
 		warnings: warnings,
 		motoLog:  motoLog.Name(),
 	}
 	f.bucket = f.physical("LakeBucket")
+	f.lakeIDs = &lake.Reader[[]string]{Client: f.s3, Bucket: f.bucket, Read: recordIDs}
 	f.store = f.physical("EventStoreTable")
 	f.projection = f.physical("ProjectionTable")
 	f.stream = r.Firehose.Streams()[0]
@@ -282,31 +281,13 @@ func (f *flow) scan(ctx context.Context, table string, each func(map[string]ddbt
 	return mototest.Scan(ctx, f.db, table, "pk, sk, id", each)
 }
 
-// readLake counts the records/ lines by record id; objects are read once (Firehose never
-// rewrites one).
+// readLake counts the records/ lines by record id.
 func (f *flow) readLake(ctx context.Context, into map[string]int) error {
-	keys, err := lake.Keys(ctx, f.s3, f.bucket, "records/")
+	objects, err := f.lakeIDs.Objects(ctx, "records/")
 	if err != nil {
 		return fmt.Errorf("lake: %w", err)
 	}
-	for _, key := range keys {
-		f.lakeMu.Lock()
-		_, seen := f.lake[key]
-		f.lakeMu.Unlock()
-		if seen {
-			continue
-		}
-		ids, err := f.objectIDs(ctx, key)
-		if err != nil {
-			return err
-		}
-		f.lakeMu.Lock()
-		f.lake[key] = ids
-		f.lakeMu.Unlock()
-	}
-	f.lakeMu.Lock()
-	defer f.lakeMu.Unlock()
-	for _, ids := range f.lake {
+	for _, ids := range objects {
 		for _, id := range ids {
 			into[id]++
 		}
@@ -314,16 +295,13 @@ func (f *flow) readLake(ctx context.Context, into map[string]int) error {
 	return nil
 }
 
-func (f *flow) objectIDs(ctx context.Context, key string) ([]string, error) {
-	lines, err := f.objectLines(ctx, key)
-	if err != nil {
-		return nil, err
-	}
+// recordIDs are the ids of a records/ object's lines.
+func recordIDs(_ string, body []byte) ([]string, error) {
 	var ids []string
-	for _, line := range lines {
+	for _, line := range lake.Lines(body) {
 		var r struct{ ID string }
 		if err := json.Unmarshal(line, &r); err != nil {
-			return nil, fmt.Errorf("lake line in %s is no record: %w", key, err)
+			return nil, fmt.Errorf("lake line is no record: %w", err)
 		}
 		ids = append(ids, r.ID)
 	}
