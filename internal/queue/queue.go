@@ -1,7 +1,8 @@
 // Package queue sends canonical records to the ingest FIFO queue, ten to a SendMessageBatch call,
 // one message group per entity, a hash of the record's identity and data as deduplication id (see
 // FIFOOf), and the ingest's trace header as the message's AWSTraceHeader, so the trace goes on
-// with the record.
+// with the record. Entries that are already built, such as a message redriven from a dead-letter
+// queue, go the same way (see SendEntries).
 package queue
 
 import (
@@ -49,7 +50,7 @@ type batchSender interface {
 
 var _ batchSender = (*sqs.Client)(nil)
 
-// Sender sends records to one queue.
+// Sender sends records, or entries already built, to one queue.
 type Sender struct {
 	client   batchSender
 	queueURL string
@@ -75,9 +76,9 @@ type Message struct {
 	Body   string
 }
 
-// Failure is a record that did not reach the queue, and why.
+// Failure is a record or entry that did not reach the queue, and why.
 type Failure struct {
-	ID      string // the record's id
+	ID      string // the record's id, or the entry's Id given to SendEntries
 	Code    string // SQS's error code, or "" when the whole call failed
 	Message string
 	// Permanent is set when SQS blamed the entry itself (senderFault): sending it again cannot
@@ -85,7 +86,7 @@ type Failure struct {
 	Permanent bool
 }
 
-// SendError names every record that never got through.
+// SendError names every record or entry that never got through.
 type SendError struct {
 	Failures []Failure
 	Err      error // why the last attempt failed, when the whole call did
@@ -131,11 +132,11 @@ func (s *Sender) Send(ctx context.Context, recs []record.Record, traceHeader str
 }
 
 // entry is one message's place in the whole send, kept across retries with the reason of its
-// last refusal.
+// last refusal. Its req's Id is what a Failure calls it; each call numbers the entries anew.
 type entry struct {
-	msg          *Message
 	req          types.SendMessageBatchRequestEntry
-	fifo         FIFO // req points at these, so all entries cost one allocation
+	size         int  // what SQS counts of it against a call, as EntrySize does
+	fifo         FIFO // SendMessages points req at these, so all entries cost one allocation
 	code, reason string
 }
 
@@ -156,31 +157,46 @@ func (s *Sender) SendMessages(ctx context.Context, msgs []Message, traceHeader s
 		attrSize = len(traceAttribute) + len("String") + len(traceHeader)
 	}
 	entries := make([]entry, len(msgs))
-	ptrs := make([]*entry, len(msgs))
 	for i := range msgs {
 		e := &entries[i]
-		e.msg, e.fifo = &msgs[i], FIFOOf(msgs[i].Record)
+		// What EntrySize counts, with the one attribute these entries have measured once.
+		e.size, e.fifo = len(msgs[i].Body)+attrSize, FIFOOf(msgs[i].Record)
 		e.req = types.SendMessageBatchRequestEntry{
-			MessageBody:             &e.msg.Body,
+			Id:                      &msgs[i].Record.ID,
+			MessageBody:             &msgs[i].Body,
 			MessageGroupId:          &e.fifo.GroupID,
 			MessageDeduplicationId:  &e.fifo.DeduplicationID,
 			MessageSystemAttributes: attrs,
 		}
-		ptrs[i] = e
 	}
-	// SQS counts the bodies and attributes of all entries against the 256 KiB of a call: what
-	// EntrySize counts, with the one attribute these entries have measured once.
-	size := func(e *entry) int { return len(e.msg.Body) + attrSize }
-
-	return s.sendChunks(ctx, batch.Chunks(ptrs, MaxBatchEntries, MaxBatchBytes, size))
+	return s.sendChunks(ctx, entries)
 }
 
-// sendChunks makes the calls, up to Concurrency at once. A chunk waits for the earlier chunks
-// that hold messages of its groups, so each entity's messages still reach the queue in the order
-// given, which is what the FIFO queue is for; chunks of different entities go side by side. When a
-// chunk still fails after its retries, no chunk starts after it: the queue is refusing, and the
-// caller will retry the whole batch anyway. Failures are reported in the order of the messages.
-func (s *Sender) sendChunks(ctx context.Context, chunks [][]*entry) error {
+// SendEntries sends entries that are already built (body, attributes, group and deduplication ids
+// as they are) as SendMessages sends its messages, sizing each as EntrySize does. It returns nil
+// when every entry is on the queue, else a *SendError naming the ones that are not by their Id,
+// which must be unique among reqs, as SQS asks of one call's. An entry without a group id (for a
+// standard queue) waits for no other. A message redriven from a dead-letter queue goes this way.
+func (s *Sender) SendEntries(ctx context.Context, reqs []types.SendMessageBatchRequestEntry) error {
+	entries := make([]entry, len(reqs))
+	for i, req := range reqs {
+		entries[i] = entry{req: req, size: EntrySize(req)}
+	}
+	return s.sendChunks(ctx, entries)
+}
+
+// sendChunks makes the calls, of at most MaxBatchEntries and MaxBatchBytes each, up to
+// Concurrency at once. A chunk waits for the earlier chunks that hold messages of its groups, so
+// each entity's messages still reach the queue in the order given, which is what the FIFO queue
+// is for; chunks of different entities go side by side. When a chunk still fails after its
+// retries, no chunk starts after it: the queue is refusing, and the caller will retry the whole
+// batch anyway. Failures are reported in the order of the messages.
+func (s *Sender) sendChunks(ctx context.Context, entries []entry) error {
+	ptrs := make([]*entry, len(entries))
+	for i := range entries {
+		ptrs[i] = &entries[i]
+	}
+	chunks := batch.Chunks(ptrs, MaxBatchEntries, MaxBatchBytes, func(e *entry) int { return e.size })
 	type outcome struct {
 		done     chan struct{}
 		sent     bool // every entry got through or was refused for good
@@ -193,10 +209,14 @@ func (s *Sender) sendChunks(ctx context.Context, chunks [][]*entry) error {
 	for ci, chunk := range chunks {
 		out[ci].done = make(chan struct{})
 		for _, e := range chunk {
-			if p, ok := last[e.fifo.GroupID]; ok && p != ci && !slices.Contains(after[ci], p) {
+			if e.req.MessageGroupId == nil {
+				continue
+			}
+			g := *e.req.MessageGroupId
+			if p, ok := last[g]; ok && p != ci && !slices.Contains(after[ci], p) {
 				after[ci] = append(after[ci], p)
 			}
-			last[e.fifo.GroupID] = ci
+			last[g] = ci
 		}
 	}
 	var refusing atomic.Bool
@@ -215,7 +235,7 @@ func (s *Sender) sendChunks(ctx context.Context, chunks [][]*entry) error {
 		}
 		if blocked || refusing.Load() {
 			for _, e := range chunks[ci] {
-				o.failures = append(o.failures, Failure{ID: e.msg.Record.ID, Message: "not sent: an earlier call failed"})
+				o.failures = append(o.failures, Failure{ID: aws.ToString(e.req.Id), Message: "not sent: an earlier call failed"})
 			}
 			return
 		}
@@ -225,7 +245,7 @@ func (s *Sender) sendChunks(ctx context.Context, chunks [][]*entry) error {
 			return failed, err
 		})
 		for _, e := range left {
-			o.failures = append(o.failures, Failure{ID: e.msg.Record.ID, Code: e.code, Message: e.reason})
+			o.failures = append(o.failures, Failure{ID: aws.ToString(e.req.Id), Code: e.code, Message: e.reason})
 		}
 		o.sent, o.err = len(left) == 0, err
 		if !o.sent {
@@ -280,7 +300,7 @@ func (s *Sender) call(ctx context.Context, pending []*entry) (retry []*entry, pe
 		e := pending[i]
 		e.code, e.reason = aws.ToString(f.Code), aws.ToString(f.Message)
 		if f.SenderFault {
-			permanent = append(permanent, Failure{ID: e.msg.Record.ID, Code: e.code, Message: e.reason, Permanent: true})
+			permanent = append(permanent, Failure{ID: aws.ToString(e.req.Id), Code: e.code, Message: e.reason, Permanent: true})
 			continue
 		}
 		retry = append(retry, e)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -380,5 +381,123 @@ func TestEntrySize(t *testing.T) {
 	want := 10 + (6 + 6 + 8) + (4 + 6 + 3) + (14 + 6 + 8)
 	if got := EntrySize(e); got != want {
 		t.Errorf("EntrySize = %d, want %d", got, want)
+	}
+}
+
+// built are n entries as a redrive builds them (see SendEntries): record bodies of dataBytes,
+// a message attribute of attrBytes, the trace header, a group and a deduplication id when fifo,
+// and ids m0, m1… unlike the records' own.
+func built(n, dataBytes, attrBytes int, fifo bool) []types.SendMessageBatchRequestEntry {
+	out := make([]types.SendMessageBatchRequestEntry, n)
+	for i, r := range records(n, dataBytes) {
+		out[i] = types.SendMessageBatchRequestEntry{
+			Id:          aws.String(fmt.Sprint("m", i)),
+			MessageBody: aws.String(string(r.AppendJSON(nil))),
+			MessageAttributes: map[string]types.MessageAttributeValue{
+				"pad": {DataType: aws.String("String"), StringValue: aws.String(strings.Repeat("y", attrBytes))},
+			},
+			MessageSystemAttributes: map[string]types.MessageSystemAttributeValue{
+				"AWSTraceHeader": {DataType: aws.String("String"), StringValue: aws.String("Root=1-a")},
+			},
+		}
+		if fifo {
+			out[i].MessageGroupId, out[i].MessageDeduplicationId = aws.String(r.GroupID()), aws.String(r.ContentHash()+"#redrive-1")
+		}
+	}
+	return out
+}
+
+// SendEntries splits entries into calls SQS takes, counting attributes as EntrySize does (the
+// bodies alone would fit two a call), and sends each entry as given but for its Id.
+func TestSendEntriesKeepsCallsWithinLimits(t *testing.T) {
+	tests := []struct {
+		name    string
+		entries []types.SendMessageBatchRequestEntry
+		want    string // entries per call, sorted
+	}{
+		{"over ten entries", built(25, 10, 10, true), "[5 10 10]"},
+		{"over 256 KiB with the attributes, no group (a standard queue)", built(5, 100<<10, 60<<10, false), "[1 1 1 1 1]"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fake := &fakeSQS{}
+			given := slices.Clone(tt.entries)
+			if err := NewSender(fake, queueURL).SendEntries(t.Context(), tt.entries); err != nil {
+				t.Fatal(err)
+			}
+			byBody := map[string]types.SendMessageBatchRequestEntry{}
+			for _, e := range given {
+				byBody[aws.ToString(e.MessageBody)] = e
+			}
+			var perCall []int
+			for _, c := range fake.calls {
+				size := 0
+				for i, e := range c.Entries {
+					size += EntrySize(e)
+					want, ok := byBody[aws.ToString(e.MessageBody)]
+					delete(byBody, aws.ToString(e.MessageBody))
+					want.Id = aws.String(fmt.Sprint(i))
+					if !ok || !reflect.DeepEqual(e, want) {
+						t.Errorf("sent %+v, want the entry given, numbered %d in its call", e, i)
+					}
+				}
+				if len(c.Entries) > MaxBatchEntries || size > MaxBatchBytes {
+					t.Errorf("a call of %d entries and %d bytes", len(c.Entries), size)
+				}
+				perCall = append(perCall, len(c.Entries))
+			}
+			slices.Sort(perCall)
+			if fmt.Sprint(perCall) != tt.want || len(byBody) > 0 {
+				t.Errorf("entries per call %v, want %s; %d entries not sent", perCall, tt.want, len(byBody))
+			}
+			if aws.ToString(tt.entries[0].Id) != "m0" {
+				t.Errorf("the caller's entry now has Id %q", aws.ToString(tt.entries[0].Id))
+			}
+		})
+	}
+}
+
+// An entry SQS refuses is sent again until it gets through, unless SQS blamed the entry itself;
+// what never got through is named by the entry's Id.
+func TestSendEntriesRetriesRefusedEntries(t *testing.T) {
+	tests := []struct {
+		name      string
+		answer    func(int, *sqs.SendMessageBatchInput) (*sqs.SendMessageBatchOutput, error)
+		wantCalls string // the records of each call
+		wantFail  []Failure
+	}{
+		{"refused once, then sent", func(call int, in *sqs.SendMessageBatchInput) (*sqs.SendMessageBatchOutput, error) {
+			if call == 1 {
+				return failing(map[string]bool{"id-02": true}, false)(call, in)
+			}
+			return failing(nil, false)(call, in)
+		}, "[id-00 id-01 id-02 id-03] [id-02]", nil},
+		{"sender fault: reported, not retried", failing(map[string]bool{"id-02": true}, true),
+			"[id-00 id-01 id-02 id-03]", []Failure{{ID: "m2", Code: "InternalError", Message: "try again", Permanent: true}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fake := &fakeSQS{answer: tt.answer}
+			err := NewSender(fake, queueURL).SendEntries(t.Context(), built(4, 1, 1, true))
+			var calls []string
+			for _, c := range fake.calls {
+				var ids []string
+				for _, e := range c.Entries {
+					ids = append(ids, bodyID(e))
+				}
+				calls = append(calls, fmt.Sprint(ids))
+			}
+			if got := strings.Join(calls, " "); got != tt.wantCalls {
+				t.Errorf("calls %s, want %s", got, tt.wantCalls)
+			}
+			var se *SendError
+			if tt.wantFail == nil {
+				if err != nil {
+					t.Errorf("err = %v, want all sent", err)
+				}
+			} else if !errors.As(err, &se) || !slices.Equal(se.Failures, tt.wantFail) || se.Retryable() {
+				t.Errorf("err = %v, want a *SendError of %+v, not retryable", err, tt.wantFail)
+			}
+		})
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -122,30 +123,25 @@ func (r *Redriver) Conflicts(ctx context.Context) (Counts, error) {
 func (r *Redriver) toIngest(ctx context.Context, from string) (Counts, error) {
 	var c Counts
 	fifo := strings.HasSuffix(r.Names.IngestQueueURL, ".fifo")
+	// Ten messages of a DLQ may hold more than one call takes: the sender keeps each call within
+	// SendMessageBatch's limits, as the transformer's does.
+	ingest := queue.NewSender(r.Clients.SQS, r.Names.IngestQueueURL)
+	ingest.Policy = policy
 	err := r.drain(ctx, from, &c, func(ctx context.Context, msgs []sqstypes.Message) []sqstypes.Message {
 		entries := make([]sqstypes.SendMessageBatchRequestEntry, len(msgs))
 		for i, m := range msgs {
 			entries[i] = resend(m, i, fifo)
 		}
-		// Ten messages of a DLQ may hold more than one call takes: each call stays within
-		// SendMessageBatch's limits, as the transformer's do.
-		var failed []sqstypes.SendMessageBatchRequestEntry
-		for _, chunk := range batch.Chunks(entries, queue.MaxBatchEntries, queue.MaxBatchBytes, queue.EntrySize) {
-			left, err := batch.Retry(ctx, policy, chunk, func(ctx context.Context, es []sqstypes.SendMessageBatchRequestEntry) ([]sqstypes.SendMessageBatchRequestEntry, error) {
-				out, err := r.Clients.SQS.SendMessageBatch(ctx, &sqs.SendMessageBatchInput{QueueUrl: aws.String(r.Names.IngestQueueURL), Entries: es})
-				if err != nil {
-					return es, err
-				}
-				return failedEntries(es, out.Failed, func(e sqstypes.SendMessageBatchRequestEntry) string { return aws.ToString(e.Id) }), nil
-			})
-			if err != nil {
-				r.log().Warn("ingest redrive: messages not sent back", "messages", len(left), "error", err)
-			}
-			failed = append(failed, left...)
-		}
 		notSent := map[string]bool{}
-		for _, e := range failed {
-			notSent[aws.ToString(e.Id)] = true
+		if err := ingest.SendEntries(ctx, entries); err != nil {
+			r.log().Warn("ingest redrive: messages not sent back", "error", err)
+			var se *queue.SendError
+			if !errors.As(err, &se) {
+				return nil
+			}
+			for _, f := range se.Failures { // named by resend's Id: the message's index
+				notSent[f.ID] = true
+			}
 		}
 		var done []sqstypes.Message
 		for i, m := range msgs {
