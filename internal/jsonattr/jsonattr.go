@@ -12,10 +12,11 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"unicode/utf8"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/stream-to-events/stream-to-events/internal/jsonscan"
 )
 
 // MaxDepth is DynamoDB's limit on nested attributes; a record's data is nested one level below
@@ -29,29 +30,26 @@ var ErrUnsupported = errors.New("not storable in DynamoDB")
 func FromJSON(data []byte) (types.AttributeValue, error) {
 	// One copy of the text: every plain string of the value is a substring of it.
 	scratch := scratchPool.Get().(*[]member)
-	c := converter{s: string(data), members: *scratch}
-	av, err := c.value(1)
+	c := converter{d: jsonscan.NewDecoder(string(data)), members: *scratch}
+	av, ok := c.value()
+	ok = ok && c.d.End()
 	clear(c.members[:cap(c.members)]) // the pool keeps no values alive
 	*scratch = c.members[:0]
 	scratchPool.Put(scratch)
-	if err == nil {
-		c.space()
-		if c.i == len(c.s) {
-			return av, nil
-		}
-		err = errMalformed
+	if ok {
+		return av, nil
 	}
 	// The converter stops at the first thing it cannot convert. When the text is not JSON at
 	// all, that is what the error says, whatever the converter met first.
-	if !json.Valid(data) {
-		var v any
-		err := json.Unmarshal(data, &v) // for the error's detail
-		if err == nil {
-			err = errors.New("invalid JSON")
-		}
-		return nil, fmt.Errorf("jsonattr: %w", err)
+	if c.err != nil && json.Valid(data) {
+		return nil, c.err
 	}
-	return nil, err
+	var v any
+	err := json.Unmarshal(data, &v) // for the error's detail
+	if err == nil {
+		err = errors.New("invalid JSON")
+	}
+	return nil, fmt.Errorf("jsonattr: %w", err)
 }
 
 // scratchPool keeps the converters' member lists for the next conversion: every record's data
@@ -61,15 +59,11 @@ var scratchPool = sync.Pool{New: func() any {
 	return &s
 }}
 
-// errMalformed stops the converter at a text that is not JSON; FromJSON reports it with
-// encoding/json's detail.
-var errMalformed = errors.New("jsonattr: malformed JSON")
-
-// converter reads one JSON text and checks it as it goes: anything json.Valid refuses stops it
-// with errMalformed.
+// converter reads one JSON text with a jsonscan.Decoder, which checks it as it goes, and stops
+// at the first thing it cannot convert: the decoder reports the malformed, err the rest.
 type converter struct {
-	s string
-	i int
+	d   jsonscan.Decoder
+	err error // what DynamoDB cannot store, when that stopped the converter
 
 	// The members and elements of the objects and arrays being read, innermost last: a map or
 	// list is made once its size is known.
@@ -115,250 +109,95 @@ func (c *converter) newM(v map[string]types.AttributeValue) *types.AttributeValu
 	return &c.maps[len(c.maps)-1]
 }
 
-func (c *converter) space() {
-	for c.i < len(c.s) {
-		switch c.s[c.i] {
-		case ' ', '\t', '\n', '\r':
-			c.i++
-		default:
-			return
+// value reads the next value; it reports false when the text is malformed or c.err says why not.
+func (c *converter) value() (types.AttributeValue, bool) {
+	switch b := c.d.Peek(); {
+	case b == '{' || b == '[':
+		if c.d.Depth() >= MaxDepth-1 {
+			c.err = fmt.Errorf("jsonattr: nested deeper than %d levels: %w", MaxDepth-1, ErrUnsupported)
+			return nil, false
 		}
-	}
-}
-
-// next skips white space and reports whether a byte follows.
-func (c *converter) next() bool {
-	c.space()
-	return c.i < len(c.s)
-}
-
-func (c *converter) value(depth int) (types.AttributeValue, error) {
-	if !c.next() {
-		return nil, errMalformed
-	}
-	switch b := c.s[c.i]; {
-	case b == '{':
-		return c.object(depth)
-	case b == '[':
-		return c.array(depth)
+		if b == '{' {
+			return c.object()
+		}
+		return c.array()
 	case b == '"':
-		s, err := c.str()
-		if err != nil {
-			return nil, err
+		s, ok := c.d.String()
+		if !ok {
+			return nil, false
 		}
-		return c.newS(s), nil
+		return c.newS(s), true
 	case b == 't':
-		return c.literal("true", &types.AttributeValueMemberBOOL{Value: true})
+		return &types.AttributeValueMemberBOOL{Value: true}, c.d.Skip()
 	case b == 'f':
-		return c.literal("false", &types.AttributeValueMemberBOOL{Value: false})
+		return &types.AttributeValueMemberBOOL{Value: false}, c.d.Skip()
 	case b == 'n':
-		return c.literal("null", &types.AttributeValueMemberNULL{Value: true})
-	default:
-		return c.number()
+		return &types.AttributeValueMemberNULL{Value: true}, c.d.Skip()
 	}
+	return c.number()
 }
 
-func (c *converter) object(depth int) (types.AttributeValue, error) {
-	if depth >= MaxDepth {
-		return nil, fmt.Errorf("jsonattr: nested deeper than %d levels: %w", MaxDepth-1, ErrUnsupported)
-	}
-	c.i++ // {
+func (c *converter) object() (types.AttributeValue, bool) {
 	base := len(c.members)
-	if !c.next() {
-		return nil, errMalformed
-	}
-	if c.s[c.i] == '}' {
-		c.i++
-		return c.newM(map[string]types.AttributeValue{}), nil
-	}
-	for {
-		if !c.next() || c.s[c.i] != '"' {
-			return nil, errMalformed
-		}
-		k, err := c.str()
-		if err != nil {
-			return nil, err
-		}
-		if k == "" {
-			return nil, fmt.Errorf("jsonattr: empty object key: %w", ErrUnsupported)
-		}
-		if !c.next() || c.s[c.i] != ':' {
-			return nil, errMalformed
-		}
-		c.i++
-		v, err := c.value(depth + 1)
-		if err != nil {
-			return nil, err
-		}
-		c.members = append(c.members, member{name: k, value: v})
-		if !c.next() {
-			return nil, errMalformed
-		}
-		switch c.s[c.i] {
-		case ',':
-			c.i++
-		case '}':
-			c.i++
-			m := make(map[string]types.AttributeValue, len(c.members)-base)
-			for _, kv := range c.members[base:] {
-				m[kv.name] = kv.value // a repeated name keeps its last value, as encoding/json does
-			}
-			c.members = c.members[:base]
-			return c.newM(m), nil
-		default:
-			return nil, errMalformed
-		}
-	}
-}
-
-func (c *converter) array(depth int) (types.AttributeValue, error) {
-	if depth >= MaxDepth {
-		return nil, fmt.Errorf("jsonattr: nested deeper than %d levels: %w", MaxDepth-1, ErrUnsupported)
-	}
-	c.i++ // [
-	base := len(c.items)
-	if !c.next() {
-		return nil, errMalformed
-	}
-	if c.s[c.i] == ']' {
-		c.i++
-		return &types.AttributeValueMemberL{Value: []types.AttributeValue{}}, nil
-	}
-	for {
-		v, err := c.value(depth + 1)
-		if err != nil {
-			return nil, err
-		}
-		c.items = append(c.items, v)
-		if !c.next() {
-			return nil, errMalformed
-		}
-		switch c.s[c.i] {
-		case ',':
-			c.i++
-		case ']':
-			c.i++
-			l := make([]types.AttributeValue, len(c.items)-base)
-			copy(l, c.items[base:])
-			c.items = c.items[:base]
-			return &types.AttributeValueMemberL{Value: l}, nil
-		default:
-			return nil, errMalformed
-		}
-	}
-}
-
-func (c *converter) literal(lit string, av types.AttributeValue) (types.AttributeValue, error) {
-	if !strings.HasPrefix(c.s[c.i:], lit) {
-		return nil, errMalformed
-	}
-	c.i += len(lit)
-	return av, nil
-}
-
-// number reads a number in JSON's grammar and checks that DynamoDB can hold it. Numbers of at
-// most 38 characters without an exponent always fit, so only the others pay for the check.
-func (c *converter) number() (types.AttributeValue, error) {
-	start := c.i
-	if c.s[c.i] == '-' {
-		c.i++
-	}
-	switch {
-	case c.i < len(c.s) && c.s[c.i] == '0':
-		c.i++
-	case c.i < len(c.s) && '1' <= c.s[c.i] && c.s[c.i] <= '9':
-		c.digits()
-	default:
-		return nil, errMalformed
-	}
-	exp := false
-	if c.i < len(c.s) && c.s[c.i] == '.' {
-		c.i++
-		if c.digits() == 0 {
-			return nil, errMalformed
-		}
-	}
-	if c.i < len(c.s) && (c.s[c.i] == 'e' || c.s[c.i] == 'E') {
-		exp = true
-		c.i++
-		if c.i < len(c.s) && (c.s[c.i] == '+' || c.s[c.i] == '-') {
-			c.i++
-		}
-		if c.digits() == 0 {
-			return nil, errMalformed
-		}
-	}
-	n := c.s[start:c.i]
-	if exp || len(n) > 38 {
-		if err := CheckNumber(n); err != nil {
-			return nil, err
-		}
-	}
-	return c.newN(n), nil
-}
-
-func (c *converter) digits() int {
-	start := c.i
-	for c.i < len(c.s) && '0' <= c.s[c.i] && c.s[c.i] <= '9' {
-		c.i++
-	}
-	return c.i - start
-}
-
-// str reads a string at c.i. Strings without escapes and in valid UTF-8 (nearly all) are
-// substrings of the text; the others are decoded by encoding/json, whose rules (escapes,
-// invalid UTF-8 replaced by U+FFFD) the result must follow.
-func (c *converter) str() (string, error) {
-	start := c.i
-	c.i++
-	plain, escaped := true, false
-	for c.i < len(c.s) {
-		switch b := c.s[c.i]; {
-		case b == '"':
-			c.i++
-			raw := c.s[start+1 : c.i-1]
-			if plain || (!escaped && utf8.ValidString(raw)) {
-				return raw, nil
-			}
-			var s string
-			if err := json.Unmarshal([]byte(c.s[start:c.i]), &s); err != nil {
-				return "", errMalformed
-			}
-			return s, nil
-		case b == '\\':
-			plain, escaped = false, true
-			if c.i+1 >= len(c.s) {
-				return "", errMalformed
-			}
-			switch c.s[c.i+1] {
-			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-				c.i += 2
-			case 'u':
-				if c.i+6 > len(c.s) || !isHex4(c.s[c.i+2:c.i+6]) {
-					return "", errMalformed
-				}
-				c.i += 6
-			default:
-				return "", errMalformed
-			}
-			continue
-		case b < 0x20:
-			return "", errMalformed
-		case b >= utf8.RuneSelf:
-			plain = false
-		}
-		c.i++
-	}
-	return "", errMalformed
-}
-
-func isHex4(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
+	ok := c.d.AnyObject(func(name string) bool {
+		if name == "" {
+			c.err = fmt.Errorf("jsonattr: empty object key: %w", ErrUnsupported)
 			return false
 		}
+		v, ok := c.value()
+		c.members = append(c.members, member{name: name, value: v})
+		return ok
+	})
+	if !ok {
+		return nil, false
 	}
-	return true
+	m := make(map[string]types.AttributeValue, len(c.members)-base)
+	for _, kv := range c.members[base:] {
+		m[kv.name] = kv.value // a repeated name keeps its last value, as encoding/json does
+	}
+	c.members = c.members[:base]
+	return c.newM(m), true
+}
+
+func (c *converter) array() (types.AttributeValue, bool) {
+	base := len(c.items)
+	ok := c.d.Array(func() bool {
+		v, ok := c.value()
+		c.items = append(c.items, v)
+		return ok
+	})
+	if !ok {
+		return nil, false
+	}
+	l := make([]types.AttributeValue, len(c.items)-base)
+	copy(l, c.items[base:])
+	c.items = c.items[:base]
+	return &types.AttributeValueMemberL{Value: l}, true
+}
+
+// number reads a number and checks that DynamoDB can hold it. Numbers of at most 38 characters
+// without an exponent always fit, so only the others pay for the check.
+func (c *converter) number() (types.AttributeValue, bool) {
+	n, ok := c.d.Number()
+	if !ok {
+		return nil, false
+	}
+	if len(n) > 38 || hasExponent(n) {
+		if c.err = CheckNumber(n); c.err != nil {
+			return nil, false
+		}
+	}
+	return c.newN(n), true
+}
+
+// hasExponent reports whether the JSON number n has an exponent.
+func hasExponent(n string) bool {
+	for i := range len(n) {
+		if n[i]|0x20 == 'e' { // e or E
+			return true
+		}
+	}
+	return false
 }
 
 // CheckNumber reports whether the JSON number n fits a DynamoDB number: at most 38 significant

@@ -1,12 +1,15 @@
 // Package jsonscan reads a JSON text in one pass, without reflection and without allocating
 // except for strings with escapes, for the hot paths that need a few members of an object (an
-// SQS event, an EventBridge event, a canonical record).
+// SQS event, an EventBridge event, a canonical record) or convert a whole value (a record's data
+// to DynamoDB attribute values).
 //
 // It takes only the plain form that AWS services and json.Marshal write. Whenever a text is
 // malformed, or holds something whose meaning encoding/json decides by rules of its own (a
 // member name with escapes, a name that matches a field only when case is ignored, a repeated
 // member, a value of another type), a read reports false and the caller decodes the whole text
 // with encoding/json instead, so that encoding/json keeps the last word on what a text means.
+// AnyObject alone takes any well-formed name, decoding it as encoding/json does, for a reader
+// that converts every member rather than picking fields.
 package jsonscan
 
 import (
@@ -29,39 +32,48 @@ type Decoder struct {
 // NewDecoder returns a decoder of s.
 func NewDecoder(s string) Decoder { return Decoder{s: s} }
 
-func (d *Decoder) space() {
-	for d.i < len(d.s) {
-		switch d.s[d.i] {
-		case ' ', '\t', '\n', '\r':
-			d.i++
-		default:
-			return
-		}
-	}
-}
-
 // Peek returns the first byte of the next value, or 0 at the end of the text.
 func (d *Decoder) Peek() byte {
-	d.space()
-	if d.i == len(d.s) {
-		return 0
+	for ; d.i < len(d.s); d.i++ {
+		// Most bytes are above the space, which one test tells.
+		if c := d.s[d.i]; c > ' ' || c != ' ' && c != '\t' && c != '\n' && c != '\r' {
+			return c
+		}
 	}
-	return d.s[d.i]
+	return 0
 }
 
 // End reports whether nothing but white space is left.
 func (d *Decoder) End() bool { return d.Peek() == 0 && d.i == len(d.s) }
+
+// Depth returns the number of objects and arrays the decoder stands within.
+func (d *Decoder) Depth() int { return d.depth }
 
 // Object reads an object. It calls member with each member's name, the decoder standing at the
 // member's value, which member must read (Skip, if it has no use for it) before reporting true.
 // Object reports false when the next value is not an object or is malformed, when a name has
 // escapes or is not valid UTF-8 (encoding/json would decode either into other bytes), or when
 // member reports false.
-func (d *Decoder) Object(member func(name string) bool) bool { return d.object(true, member) }
+func (d *Decoder) Object(member func(name string) bool) bool { return d.object(plainNames, member) }
 
-// object is Object; with plainNames false it takes any well-formed name (for Skip, which reads
-// no name), handing member the name's raw text.
-func (d *Decoder) object(plainNames bool, member func(name string) bool) bool {
+// AnyObject reads an object as Object does, but takes any well-formed name, handing member the
+// name json.Unmarshal decodes it to (escapes decoded, invalid UTF-8 replaced by U+FFFD). A name
+// the object repeats is handed over each time.
+func (d *Decoder) AnyObject(member func(name string) bool) bool {
+	return d.object(decodedNames, member)
+}
+
+// names says which member names an object read takes and what it hands over for them.
+type names uint8
+
+const (
+	rawNames     names = iota // any well-formed name, as its raw text: for Skip, which reads no name
+	plainNames                // names without escapes in valid UTF-8, as they are: for Object
+	decodedNames              // any well-formed name, decoded: for AnyObject
+)
+
+// object reads an object, taking the member names that take says.
+func (d *Decoder) object(take names, member func(name string) bool) bool {
 	if d.Peek() != '{' || !d.enter() {
 		return false
 	}
@@ -75,14 +87,20 @@ func (d *Decoder) object(plainNames bool, member func(name string) bool) bool {
 		if d.Peek() != '"' {
 			return false
 		}
-		start := d.i + 1
+		start := d.i
 		esc, ok := d.str()
 		if !ok {
 			return false
 		}
-		name := d.s[start : d.i-1]
-		if plainNames && (esc != noEscapes || !utf8.ValidString(name)) {
+		name := d.s[start+1 : d.i-1]
+		switch {
+		case take == rawNames || esc == noEscapes && validUTF8(d.s, start+1, d.i-1):
+		case take == plainNames:
 			return false
+		default:
+			if name, ok = d.decode(start, esc); !ok {
+				return false
+			}
 		}
 		if d.Peek() != ':' {
 			return false
@@ -143,7 +161,7 @@ func (d *Decoder) enter() bool {
 func (d *Decoder) Skip() bool {
 	switch c := d.Peek(); {
 	case c == '{':
-		return d.object(false, func(string) bool { return d.Skip() })
+		return d.object(rawNames, func(string) bool { return d.Skip() })
 	case c == '[':
 		return d.Array(d.Skip)
 	case c == '"':
@@ -164,12 +182,22 @@ func (d *Decoder) Skip() bool {
 // Raw reads the next value and returns its text, as encoding/json hands it to a
 // json.RawMessage.
 func (d *Decoder) Raw() (string, bool) {
-	d.space()
+	d.Peek()
 	start := d.i
 	if !d.Skip() {
 		return "", false
 	}
 	return d.s[start:d.i], true
+}
+
+// Number reads a number and returns its text, as a json.Number holds it.
+func (d *Decoder) Number() (string, bool) {
+	if c := d.Peek(); c != '-' && (c < '0' || '9' < c) {
+		return "", false
+	}
+	start := d.i
+	ok := d.number()
+	return d.s[start:d.i], ok
 }
 
 // String reads a string and returns the string it stands for, as json.Unmarshal decodes it. A
@@ -183,15 +211,39 @@ func (d *Decoder) String() (string, bool) {
 	if !ok {
 		return "", false
 	}
+	if esc == noEscapes && validUTF8(d.s, start+1, d.i-1) {
+		return d.s[start+1 : d.i-1], true
+	}
+	return d.decode(start, esc)
+}
+
+// decode returns the string that the quoted text from start to d.i stands for, which str has
+// read and found to have the escapes esc.
+func (d *Decoder) decode(start int, esc escapes) (string, bool) {
 	raw := d.s[start+1 : d.i-1]
 	switch {
-	case !utf8.ValidString(raw), esc == unicodeEscapes:
+	case esc == unicodeEscapes || !utf8.ValidString(raw):
 		// encoding/json's rules: invalid bytes and lone surrogates become U+FFFD.
 		return unquote(d.s[start:d.i])
 	case esc == shortEscapes:
 		return unescape(raw), true
 	}
 	return raw, true
+}
+
+// validUTF8 reports whether s[i:j] is valid UTF-8. Most strings are short and ASCII, which it
+// tells eight bytes at a time; the last eight may run past j when s goes on, the bytes past j
+// shifted out.
+func validUTF8(s string, i, j int) bool {
+	for ; j-i > 8; i += 8 {
+		if word(s[i:i+8])&highs != 0 {
+			return utf8.ValidString(s[i:j])
+		}
+	}
+	if i+8 <= len(s) && word(s[i:i+8])<<(uint(64-8*(j-i))&63)&highs == 0 {
+		return true
+	}
+	return utf8.ValidString(s[i:j])
 }
 
 // unescape decodes the escapes of raw, which are all two-character ones (\" \\ \/ \b \f \n \r

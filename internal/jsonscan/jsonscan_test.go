@@ -2,6 +2,7 @@ package jsonscan
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -93,6 +94,25 @@ func TestObjectLeavesUnusualTextsToEncodingJSON(t *testing.T) {
 	}
 }
 
+func TestAnyObjectDecodesEveryName(t *testing.T) {
+	d := NewDecoder(`{"n": -1.5e3, "a\"b": 2, "\u00e9": [3], "` + "\xff" + `": 4, "n": 5}`)
+	var got []string
+	number := func(name string) bool {
+		n, ok := d.Number()
+		got = append(got, fmt.Sprintf("%s=%s@%d", name, n, d.Depth()))
+		return ok
+	}
+	ok := d.AnyObject(func(name string) bool {
+		if d.Peek() == '[' {
+			return d.Array(func() bool { return number(name) })
+		}
+		return number(name)
+	}) && d.End()
+	if want := "n=-1.5e3@1 a\"b=2@1 é=3@2 \ufffd=4@1 n=5@1"; !ok || strings.Join(got, " ") != want {
+		t.Errorf("read %v: %s, want %s", ok, strings.Join(got, " "), want)
+	}
+}
+
 func TestStringDecodesWithoutCopyingPlainStrings(t *testing.T) {
 	s := `"plain ascii and ünïcode"`
 	d := NewDecoder(s)
@@ -149,5 +169,25 @@ func TestMembersFirst(t *testing.T) {
 		if got := m.First(step.n); got != step.want {
 			t.Errorf("First(%d) = %v, want %v", step.n, got, step.want)
 		}
+	}
+}
+
+// BenchmarkSkip reads over a canonical record as record.Read reads its data, and an SQS body.
+func BenchmarkSkip(b *testing.B) {
+	for _, bc := range []struct{ name, in string }{
+		{"record", `{"id":"order-20261123-0001","type":"order","key":"SKU-12345","time":"2026-11-23T10:00:00.123Z",` +
+			`"data":{"customer":{"name":"Jane Doe"},"sku":"SKU-4711-0001","price":1299.99,"tags":[1,true,null,-2.5e3],` +
+			`"shipTo":{"name":"Jane Doe","address":"123 Main St","city":"Seattle","state":"WA","zip":"98101"}}}`},
+		{"long-string", `{"body":"` + strings.Repeat(`lorem ipsum \"dolor\" sit amet `, 40) + `"}`},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(bc.in)))
+			for b.Loop() {
+				if d := NewDecoder(bc.in); !d.Skip() {
+					b.Fatal("refused")
+				}
+			}
+		})
 	}
 }
