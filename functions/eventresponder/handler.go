@@ -19,7 +19,7 @@ import (
 // Handler translates the SQS trigger's event (the rule's DataInserted events, one a message) to
 // the projection's deliveries, and its result to a partial batch response.
 type Handler struct {
-	Projection projection.Applier
+	Projection projection.Putter
 	Logger     *slog.Logger
 	Metrics    io.Writer // EMF lines; the function's stdout
 }
@@ -38,7 +38,7 @@ func (h *Handler) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEve
 	ctx, cancel := batch.BeforeDeadline(ctx)
 	defer cancel()
 	ctx, span := trace.Start(ctx, metrics.HopRespond)
-	res := (&projection.Responder{Projection: tracedApplier{h.Projection}, Logger: log}).Respond(ctx, ds)
+	res := (&projection.Responder{Projection: tracedPutter{h.Projection}, Logger: log}).Respond(ctx, ds)
 	for _, r := range res.Overtaken {
 		_, s := recordSpan(ctx, r)
 		s.Annotate("outcome", "overtaken")
@@ -67,13 +67,13 @@ func (h *Handler) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEve
 	return resp, nil
 }
 
-// tracedApplier opens a span per record written, annotated with its id and type: a batch's span
+// tracedPutter opens a span per record written, annotated with its id and type: a batch's span
 // can carry one record's annotations only, and a record's id should still find its write.
-type tracedApplier struct{ projection.Applier }
+type tracedPutter struct{ projection.Putter }
 
-func (t tracedApplier) Apply(ctx context.Context, r record.Record) (bool, error) {
-	ctx, span := recordSpan(ctx, r)
-	applied, err := t.Applier.Apply(ctx, r)
+func (t tracedPutter) Put(ctx context.Context, it projection.Item) (bool, error) {
+	ctx, span := recordSpan(ctx, it.Record)
+	applied, err := t.Putter.Put(ctx, it)
 	span.End(err)
 	return applied, err
 }

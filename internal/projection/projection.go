@@ -74,15 +74,41 @@ var (
 	conditionNames = map[string]string{"#time": "time", "#id": "id"}
 )
 
-// Apply writes r if it is newer than what the table holds for its entity. applied is false, with
-// a nil error, when the stored record is as new or newer: a duplicate or a late event is success.
-func (w *Writer) Apply(ctx context.Context, r record.Record) (applied bool, err error) {
+// Item is a record made ready for the projection: checked, and its data converted to DynamoDB
+// attributes.
+type Item struct {
+	Record record.Record
+	data   types.AttributeValue
+}
+
+// Prepare makes r ready to be written, or reports why it never can be: what Check refuses, or
+// data DynamoDB cannot store. The error wraps ErrInvalidRecord.
+func Prepare(r record.Record) (Item, error) {
 	if err := Check(r); err != nil {
-		return false, err
+		return Item{}, err
 	}
 	data, err := jsonattr.FromJSON(r.Data)
 	if err != nil {
-		return false, fmt.Errorf("record %s: data: %w: %w", r.ID, ErrInvalidRecord, err)
+		return Item{}, fmt.Errorf("record %s: data: %w: %w", r.ID, ErrInvalidRecord, err)
+	}
+	return Item{Record: r, data: data}, nil
+}
+
+// Apply writes r if it is newer than what the table holds for its entity: Prepare, then Put.
+func (w *Writer) Apply(ctx context.Context, r record.Record) (applied bool, err error) {
+	it, err := Prepare(r)
+	if err != nil {
+		return false, err
+	}
+	return w.Put(ctx, it)
+}
+
+// Put writes it if it is newer than what the table holds for its entity. applied is false, with
+// a nil error, when the stored record is as new or newer: a duplicate or a late event is success.
+func (w *Writer) Put(ctx context.Context, it Item) (applied bool, err error) {
+	r, data := it.Record, it.data
+	if data == nil {
+		return false, fmt.Errorf("record %.64q: not made by Prepare: %w", r.ID, ErrInvalidRecord)
 	}
 	// The item's strings, their values allocated together; the condition's values are the
 	// item's own.

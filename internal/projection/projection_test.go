@@ -265,24 +265,38 @@ func TestRespondNamesEveryRecordOfTheBatch(t *testing.T) {
 }
 
 // TestRespondRefusesABadRecordAloneNotItsEntity: a record the projection refuses (a time not in
-// the canonical form, which sorts after every canonical one) is given back on its own; it does
-// not stand in for its entity's good record, which is written.
+// the canonical form, which sorts after every canonical one; data DynamoDB cannot store) is given
+// back on its own; it does not stand in for its entity's good record, which is written.
 func TestRespondRefusesABadRecordAloneNotItsEntity(t *testing.T) {
-	var ds []Delivery
-	for i, r := range []record.Record{
-		order("o-1", "A", "2026-11-23T10:00:00.100Z", "1"),
-		order("o-2", "A", "2026-11-23T10:00:00Z", "2"),
+	unstorable := order("o-2", "A", "2026-11-23T10:00:00.200Z", "2")
+	unstorable.Data = json.RawMessage(`{"n":1e300}`)
+	for name, bad := range map[string]record.Record{
+		"time not canonical": order("o-2", "A", "2026-11-23T10:00:00Z", "2"),
+		"data unstorable":    unstorable,
 	} {
-		detail, err := json.Marshal(r)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ds = append(ds, Delivery{MessageID: fmt.Sprint("m", i), Body: fmt.Sprintf(`{"id":"ev-%d","detail-type":%q,"detail":%s}`, i, record.DetailType, detail)})
+		t.Run(name, func(t *testing.T) {
+			var ds []Delivery
+			for i, r := range []record.Record{order("o-1", "A", "2026-11-23T10:00:00.100Z", "1"), bad} {
+				detail, err := json.Marshal(r)
+				if err != nil {
+					t.Fatal(err)
+				}
+				ds = append(ds, Delivery{MessageID: fmt.Sprint("m", i), Body: fmt.Sprintf(`{"id":"ev-%d","detail-type":%q,"detail":%s}`, i, record.DetailType, detail)})
+			}
+			table := newMemTable()
+			res := (&Responder{Projection: NewWriter(table, "Projection"), Logger: slog.New(slog.DiscardHandler)}).Respond(t.Context(), ds)
+			if res.Applied != 1 || table.puts != 1 || !slices.Equal(res.Failed, []string{"m1"}) {
+				t.Errorf("applied %d in %d puts, failed %v; want o-1 written and only m1 given back", res.Applied, table.puts, res.Failed)
+			}
+		})
 	}
+}
+
+// A zero Item has not been checked: Put refuses it rather than write an item without data.
+func TestPutRefusesAnItemNotPrepared(t *testing.T) {
 	table := newMemTable()
-	res := (&Responder{Projection: NewWriter(table, "Projection"), Logger: slog.New(slog.DiscardHandler)}).Respond(t.Context(), ds)
-	if res.Applied != 1 || table.puts != 1 || !slices.Equal(res.Failed, []string{"m1"}) {
-		t.Errorf("applied %d in %d puts, failed %v; want o-1 written and only m1 given back", res.Applied, table.puts, res.Failed)
+	if _, err := NewWriter(table, "Projection").Put(t.Context(), Item{Record: order("o-1", "A", "2026-11-23T10:00:00.100Z", "1")}); !errors.Is(err, ErrInvalidRecord) || table.puts != 0 {
+		t.Errorf("Put of an unprepared item: %v after %d puts, want ErrInvalidRecord and none", err, table.puts)
 	}
 }
 

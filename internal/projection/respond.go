@@ -18,12 +18,13 @@ import (
 // at and replayed.
 var ErrMalformedEvent = errors.New("malformed DataInserted event")
 
-// Applier writes a record to the projection if it is newer than the stored one; *Writer is one.
-type Applier interface {
-	Apply(ctx context.Context, r record.Record) (applied bool, err error)
+// Putter writes a prepared record to the projection if it is newer than the stored one; *Writer
+// is one.
+type Putter interface {
+	Put(ctx context.Context, it Item) (applied bool, err error)
 }
 
-var _ Applier = (*Writer)(nil)
+var _ Putter = (*Writer)(nil)
 
 // Delivery is one DataInserted event as the rule delivered it: the body of a queue message,
 // which is the EventBridge event itself.
@@ -45,7 +46,7 @@ type Response struct {
 
 // Responder keeps the projection at the newest record of every entity.
 type Responder struct {
-	Projection Applier
+	Projection Putter
 	Logger     *slog.Logger
 }
 
@@ -56,17 +57,18 @@ type Responder struct {
 func (r *Responder) Respond(ctx context.Context, ds []Delivery) Response {
 	var res Response
 	type entity struct {
-		newest   record.Record
+		newest   Item
 		messages []string // the deliveries of the entity's records
 	}
 	entities := make([]entity, 0, len(ds)) // in the order of their first delivery
 	index := make(map[string]int, len(ds)) // entity key -> entities index
 	for _, d := range ds {
 		rec, err := decode(d.Body)
+		var it Item
 		if err == nil {
 			// A record the projection refuses must not stand for its entity: it would be the
 			// newest, fail to write, and hold back the entity's good records with it.
-			err = Check(rec)
+			it, err = Prepare(rec)
 		}
 		if err != nil {
 			r.Logger.ErrorContext(ctx, "refuse event", "messageId", d.MessageID, "error", err)
@@ -82,18 +84,18 @@ func (r *Responder) Respond(ctx context.Context, ds []Delivery) Response {
 		case !ok:
 			n = len(entities)
 			index[k] = n
-			entities = append(entities, entity{newest: rec})
-		case rec.Newer(entities[n].newest):
-			res.Overtaken = append(res.Overtaken, entities[n].newest)
-			entities[n].newest = rec
+			entities = append(entities, entity{newest: it})
+		case rec.Newer(entities[n].newest.Record):
+			res.Overtaken = append(res.Overtaken, entities[n].newest.Record)
+			entities[n].newest = it
 		default:
 			res.Overtaken = append(res.Overtaken, rec)
 		}
 		entities[n].messages = append(entities[n].messages, d.MessageID)
 	}
 	for _, e := range entities {
-		rec := e.newest
-		applied, err := r.Projection.Apply(ctx, rec)
+		rec := e.newest.Record
+		applied, err := r.Projection.Put(ctx, e.newest)
 		// The record's attributes are given to each call, not bound with Logger.With: that
 		// formats them into a handler of their own, for every record.
 		id, typ, key := slog.String("recordId", rec.ID), slog.String("type", rec.Type), slog.String("key", rec.Key)
@@ -118,7 +120,7 @@ func (r *Responder) Respond(ctx context.Context, ds []Delivery) Response {
 
 // decode returns the canonical record of a DataInserted event, or an error, wrapping
 // ErrMalformedEvent, naming what is wrong with it. What the projection itself refuses (a bad
-// time, an oversize key) Apply reports when the record is written.
+// time, an oversize key, data DynamoDB cannot store) Prepare reports.
 func decode(body string) (record.Record, error) {
 	if r, ok := readEvent(body); ok {
 		return r, nil
