@@ -132,11 +132,8 @@ func TestDemo(t *testing.T) {
 	t.Run("every record is emitted", func(t *testing.T) {
 		// The responder opens a span for every record its batches delivered (the one written for
 		// its entity and each one a newer record of the batch overtook), annotated with the
-		// record's id: the responder's spans are the events delivered from the bus.
-		responded := d.Summary.Mappings["EventResponderFunction.DataInserted"]
-		if int(responded.Records-responded.Failed) < want.Unique {
-			t.Errorf("the responder got %d events, want at least %d", responded.Records-responded.Failed, want.Unique)
-		}
+		// record's id: the responder's spans are the events delivered from the bus. (Their count
+		// is one of the demo's hop checks, which Missing reports.)
 		seen := s.traced["EventResponderFunction"]
 		for id := range unique {
 			if seen[id] == 0 {
