@@ -74,13 +74,12 @@ func (r *Runner) Summary(ctx context.Context) (Summary, error) {
 	cfg := spec.RunnerConfig(r.upstream)
 	tmpl := r.Stack.Template()
 
-	s3c := s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = true })
 	for _, id := range tmpl.OfType("AWS::S3::Bucket") {
 		bucket, ok := r.Stack.PhysicalID(id)
 		if !ok {
 			continue
 		}
-		lines, err := r.lakeReader(s3c, bucket).Objects(ctx, "")
+		lines, err := r.lakeReader(cfg, bucket).Objects(ctx, "")
 		if err != nil {
 			return s, err
 		}
@@ -124,13 +123,14 @@ func (r *Runner) Summary(ctx context.Context) (Summary, error) {
 
 // lakeReader is the reader of bucket that Summary polls, made at its first use; it counts each
 // object's lines once.
-func (r *Runner) lakeReader(c *s3.Client, bucket string) *lake.Reader[int] {
+func (r *Runner) lakeReader(cfg aws.Config, bucket string) *lake.Reader[int] {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.lakes[bucket] == nil {
 		if r.lakes == nil {
 			r.lakes = map[string]*lake.Reader[int]{}
 		}
+		c := s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = true })
 		r.lakes[bucket] = &lake.Reader[int]{Client: c, Bucket: bucket, Read: countLines}
 	}
 	return r.lakes[bucket]
