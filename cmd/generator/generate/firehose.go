@@ -31,23 +31,23 @@ func (f *Firehose) Limits() (int, int) { return transform.MaxPutRecords, transfo
 // Put makes one PutRecordBatch call, as the transformer puts records back (transform.PutRecordBatch:
 // a call Firehose took in is never sent again). A 200 answer can still refuse records
 // (FailedPutCount, an ErrorCode per record, in request order): those are returned to be sent again.
-func (f *Firehose) Put(ctx context.Context, records []Record) ([]Record, error) {
+func (f *Firehose) Put(ctx context.Context, records []Record) ([]Record, string, error) {
 	recs := make([]firehosetypes.Record, len(records))
 	for i, r := range records {
 		recs[i] = firehosetypes.Record{Data: r.Data}
 	}
-	again, _, err := transform.PutRecordBatch(ctx, f.client, f.stream, recs)
+	again, why, err := transform.PutRecordBatch(ctx, f.client, f.stream, recs)
 	if err != nil {
 		if !retryable(err) {
-			return records, &PermanentError{Err: err}
+			return records, "", &PermanentError{Err: err}
 		}
-		return records, err
+		return records, "", err
 	}
 	failed := make([]Record, len(again))
 	for i, at := range again {
 		failed[i] = records[at]
 	}
-	return failed, nil
+	return failed, why, nil
 }
 
 // retryableCodes are the error codes of a call that may get through later.

@@ -52,13 +52,13 @@ func (q *Queue) Limits() (int, int) { return QueueMaxRecords, QueueMaxBytes }
 
 // Put makes one SendMessageBatch call. A record the parser refuses is a PermanentError: the
 // transformer would never have put it on the queue, so it has no queue message.
-func (q *Queue) Put(ctx context.Context, records []Record) ([]Record, error) {
+func (q *Queue) Put(ctx context.Context, records []Record) ([]Record, string, error) {
 	meta := record.Meta{Source: q.source, ArrivalMillis: q.now().UnixMilli()}
 	in := &sqs.SendMessageBatchInput{QueueUrl: aws.String(q.url), Entries: make([]sqstypes.SendMessageBatchRequestEntry, len(records))}
 	for i, r := range records {
 		c, err := q.parser.Parse(r.Data, meta)
 		if err != nil {
-			return records, &PermanentError{Err: fmt.Errorf("record %d has no queue message, the transformer refuses it: %w", r.Seq, err)}
+			return records, "", &PermanentError{Err: fmt.Errorf("record %d has no queue message, the transformer refuses it: %w", r.Seq, err)}
 		}
 		fifo := queue.FIFOOf(c)
 		in.Entries[i] = sqstypes.SendMessageBatchRequestEntry{
@@ -72,21 +72,23 @@ func (q *Queue) Put(ctx context.Context, records []Record) ([]Record, error) {
 	if err != nil {
 		err = fmt.Errorf("SendMessageBatch to %s: %w", q.url, err)
 		if !retryable(err) {
-			return records, &PermanentError{Err: err}
+			return records, "", &PermanentError{Err: err}
 		}
-		return records, err
+		return records, "", err
 	}
 	var failed []Record
+	why := ""
 	for _, f := range out.Failed {
 		i, err := strconv.Atoi(aws.ToString(f.Id))
 		if err != nil || i < 0 || i >= len(records) {
-			return records, fmt.Errorf("SendMessageBatch to %s: failed entry with unknown id %q", q.url, aws.ToString(f.Id))
+			return records, "", fmt.Errorf("SendMessageBatch to %s: failed entry with unknown id %q", q.url, aws.ToString(f.Id))
 		}
 		if f.SenderFault {
-			return records, &PermanentError{Err: fmt.Errorf("SendMessageBatch to %s refused record %d: %s: %s",
+			return records, "", &PermanentError{Err: fmt.Errorf("SendMessageBatch to %s refused record %d: %s: %s",
 				q.url, records[i].Seq, aws.ToString(f.Code), aws.ToString(f.Message))}
 		}
 		failed = append(failed, records[i])
+		why = aws.ToString(f.Code) + ": " + aws.ToString(f.Message)
 	}
-	return failed, nil
+	return failed, why, nil
 }

@@ -15,10 +15,10 @@ import (
 type Destination interface {
 	// Limits are the most records and bytes (of record data) one call may carry.
 	Limits() (records, bytes int)
-	// Put makes one batch call. It returns the records the call refused, to be sent again, or
-	// an error when the whole call failed (then all are sent again, unless the error is
-	// Permanent).
-	Put(ctx context.Context, records []Record) (failed []Record, err error)
+	// Put makes one batch call. It returns the records the call refused, to be sent again, with
+	// the reason the service gave for one of them; or an error when the whole call failed (then
+	// all are sent again, unless the error is Permanent).
+	Put(ctx context.Context, records []Record) (failed []Record, why string, err error)
 }
 
 // PermanentError is a failed call that sending again cannot mend (no such stream, access
@@ -167,6 +167,7 @@ func (s *sender) flush(ctx context.Context) error {
 	retryCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	first := true
+	refusedFor := "" // the service's reason for the last refusal, for the error when retries run out
 	left, err := batch.Retry(retryCtx, s.opts.Policy, batchRecords, func(ctx context.Context, rs []Record) ([]Record, error) {
 		if err := context.Cause(ctx); err != nil {
 			return rs, err
@@ -176,12 +177,15 @@ func (s *sender) flush(ctx context.Context) error {
 		}
 		first = false
 		s.stats.Calls++
-		failed, err := s.dst.Put(ctx, rs)
+		failed, why, err := s.dst.Put(ctx, rs)
 		if err != nil {
 			if perm := (*PermanentError)(nil); errors.As(err, &perm) {
 				cancel(err)
 			}
 			return rs, err
+		}
+		if len(failed) > 0 {
+			refusedFor = why
 		}
 		refused := make(map[int]bool, len(failed))
 		for _, f := range failed {
@@ -203,6 +207,9 @@ func (s *sender) flush(ctx context.Context) error {
 	s.stats.Unsent += len(left)
 	if cause := context.Cause(retryCtx); cause != nil && ctx.Err() == nil {
 		err = cause
+	}
+	if refusedFor != "" && errors.Is(err, batch.ErrExhausted) {
+		err = fmt.Errorf("%w (last refused: %s)", err, refusedFor)
 	}
 	return fmt.Errorf("%d of %d records of a batch not sent: %w", len(left), len(batchRecords), err)
 }

@@ -250,6 +250,8 @@ func TestSendGivesUpOnlyLoudly(t *testing.T) {
 				}
 			} else if !errors.Is(err, tc.wantErr) {
 				t.Fatalf("err = %v, want %v", err, tc.wantErr)
+			} else if !strings.Contains(err.Error(), "ServiceUnavailableException: Slow down.") {
+				t.Errorf("err = %v, want it to name Firehose's reason for the refusal", err)
 			}
 			if fake.calls != tc.wantCalls {
 				t.Errorf("%d calls, want %d", fake.calls, tc.wantCalls)
