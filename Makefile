@@ -124,7 +124,7 @@ fuzz: ## every Fuzz* test of the module for FUZZTIME (default 10s) each, from it
 			fi; \
 			if [ "$$try" = 1 ] && [ "$$(ls "$$dir/testdata/fuzz/$$name")" = "$$seeds" ] && \
 				grep -q '^    context deadline exceeded$$' "$$log" && ! grep -q 'Failing input written' "$$log"; then \
-				echo "fuzz: $$name stopped on Go's own -fuzztime deadline race with no failing input (fixed in Go 1.27); once more"; \
+				echo "fuzz: $$name stopped on Go's own -fuzztime deadline race with no failing input (go.dev/issue/75804); once more"; \
 				continue; \
 			fi; \
 			rm -f "$$log"; echo "fuzz: $$name in $$dir failed; the failing input is in $$dir/testdata/fuzz/$$name"; exit 1; \
@@ -155,7 +155,7 @@ demo: ## start locally, send sample records, show where they landed
 	$(GO_LOCAL_RUN) ./cmd/s2e-local demo
 
 .PHONY: clean
-clean:
+clean: ## remove build/ and .aws-sam
 	rm -rf "$(BUILD_DIR)" .aws-sam
 
 .PHONY: help

@@ -276,7 +276,7 @@ func (r Report) Markdown(w io.Writer) {
 			p("- %s\n", n)
 		}
 	}
-	p("\nRerun: `make bench` (about 3 to 6 minutes; needs moto_server). It writes bench/report.md and bench/chart.png.\n")
+	p("\nRerun: `make bench` (a few minutes; needs moto_server). It writes bench/report.md and bench/chart.png.\n")
 }
 
 func usd(b Bill, item string) string {
