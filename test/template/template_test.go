@@ -168,6 +168,9 @@ func TestTemplateChecksCatchBreakage(t *testing.T) {
 		{"DLQ without encryption", "queues", func(tp *samtemplate.Template) {
 			delete(tp.Resources["EmitterDLQ"].Properties, "SqsManagedSseEnabled")
 		}},
+		{"responder queue keeps messages as long as its DLQ", "queues", func(tp *samtemplate.Template) {
+			tp.Resources["ResponderQueue"].Properties["MessageRetentionPeriod"] = 1209600
+		}},
 		{"queue policy allows plain HTTP", "queues", func(tp *samtemplate.Template) {
 			delete(tp.Resources, "ResponderDLQPolicy")
 		}},
@@ -587,8 +590,33 @@ func checkQueues(tpl *samtemplate.Template) []string {
 		if !deniesInsecureTransport(tpl, "AWS::SQS::QueuePolicy", "Queues", ref(id), getAtt(id, "Arn")) {
 			p.addf("no queue policy of %s denies requests without TLS", id)
 		}
+		checkDLQRetention(tpl, id, &p)
 	}
 	return p
+}
+
+// minDeadLetterDays is how long a dead letter must wait in its DLQ at the least, for an operator
+// to find and redrive it.
+const minDeadLetterDays = 7
+
+// checkDLQRetention: a standard queue's DLQ keeps a message's first enqueue time (a FIFO DLQ
+// starts it anew), so a message that waited long in its source queue expires soon after it
+// moves. The source must keep messages minDeadLetterDays less than its DLQ does.
+func checkDLQRetention(tpl *samtemplate.Template, id string, p *problems) {
+	q := tpl.Resources[id].Properties
+	redrive, _ := q["RedrivePolicy"].(map[string]any)
+	target, _ := redrive["deadLetterTargetArn"].(map[string]any)
+	att, _ := target["Fn::GetAtt"].([]any)
+	if len(att) != 2 || q["FifoQueue"] == true {
+		return
+	}
+	dlq, _ := att[0].(string)
+	kept, ok1 := number(tpl, q["MessageRetentionPeriod"])
+	dlqKept, ok2 := number(tpl, tpl.Resources[dlq].Properties["MessageRetentionPeriod"])
+	if !ok1 || !ok2 || dlqKept-kept < minDeadLetterDays*86400 {
+		p.addf("%s keeps messages %v s and its DLQ %s %v s: a dead letter needs at least %d days in the DLQ, which counts from the first enqueue",
+			id, q["MessageRetentionPeriod"], dlq, tpl.Resources[dlq].Properties["MessageRetentionPeriod"], minDeadLetterDays)
+	}
 }
 
 // deniesInsecureTransport reports whether a policy resource of type typ attached (through
