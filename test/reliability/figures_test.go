@@ -42,7 +42,7 @@ type crossed struct {
 	Received  int // messages the storer received from the ingest queue
 	Written   int // items added to the event store
 	Emitted   int // DataInserted events the bus accepted
-	Delivered int // events the rule delivered to the responder
+	Delivered int // events the responder's trigger handed it from ResponderQueue (a receive again counts again)
 }
 
 // The triggers' names in the local runner's counts.
@@ -218,9 +218,9 @@ process right after its write reached the service and before it saw the answer.
 - **storer received / items written / emitted / delivered**: what crossed each hop during the
   case, counted where it crossed: the messages the storer's trigger handed it (a message
   delivered again counts again), the items the event store gained, the DataInserted events the
-  bus accepted, and the events the rule delivered to the responder (a retried delivery counts
-  again). Where a count exceeds the one before it, an at-least-once hop delivered duplicates and
-  the next hop absorbed them.
+  bus accepted, and the events the responder's trigger handed it from ResponderQueue, where the
+  rule delivers them (a message received again counts again). Where a count exceeds the one
+  before it, an at-least-once hop delivered duplicates and the next hop absorbed them.
 - **lost**: valid records missing from the lake (fewer lines than sent), the event store or the
   bus. Must be 0.
 - **duplicates in store**: event store items beyond one per record: items under one record's id
