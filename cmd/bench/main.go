@@ -65,17 +65,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.DurationVar(&o.timeout, "timeout", 150*time.Second, "give up waiting for the local run's records after this")
 	hotRates := fs.String("hot-rates", "5,10,20,40,60,80,120", "records/s at which the hot-entity case sends one entity's records, rising (\"\" skips it)")
 	fs.DurationVar(&o.hotStep, "hot-step", 15*time.Second, "how long the hot-entity case sends at each rate")
-	skipHot := fs.Bool("skip-hot-entity", false, "leave the hot-entity case out of the local run")
 	if err := cli.ParseFlagsOnly(fs, args); err != nil {
 		return err
 	}
-	if !*skipHot {
-		rates, err := parseRates(*hotRates)
-		if err != nil {
-			return fmt.Errorf("-hot-rates: %w", err)
-		}
-		o.hotRates = rates
+	rates, err := parseRates(*hotRates)
+	if err != nil {
+		return fmt.Errorf("-hot-rates: %w", err)
 	}
+	o.hotRates = rates
 	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	o.quiet = slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 
