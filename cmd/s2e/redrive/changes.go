@@ -15,9 +15,9 @@ import (
 	"github.com/stream-to-events/stream-to-events/internal/change"
 )
 
-// ChangesFailedPrefix is where the change archive's delivery stream writes the changes its
+// changesFailedPrefix is where the change archive's delivery stream writes the changes its
 // processor did not answer Ok (template.yaml, ChangeDeliveryStream's ErrorOutputPrefix).
-const ChangesFailedPrefix = "errors/changes/processing-failed/"
+const changesFailedPrefix = "errors/changes/processing-failed/"
 
 // changesPrefix is where the change lines are kept, by day of arrival, as Firehose writes them.
 const changesPrefix = "changes/"
@@ -34,7 +34,7 @@ func (r *Redriver) Changes(ctx context.Context) (Counts, error) {
 	if r.Names.LakeBucket == "" {
 		return Counts{}, fmt.Errorf("changes redrive: the stack names no lake bucket")
 	}
-	return r.replayPrefix(ctx, ChangesFailedPrefix, func(ctx context.Context, key string, recs []errorRecord) ([]errorRecord, error) {
+	return r.replayPrefix(ctx, changesFailedPrefix, func(ctx context.Context, key string, recs []errorRecord) ([]errorRecord, error) {
 		byDay := map[string][]byte{} // day partition -> change lines
 		var left []errorRecord
 		for _, e := range recs {

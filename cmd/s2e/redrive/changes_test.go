@@ -40,7 +40,7 @@ func TestChangesRedrive(t *testing.T) {
 	const day1, day2 = 1795428001123, 1795528001123 // 2026-11-23 and 2026-11-24 UTC
 	refused := line("Lambda.ProcessingFailed", []byte(`{"x":1}`), day1)
 	notChange := line("Lambda.FunctionError", []byte(`{"x":2}`), day1)
-	key := ChangesFailedPrefix + "year=2026/month=11/day=23/batch.gz"
+	key := changesFailedPrefix + "year=2026/month=11/day=23/batch.gz"
 	obj := gz(strings.Join([]string{
 		line("Lambda.FunctionError", sample.Records[0].Data, day1), refused,
 		line("Lambda.InvokeFailed", sample.Records[1].Data, day2), notChange,
@@ -117,7 +117,7 @@ func TestChangesPrefixesAreTheTemplates(t *testing.T) {
 	if got, want := expand.Replace(prefix), changesPrefix+dayPartition(time.Date(2027, 3, 4, 23, 59, 0, 0, time.UTC)); got != want {
 		t.Errorf("ChangeDeliveryStream writes under %q (%q), the redrive under %q", got, prefix, want)
 	}
-	if got := expand.Replace(errPrefix); !strings.HasPrefix(got, ChangesFailedPrefix) {
-		t.Errorf("ChangeDeliveryStream puts failed batches under %q (%q), the redrive reads %q", got, errPrefix, ChangesFailedPrefix)
+	if got := expand.Replace(errPrefix); !strings.HasPrefix(got, changesFailedPrefix) {
+		t.Errorf("ChangeDeliveryStream puts failed batches under %q (%q), the redrive reads %q", got, errPrefix, changesFailedPrefix)
 	}
 }

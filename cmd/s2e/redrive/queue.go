@@ -81,7 +81,7 @@ func (r *Redriver) delete(ctx context.Context, queueURL string, msgs []sqstypes.
 		if err != nil {
 			return es, err
 		}
-		return failedEntries(es, out.Failed, func(e sqstypes.DeleteMessageBatchRequestEntry) string { return aws.ToString(e.Id) }), nil
+		return failedDeletes(es, out.Failed), nil
 	})
 	if err != nil {
 		err = fmt.Errorf("delete from %s: %w", queueURL, err)
@@ -89,8 +89,8 @@ func (r *Redriver) delete(ctx context.Context, queueURL string, msgs []sqstypes.
 	return len(msgs) - len(left), err
 }
 
-// failedEntries picks the entries an SQS batch answer lists as failed.
-func failedEntries[E any](entries []E, failed []sqstypes.BatchResultErrorEntry, id func(E) string) []E {
+// failedDeletes picks the entries a DeleteMessageBatch answer lists as failed.
+func failedDeletes(entries []sqstypes.DeleteMessageBatchRequestEntry, failed []sqstypes.BatchResultErrorEntry) []sqstypes.DeleteMessageBatchRequestEntry {
 	if len(failed) == 0 {
 		return nil
 	}
@@ -98,9 +98,9 @@ func failedEntries[E any](entries []E, failed []sqstypes.BatchResultErrorEntry, 
 	for _, f := range failed {
 		ids[aws.ToString(f.Id)] = true
 	}
-	var out []E
+	var out []sqstypes.DeleteMessageBatchRequestEntry
 	for _, e := range entries {
-		if ids[id(e)] {
+		if ids[aws.ToString(e.Id)] {
 			out = append(out, e)
 		}
 	}
