@@ -14,22 +14,31 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 )
 
 // Keys lists the keys of bucket under prefix, every page of them.
 func Keys(ctx context.Context, c *s3.Client, bucket, prefix string) ([]string, error) {
-	var keys []string
+	objects, err := list(ctx, c, bucket, prefix)
+	keys := make([]string, len(objects))
+	for i, o := range objects {
+		keys[i] = aws.ToString(o.Key)
+	}
+	return keys, err
+}
+
+// list lists the objects of bucket under prefix, every page of them.
+func list(ctx context.Context, c *s3.Client, bucket, prefix string) ([]types.Object, error) {
+	var objects []types.Object
 	pages := s3.NewListObjectsV2Paginator(c, &s3.ListObjectsV2Input{Bucket: aws.String(bucket), Prefix: aws.String(prefix)})
 	for pages.HasMorePages() {
 		page, err := pages.NextPage(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("list s3://%s/%s: %w", bucket, prefix, err)
 		}
-		for _, o := range page.Contents {
-			keys = append(keys, aws.ToString(o.Key))
-		}
+		objects = append(objects, page.Contents...)
 	}
-	return keys, nil
+	return objects, nil
 }
 
 // Object reads the object bucket/key, gunzipped when it is GZIP (a delivery stream's
@@ -65,8 +74,8 @@ func Lines(body []byte) [][]byte {
 }
 
 // Reader keeps what it made of each object of a bucket, so that polling the lake fetches only
-// the objects that are new since the last poll. A delivery stream writes every object under a key
-// of its own and never rewrites it, so what was read of an object stays true.
+// the objects that are new or rewritten since the last poll (a delivery stream writes every
+// object under a key of its own; a redrive rewrites the error objects it took records from).
 type Reader[T any] struct {
 	Client *s3.Client
 	Bucket string
@@ -74,37 +83,46 @@ type Reader[T any] struct {
 	Read func(key string, body []byte) (T, error)
 
 	mu   sync.Mutex
-	read map[string]T // by key
+	read map[string]readObject[T] // by key
+}
+
+// readObject is what Read made of one version of an object, known by its ETag.
+type readObject[T any] struct {
+	etag string
+	v    T
 }
 
 // Objects returns what Read made of every object under prefix, by key, reading the objects it
-// has not read before.
+// has not read before in their listed version.
 func (r *Reader[T]) Objects(ctx context.Context, prefix string) (map[string]T, error) {
-	keys, err := Keys(ctx, r.Client, r.Bucket, prefix)
+	objects, err := list(ctx, r.Client, r.Bucket, prefix)
 	if err != nil {
 		return nil, err
 	}
-	out := make(map[string]T, len(keys))
-	for _, key := range keys {
+	out := make(map[string]T, len(objects))
+	for _, o := range objects {
+		key, etag := aws.ToString(o.Key), aws.ToString(o.ETag)
 		r.mu.Lock()
-		v, ok := r.read[key]
+		got, ok := r.read[key]
 		r.mu.Unlock()
-		if !ok {
+		if !ok || got.etag != etag {
 			body, _, err := Object(ctx, r.Client, r.Bucket, key)
 			if err != nil {
 				return nil, err
 			}
-			if v, err = r.Read(key, body); err != nil {
+			v, err := r.Read(key, body)
+			if err != nil {
 				return nil, fmt.Errorf("s3://%s/%s: %w", r.Bucket, key, err)
 			}
+			got = readObject[T]{etag: etag, v: v}
 			r.mu.Lock()
 			if r.read == nil {
-				r.read = map[string]T{}
+				r.read = map[string]readObject[T]{}
 			}
-			r.read[key] = v
+			r.read[key] = got
 			r.mu.Unlock()
 		}
-		out[key] = v
+		out[key] = got.v
 	}
 	return out, nil
 }

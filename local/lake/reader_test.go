@@ -15,7 +15,7 @@ import (
 )
 
 // A Reader fetches each object once, however often it is polled, and sees new objects as they
-// land; a gzipped object is read gunzipped.
+// land and rewritten ones anew; a gzipped object is read gunzipped.
 func TestReaderReadsEachObjectOnce(t *testing.T) {
 	c := s3.NewFromConfig(mototest.StartConfig(t), func(o *s3.Options) { o.UsePathStyle = true })
 	const bucket = "lake"
@@ -60,5 +60,11 @@ func TestReaderReadsEachObjectOnce(t *testing.T) {
 	}
 	if want := []string{"records/1", "records/2", "records/3"}; !slices.Equal(fetched, want) {
 		t.Errorf("fetched %v, want each object once: %v", fetched, want)
+	}
+
+	// A redrive rewrites an object in place with the lines it keeps: the new version is read.
+	put("records/1", []byte("b\n"))
+	if got, err = r.Objects(t.Context(), "records/"); err != nil || got["records/1"] != 1 {
+		t.Errorf("after records/1 was rewritten with one line, Objects = %v (%v)", got, err)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"testing"
 	"time"
@@ -229,35 +230,42 @@ func (f *flow) awaitBound(ctx context.Context, data [][]byte, stored int, timeou
 // Firehose's error records, the errorCode and the record's original bytes.
 type lakeLine struct{ id, data, code string }
 
-// lakeLines reads every line of every object under prefix. Firehose's error records hold the
-// record's bytes in rawData rather than data.
+// lakeLines are the lines of every object under prefix, each object read once (see lake.Reader).
 func (f *flow) lakeLines(ctx context.Context, prefix string) ([]lakeLine, error) {
-	var out []lakeLine
-	keys, err := lake.Keys(ctx, f.s3, f.bucket, prefix)
+	objects, err := f.lake.Objects(ctx, prefix)
 	if err != nil {
 		return nil, fmt.Errorf("lake: %w", err)
 	}
-	for _, key := range keys {
-		lines, err := f.objectLines(ctx, key)
-		if err != nil {
-			return nil, err
+	var out []lakeLine
+	for _, key := range slices.Sorted(maps.Keys(objects)) {
+		out = append(out, objects[key]...)
+	}
+	return out, nil
+}
+
+// readLakeLines reads a lake object's lines. Firehose's error records hold the record's bytes in
+// rawData rather than data.
+func readLakeLines(key string, body []byte) ([]lakeLine, error) {
+	var out []lakeLine
+	for _, line := range lake.Lines(body) {
+		var r struct {
+			ID        string          `json:"id"`
+			Data      json.RawMessage `json:"data"`
+			ErrorCode string          `json:"errorCode"`
+			RawData   []byte          `json:"rawData"`
 		}
-		for _, line := range lines {
-			var r struct {
-				ID        string          `json:"id"`
-				Data      json.RawMessage `json:"data"`
-				ErrorCode string          `json:"errorCode"`
-				RawData   []byte          `json:"rawData"`
-			}
-			if err := json.Unmarshal(line, &r); err != nil {
-				return nil, fmt.Errorf("line of %s: %w", key, err)
-			}
-			if r.ErrorCode != "" {
-				out = append(out, lakeLine{code: r.ErrorCode, data: string(r.RawData)})
-				continue
-			}
-			out = append(out, lakeLine{id: r.ID, data: compact(f.t, r.Data)})
+		if err := json.Unmarshal(line, &r); err != nil {
+			return nil, fmt.Errorf("line of %s: %w", key, err)
 		}
+		if r.ErrorCode != "" {
+			out = append(out, lakeLine{code: r.ErrorCode, data: string(r.RawData)})
+			continue
+		}
+		var data bytes.Buffer
+		if err := json.Compact(&data, r.Data); err != nil {
+			return nil, fmt.Errorf("line of %s: data: %w", key, err)
+		}
+		out = append(out, lakeLine{id: r.ID, data: data.String()})
 	}
 	return out, nil
 }

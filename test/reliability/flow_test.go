@@ -2,7 +2,6 @@ package reliability
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -71,7 +70,7 @@ type flow struct {
 	bucket, store, projection, stream string
 	queues                            map[string]string // logical ID -> moto URL
 
-	lakeIDs *lake.Reader[[]string] // the record ids of each records/ object's lines
+	lake *lake.Reader[[]lakeLine] // the lines of each lake object
 
 	warnings *tailWriter // the runner's warnings and errors, for a failure's diagnosis
 	motoLog  string      // moto_server's output
@@ -190,7 +189,7 @@ func startFlowBuffering(t *testing.T, more [][2]string, interval time.Duration) 
 		motoLog:  motoLog.Name(),
 	}
 	f.bucket = f.physical("LakeBucket")
-	f.lakeIDs = &lake.Reader[[]string]{Client: f.s3, Bucket: f.bucket, Read: recordIDs}
+	f.lake = &lake.Reader[[]lakeLine]{Client: f.s3, Bucket: f.bucket, Read: readLakeLines}
 	f.store = f.physical("EventStoreTable")
 	f.projection = f.physical("ProjectionTable")
 	f.stream = r.Firehose.Streams()[0]
@@ -283,38 +282,14 @@ func (f *flow) scan(ctx context.Context, table string, each func(map[string]ddbt
 
 // readLake counts the records/ lines by record id.
 func (f *flow) readLake(ctx context.Context, into map[string]int) error {
-	objects, err := f.lakeIDs.Objects(ctx, "records/")
+	lines, err := f.lakeLines(ctx, "records/")
 	if err != nil {
-		return fmt.Errorf("lake: %w", err)
+		return err
 	}
-	for _, ids := range objects {
-		for _, id := range ids {
-			into[id]++
-		}
+	for _, l := range lines {
+		into[l.id]++
 	}
 	return nil
-}
-
-// recordIDs are the ids of a records/ object's lines.
-func recordIDs(_ string, body []byte) ([]string, error) {
-	var ids []string
-	for _, line := range lake.Lines(body) {
-		var r struct{ ID string }
-		if err := json.Unmarshal(line, &r); err != nil {
-			return nil, fmt.Errorf("lake line is no record: %w", err)
-		}
-		ids = append(ids, r.ID)
-	}
-	return ids, nil
-}
-
-// objectLines are the lines of a lake object, gunzipped.
-func (f *flow) objectLines(ctx context.Context, key string) ([][]byte, error) {
-	body, _, err := lake.Object(ctx, f.s3, f.bucket, key)
-	if err != nil {
-		return nil, err
-	}
-	return lake.Lines(body), nil
 }
 
 // expectation is what a set of sent records must become, by record id and entity.
